@@ -1,0 +1,152 @@
+"""The S3 layout: object keys and metadata. Downstream tools and our tests rely on it exactly.
+
+Data objects::
+
+    {prefix}data/account={account}/region={region}/instance={instance}/dt={YYYY-MM-DD}/
+        {generation}/{start:015d}.log.gz
+
+``dt`` is the UTC date on which the generation was first seen, so every object of one generation
+sits in one partition. The key depends only on the generation and the start offset: a retry after
+a crash rewrites the same object instead of adding a second copy.
+
+State and leases (never under ``data/``, so Athena does not scan them)::
+
+    {prefix}_state/account={account}/region={region}/instance={instance}.json
+    {prefix}_leases/account={account}/region={region}/instance={instance}.json
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+META_INSTANCE = "db-instance"
+META_LOG_FILE = "log-file"
+META_GENERATION = "generation"
+META_START = "start-offset"
+META_END = "end-offset"
+META_SHA256 = "sha256"
+META_REGION = "region"
+META_ACCOUNT = "account"
+
+DATA_SUFFIX = ".log.gz"
+
+_SAFE_SEGMENT = re.compile(r"[^A-Za-z0-9._-]")
+_GENERATION_RE = re.compile(r"^[0-9a-f]{20}$")
+_MAX_SEGMENT = 120
+
+
+def safe_segment(value: str) -> str:
+    """Encode any string as one S3 key segment: no '/', no control characters, no '..'.
+
+    Characters outside ``[A-Za-z0-9._-]`` become ``%XX`` of their UTF-8 bytes; a leading dot is
+    encoded too, so '.' and '..' can never appear as a segment. Long values are cut and suffixed
+    with a hash so that distinct inputs stay distinct.
+    """
+    encoded = "".join(
+        ch if not _SAFE_SEGMENT.match(ch) else "".join(f"%{b:02X}" for b in ch.encode("utf-8"))
+        for ch in value
+    )
+    if encoded.startswith("."):
+        encoded = "%2E" + encoded[1:]
+    if not encoded:
+        encoded = "%00empty"
+    if len(encoded) > _MAX_SEGMENT:
+        digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        encoded = f"{encoded[: _MAX_SEGMENT - 18]}~{digest}"
+    return encoded
+
+
+def metadata_value(value: str) -> str:
+    """S3 user metadata must be ASCII: percent-encode the rest (same rules as key segments,
+    without the length cut so the full log file name survives)."""
+    return "".join(
+        ch if 0x20 <= ord(ch) < 0x7F and ch != "%" else
+        "".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
+        for ch in value
+    )
+
+
+def decode_metadata_value(value: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(value, errors="surrogatepass")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where one DB instance's objects live."""
+
+    prefix: str
+    account: str
+    region: str
+    instance: str
+
+    def _partition(self) -> str:
+        return (
+            f"account={safe_segment(self.account)}/region={safe_segment(self.region)}/"
+            f"instance={safe_segment(self.instance)}"
+        )
+
+    def state_key(self) -> str:
+        return f"{self.prefix}_state/{self._partition()}.json"
+
+    def lease_key(self) -> str:
+        return f"{self.prefix}_leases/{self._partition()}.json"
+
+    def data_prefix(self) -> str:
+        return f"{self.prefix}data/{self._partition()}/"
+
+    def data_key(self, generation: str, first_seen_ms: int, start: int) -> str:
+        if not _GENERATION_RE.match(generation):
+            raise ValueError(f"malformed generation id {generation!r}")
+        day = datetime.fromtimestamp(first_seen_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+        return f"{self.data_prefix()}dt={day}/{generation}/{start:015d}{DATA_SUFFIX}"
+
+
+def data_metadata(
+    scope: Scope, log_file: str, generation: str, start: int, end: int, sha256_hex: str
+) -> dict[str, str]:
+    return {
+        META_INSTANCE: scope.instance,
+        META_LOG_FILE: metadata_value(log_file),
+        META_GENERATION: generation,
+        META_START: str(start),
+        META_END: str(end),
+        META_SHA256: sha256_hex,
+        META_REGION: scope.region,
+        META_ACCOUNT: scope.account,
+    }
+
+
+@dataclass(frozen=True)
+class DataObjectInfo:
+    """A data object's metadata, parsed back (the oracle and `status` use it)."""
+
+    key: str
+    instance: str
+    log_file: str
+    generation: str
+    start: int
+    end: int
+    sha256: str | None
+
+    @classmethod
+    def from_metadata(cls, key: str, metadata: Mapping[str, str]) -> DataObjectInfo:
+        return cls(
+            key=key,
+            instance=metadata[META_INSTANCE],
+            log_file=decode_metadata_value(metadata[META_LOG_FILE]),
+            generation=metadata[META_GENERATION],
+            start=int(metadata[META_START]),
+            end=int(metadata[META_END]),
+            sha256=metadata.get(META_SHA256),
+        )
+
+
+def new_generation_id(*parts: str) -> str:
+    """A 20-hex-digit generation id, derived from what identified the generation first."""
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:20]
