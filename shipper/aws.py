@@ -92,7 +92,7 @@ def _assumed_session(
         extra_args=extra,
     )
     botocore_session = BotocoreSession()
-    botocore_session._credentials = DeferredRefreshableCredentials(  # documented pattern
+    botocore_session._credentials = DeferredRefreshableCredentials(  # type: ignore[attr-defined]
         method="assume-role", refresh_using=fetcher.fetch_credentials
     )
     botocore_session.set_config_variable("region", region)
@@ -100,4 +100,4 @@ def _assumed_session(
 
 
 def client(session: boto3.session.Session, service: str) -> Any:
-    return session.client(service, config=CLIENT_CONFIG)
+    return session.client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]

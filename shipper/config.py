@@ -321,7 +321,9 @@ def add_setting_flags(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def _raw_value(spec: SettingSpec, env: Mapping[str, str], flags: Mapping[str, str | None]) -> tuple[str | None, str]:
+def _raw_value(
+    spec: SettingSpec, env: Mapping[str, str], flags: Mapping[str, str | None]
+) -> tuple[str | None, str]:
     flag_value = flags.get(spec.field)
     if flag_value is not None:
         return flag_value, spec.flag

@@ -1,0 +1,626 @@
+"""Shipping one DB instance: lease, state, identities, downloads, objects, commits.
+
+The exactly-once protocol, per generation of a log file:
+
+* a new generation is written into the state (an intent, offset 0) before any of its data;
+* a data object's key is (generation, start offset), so a retry rewrites the same object;
+* at most one data object per generation is ever durable but not yet committed in the state:
+  before writing a generation's second object, the state is committed;
+* after a crash (an expired lease that was never released) the next holder looks for that one
+  possible object at each generation's committed offset and adopts it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import urllib3
+
+from shipper.config import Settings
+from shipper.exceptions import (
+    AwsAccessError,
+    DownloadMismatchError,
+    InstanceGoneError,
+    LeaseLostError,
+    LogFileGoneError,
+    ShipperError,
+    StateConflictError,
+    StopRequested,
+)
+from shipper.identity import FileJob, Plan, make_plan
+from shipper.layout import Scope, data_metadata
+from shipper.lease import Lease, LeaseManager
+from shipper.rdsapi import STREAM_CHUNK, InstanceNotReady, LogFile, RdsApi
+from shipper.retry import RETRYABLE_EXCEPTIONS, Retrier
+from shipper.s3store import S3Store
+from shipper.state import CHECK_WINDOW, Generation, InstanceState, RangeCheck, new_generation_id
+from shipper.stats import RunStats
+from shipper.transfer import ObjectBuilder, RangeVerifier, SealedObject
+
+log = logging.getLogger("shipper")
+
+TRUNCATION_TEXT = "[Your log message was truncated]"
+BINARY_TEXT = "This file contains binary data and should be downloaded instead of viewed."
+_MARKER_RE = re.compile(r"^(\d+):(\d+)$")
+MISSING_KEEP_MS = 8 * 24 * 3_600_000
+EARLY_END_RETRIES = 2
+
+
+def parse_marker(marker: str | None) -> tuple[int, int] | None:
+    """Markers look like "<hour>:<offset>". They are documented as opaque, so we use the parsed
+    form only to cross-check what came back, never to invent a marker."""
+    if marker is None:
+        return None
+    match = _MARKER_RE.match(marker)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+class NeedCompleteDownload(Exception):
+    """The portion API cannot give these bytes exactly; stream the file over REST instead."""
+
+
+class RotatedWhilePaging(Exception):
+    """The marker now points into another generation: leave this file for the next listing."""
+
+
+@dataclass
+class Outcome:
+    instance: str
+    shipped_bytes: int = 0
+    files: int = 0
+    failures: int = 0
+    skipped_reason: str | None = None
+    lag_seconds: float = 0.0
+    fatal: ShipperError | None = None
+    corrupt: ShipperError | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class InstanceContext:
+    """Everything one instance's file jobs share: state, lease, commit protocol, claims."""
+
+    def __init__(self, scope: Scope, state: InstanceState, etag: str | None, lease: Lease,
+                 store: S3Store, settings: Settings, stats: RunStats, run_id: str,
+                 stop: threading.Event) -> None:
+        self.scope = scope
+        self.state = state
+        self.etag = etag
+        self.lease = lease
+        self.store = store
+        self.settings = settings
+        self.stats = stats
+        self.run_id = run_id
+        self.stop = stop
+        self.lock = threading.RLock()
+        self.uncommitted: set[str] = set()
+        self.claimed: set[str] = set()
+        self.deferred: set[str] = set()
+        self.dirty = False
+
+    # --- the commit protocol -----------------------------------------------------------
+
+    def check_lease(self) -> None:
+        if not self.lease.valid():
+            raise LeaseLostError(f"lease on {self.scope.instance} expired or was taken over")
+
+    def commit(self, clean: bool = False) -> None:
+        with self.lock:
+            self.check_lease()
+            self.state.revision += 1
+            self.state.last_run_id = self.run_id
+            self.state.last_run_at = time.time()
+            self.state.last_run_clean = clean
+            try:
+                self.etag = self.store.put_conditional(
+                    self.scope.state_key(), self.state.to_bytes(), self.etag
+                )
+            except StateConflictError as err:
+                self.lease.lost = True
+                raise LeaseLostError(
+                    f"state of {self.scope.instance} was changed by another run"
+                ) from err
+            self.uncommitted.clear()
+            self.dirty = False
+            self.stats.add(state_commits=1)
+
+    def put_object(self, gen: Generation, log_name: str, sealed: SealedObject,
+                   marker_name: str | None) -> None:
+        with self.lock:
+            if gen.gen_id in self.uncommitted:
+                self.commit()
+            self.check_lease()
+        key = self.scope.data_key(gen.gen_id, gen.first_seen_ms, sealed.start)
+        self.store.put_data(key, sealed.body, data_metadata(
+            self.scope, log_name, gen.gen_id, sealed.start, sealed.end, sealed.sha256))
+        with self.lock:
+            gen.offset = sealed.end
+            for check in sealed.checks:
+                gen.add_check(check)
+            gen.marker = sealed.marker
+            gen.marker_name = marker_name if sealed.marker else None
+            self.uncommitted.add(gen.gen_id)
+            self.dirty = True
+        self.stats.add(objects_written=1, bytes_shipped=sealed.end - sealed.start)
+
+    def claim(self, gen: Generation) -> bool:
+        with self.lock:
+            if gen.gen_id in self.claimed:
+                return False
+            self.claimed.add(gen.gen_id)
+            return True
+
+    def mint(self, file: LogFile, commit: bool = True) -> Generation:
+        """A new generation, recorded (and, by default, committed) before any of its data."""
+        with self.lock:
+            gen = Generation(
+                gen_id=new_generation_id(), name=file.name, first_name=file.name,
+                first_seen_ms=file.last_written_ms or int(time.time() * 1000),
+                seen_size=file.size, seen_lw=file.last_written_ms,
+            )
+            self.state.generations[gen.gen_id] = gen
+            self.claimed.add(gen.gen_id)
+            self.dirty = True
+            if commit:
+                self.commit()
+            return gen
+
+    def settle(self, gen: Generation, file: LogFile, active: bool) -> None:
+        with self.lock:
+            if gen.name != file.name:
+                gen.marker = None if gen.marker_name != file.name else gen.marker
+            gen.name = file.name
+            gen.seen_size = file.size
+            gen.seen_lw = file.last_written_ms
+            gen.active = active
+            gen.missing_since_ms = None
+            self.dirty = True
+
+
+class FileShipper:
+    """Ships one planned file job: portions for the growing file, REST for the rest."""
+
+    def __init__(self, ctx: InstanceContext, api: RdsApi, job: FileJob) -> None:
+        self.ctx = ctx
+        self.api = api
+        self.job = job
+        self.instance = ctx.scope.instance
+        self.object_bytes = ctx.settings.object_bytes
+
+    def run(self) -> None:
+        job = self.job
+        if job.gen is not None:
+            self.ctx.claim(job.gen)
+            if job.resume_portion and self._portion_suits(job.gen):
+                self._ship_portions(job.gen)
+                return
+            self._ship_rest_known(job.gen, certain=True)
+            return
+        candidates = [g for g in job.candidates if g.gen_id not in self.ctx.claimed]
+        if not candidates:
+            gen = self.ctx.mint(job.file)
+            if self._portion_suits(gen):
+                self._ship_portions(gen)
+            else:
+                self._ship_rest_known(gen, certain=True)
+            return
+        self._ship_rest_candidates(candidates)
+
+    def _portion_suits(self, gen: Generation) -> bool:
+        limit = self.ctx.settings.portion_max_bytes
+        return (self.job.active and limit > 0 and not self.job.name.endswith(".gz")
+                and self.job.file.size - gen.offset <= limit)
+
+    # --- portions ----------------------------------------------------------------------
+
+    def _ship_portions(self, gen: Generation) -> None:
+        try:
+            self._page(gen)
+        except NeedCompleteDownload as why:
+            log.info("portion data not exact; streaming the complete file instead",
+                     extra=self._extra(reason=str(why)))
+            self.ctx.stats.add(recovered_truncations=1)
+            self._ship_rest_known(gen, certain=True)
+        except RotatedWhilePaging:
+            log.warning("file rotated while paging; it is picked up at the next listing",
+                        extra=self._extra())
+            with self.ctx.lock:
+                self.ctx.deferred.add(gen.gen_id)
+            return
+
+    def _page(self, gen: Generation) -> None:
+        file = self.job.file
+        marker = "0"
+        hour: int | None = None
+        if gen.offset:
+            parsed = parse_marker(gen.marker) if gen.marker_name == file.name else None
+            if parsed is None or parsed[1] != gen.offset or gen.marker is None:
+                raise NeedCompleteDownload("no usable marker for the shipped offset")
+            marker, hour = gen.marker, parsed[0]
+        builder = ObjectBuilder(gen.offset)
+        early_ends = 0
+        stop_at = file.size + self.ctx.settings.portion_max_bytes
+        while True:
+            self._check_stop(gen, builder, marker)
+            page = self.api.portion(self.instance, file.name, marker)
+            data = page.data.encode("utf-8")
+            self.ctx.stats.add(bytes_downloaded=len(data))
+            if page.data.strip() == BINARY_TEXT:
+                self._flush(gen, builder, marker)
+                raise NeedCompleteDownload("binary data")
+            new = parse_marker(page.marker)
+            if new is None:
+                self._flush(gen, builder, marker)
+                raise NeedCompleteDownload("marker is not in the <hour>:<offset> form")
+            if hour is not None and new[0] != hour:
+                self._flush(gen, builder, marker)
+                raise RotatedWhilePaging()
+            if new[1] - builder.end != len(data) or TRUNCATION_TEXT in page.data:
+                self._flush(gen, builder, marker)
+                raise NeedCompleteDownload("portion bytes do not match the marker (truncated, "
+                                           "overlapping or re-encoded)")
+            hour = new[0]
+            builder.feed(data)
+            marker = page.marker or marker
+            if builder.size >= self.object_bytes:
+                self._put(gen, builder.seal(marker))
+                builder = ObjectBuilder(builder.end)
+            if page.pending:
+                if builder.end >= stop_at:
+                    break
+                continue
+            if builder.end < file.size and early_ends < EARLY_END_RETRIES:
+                # AdditionalDataPending=false before the listed size: ask again.
+                early_ends += 1
+                continue
+            if builder.end < file.size:
+                self._flush(gen, builder, marker)
+                raise NeedCompleteDownload("AdditionalDataPending ended before the listed size")
+            break
+        self._flush(gen, builder, marker)
+        self.ctx.settle(gen, file, self.job.active)
+
+    def _flush(self, gen: Generation, builder: ObjectBuilder, marker: str | None) -> None:
+        if builder.size:
+            self._put(gen, builder.seal(marker))
+
+    def _put(self, gen: Generation, sealed: SealedObject) -> None:
+        self.ctx.put_object(gen, self.job.name, sealed, self.job.name)
+
+    def _check_stop(self, gen: Generation, builder: ObjectBuilder, marker: str | None) -> None:
+        if self.ctx.stop.is_set():
+            self._flush(gen, builder, marker)
+            raise StopRequested("stopping")
+
+    # --- REST --------------------------------------------------------------------------
+
+    def _chunks(self) -> tuple[urllib3.BaseHTTPResponse, Any]:
+        resp = self.api.open_complete(self.instance, self.job.name)
+        return resp, resp.stream(STREAM_CHUNK, decode_content=False)
+
+    def _ship_rest_known(self, gen: Generation, certain: bool) -> None:
+        """Stream the file, prove it is ``gen`` up to its offset, ship the rest. Retries the
+        whole stream on connection errors: progress already durable is skipped, not re-sent."""
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                matched = self._stream_and_ship(gen)
+                break
+            except RETRYABLE_EXCEPTIONS as err:
+                if attempts >= self.ctx.settings.max_attempts:
+                    raise
+                self.ctx.stats.add(retries=1)
+                log.info("complete-file stream broke; resuming", extra=self._extra(
+                    error=type(err).__name__))
+                if self.ctx.stop.wait(min(8.0, 0.25 * 2 ** attempts)):
+                    raise StopRequested("stopping") from err
+        if not matched:
+            if certain:
+                with self.ctx.lock:
+                    self.ctx.deferred.add(gen.gen_id)
+                raise DownloadMismatchError(
+                    f"{self.job.name} no longer holds the bytes shipped before (rotated since "
+                    "listing); it is picked up at the next listing")
+            return
+        self.ctx.settle(gen, self.job.file, self.job.active)
+        if self.job.active and not self.job.name.endswith(".gz"):
+            self._remember_tail_marker(gen)
+
+    def _stream_and_ship(self, gen: Generation) -> bool:
+        resp, chunks = self._chunks()
+        try:
+            verifier = RangeVerifier(gen.checks)
+            pos = 0
+            builder: ObjectBuilder | None = None
+            for chunk in chunks:
+                self.ctx.stats.add(bytes_downloaded=len(chunk))
+                chunk_end = pos + len(chunk)
+                if pos < gen.offset:
+                    verifier.feed(pos, chunk[: gen.offset - pos])
+                if chunk_end > gen.offset:
+                    if builder is None:
+                        if not verifier.matches(gen.offset):
+                            return False
+                        builder = ObjectBuilder(gen.offset)
+                    builder.feed(chunk[max(0, gen.offset - pos):])
+                    if builder.size >= self.object_bytes:
+                        self._put(gen, builder.seal(None))
+                        builder = ObjectBuilder(builder.end)
+                    if self.ctx.stop.is_set():
+                        self._flush(gen, builder, None)
+                        raise StopRequested("stopping")
+                pos = chunk_end
+            if builder is None:
+                return verifier.matches(pos) and pos >= gen.offset
+            self._flush(gen, builder, None)
+            return True
+        finally:
+            resp.release_conn()
+
+    def _ship_rest_candidates(self, candidates: list[Generation]) -> None:
+        """Prove which known generation this file is (longest verified prefix), then ship."""
+        verifiers = [(g, RangeVerifier(g.checks)) for g in candidates]
+        until = max(g.offset for g in candidates)
+        resp, chunks = self._chunks()
+        pos = 0
+        try:
+            for chunk in chunks:
+                self.ctx.stats.add(bytes_downloaded=len(chunk))
+                for gen, verifier in verifiers:
+                    if pos < gen.offset:
+                        verifier.feed(pos, chunk[: gen.offset - pos])
+                pos += len(chunk)
+                if pos >= until:
+                    break
+        finally:
+            resp.release_conn()
+        for gen, verifier in verifiers:  # longest first
+            if pos >= gen.offset and verifier.matches(gen.offset) and self.ctx.claim(gen):
+                log.info("recognised a known generation under a new name",
+                         extra=self._extra(generation=gen.gen_id, was=gen.name))
+                self._ship_rest_known(gen, certain=True)
+                return
+        gen = self.ctx.mint(self.job.file)
+        self._ship_rest_known(gen, certain=True)
+
+    def _remember_tail_marker(self, gen: Generation) -> None:
+        """After a REST download of the growing file, ask for a marker at its end, so the next
+        run can resume with cheap portions instead of streaming the whole file again."""
+        try:
+            marker = self.api.tail_marker(self.instance, self.job.name)
+        except Exception:  # a missing marker only costs a REST download next run
+            return
+        parsed = parse_marker(marker)
+        with self.ctx.lock:
+            if parsed is not None and parsed[1] == gen.offset:
+                gen.marker, gen.marker_name = marker, self.job.name
+                self.ctx.dirty = True
+
+    def _extra(self, **more: Any) -> dict[str, Any]:
+        return {"instance": self.instance, "file": self.job.name, **more}
+
+
+# --- the instance pipeline ---------------------------------------------------------------
+
+
+class InstanceJob:
+    def __init__(self, scope: Scope, api: RdsApi, store: S3Store, leases: LeaseManager,
+                 settings: Settings, stats: RunStats, run_id: str, stop: threading.Event,
+                 pool: ThreadPoolExecutor, retrier: Retrier,
+                 file_filter: Callable[[str], bool]) -> None:
+        self.scope = scope
+        self.api = api
+        self.store = store
+        self.leases = leases
+        self.settings = settings
+        self.stats = stats
+        self.run_id = run_id
+        self.stop = stop
+        self.pool = pool
+        self.retrier = retrier
+        self.file_filter = file_filter
+
+    def run(self) -> Outcome:
+        outcome = Outcome(self.scope.instance)
+        lease = self.leases.acquire(self.scope.lease_key())
+        if lease is None:
+            outcome.skipped_reason = "leased by another run"
+            log.info("instance is being shipped by another run; skipping",
+                     extra={"instance": self.scope.instance})
+            return outcome
+        ctx: InstanceContext | None = None
+        try:
+            state, etag = self._load_state()
+            ctx = InstanceContext(self.scope, state, etag, lease, self.store, self.settings,
+                                  self.stats, self.run_id, self.stop)
+            if lease.previous_crashed or not state.last_run_clean:
+                self._adopt_dangling(ctx)
+            self._ship(ctx, outcome)
+        except ShipperError as err:
+            self._classify(err, outcome)
+        finally:
+            self._finish(ctx, lease, outcome)
+        return outcome
+
+    def _classify(self, err: ShipperError, outcome: Outcome) -> None:
+        from shipper.exceptions import StateCorruptError
+
+        if isinstance(err, StateCorruptError):
+            outcome.corrupt = err
+        elif isinstance(err, AwsAccessError):
+            outcome.fatal = err
+        elif isinstance(err, InstanceGoneError):
+            outcome.skipped_reason = "instance deleted during the run"
+            log.info("instance disappeared during the run", extra={"instance": outcome.instance})
+        elif isinstance(err, InstanceNotReady):
+            outcome.skipped_reason = "serves no logs right now"
+            log.info("instance serves no logs right now; skipping",
+                     extra={"instance": outcome.instance, "reason": err.one_line()})
+        elif isinstance(err, StopRequested):
+            outcome.notes.append("stopped")
+        else:
+            outcome.failures += 1
+            log.error(err.one_line(), extra={"instance": outcome.instance,
+                                             "error": type(err).__name__})
+
+    def _finish(self, ctx: InstanceContext | None, lease: Lease, outcome: Outcome) -> None:
+        try:
+            if ctx is not None and lease.valid() and (ctx.dirty or ctx.uncommitted
+                                                      or not ctx.state.last_run_clean):
+                ctx.commit(clean=not self.stop.is_set())
+        except ShipperError as err:
+            outcome.failures += 1
+            log.error(f"could not commit state: {err.one_line()}",
+                      extra={"instance": outcome.instance})
+        except Exception as err:
+            outcome.failures += 1
+            log.error(f"could not commit state: {type(err).__name__}: {err}",
+                      extra={"instance": outcome.instance})
+        finally:
+            try:
+                self.leases.release(lease)
+            except Exception:
+                log.warning("could not release lease; it expires by itself",
+                            extra={"instance": outcome.instance})
+
+    def _load_state(self) -> tuple[InstanceState, str | None]:
+        stored = self.store.get(self.scope.state_key())
+        if stored is None:
+            return InstanceState(self.scope.instance, self.scope.region, self.scope.account), None
+        state = InstanceState.from_bytes(stored.body, self.scope.state_key())
+        return state, stored.etag
+
+    def _adopt_dangling(self, ctx: InstanceContext) -> None:
+        """The previous holder died mid-run: adopt the one object per generation that may have
+        become durable after its last commit."""
+        adopted = 0
+        for gen in list(ctx.state.generations.values()):
+            while True:
+                key = self.scope.data_key(gen.gen_id, gen.first_seen_ms, gen.offset)
+                head = self.store.head(key)
+                if head is None:
+                    break
+                obj = self.store.get(key)
+                if obj is None:
+                    break
+                data = gzip.decompress(obj.body)
+                end = gen.offset + len(data)
+                if obj.metadata.get("end-offset") != str(end) or \
+                        obj.metadata.get("sha256") not in (None, hashlib.sha256(data).hexdigest()):
+                    log.warning("found an unreadable object after a crash; it will be rewritten",
+                                extra={"instance": ctx.scope.instance, "generation": gen.gen_id})
+                    break
+                tail = data[-CHECK_WINDOW:]
+                if gen.offset == 0:
+                    gen.add_check(RangeCheck(0, min(len(data), 4096),
+                                             hashlib.sha256(data[:4096]).hexdigest()))
+                gen.add_check(RangeCheck(end - len(tail), end, hashlib.sha256(tail).hexdigest()))
+                gen.offset = end
+                gen.marker = None
+                adopted += 1
+        if adopted:
+            log.info("adopted objects written after the last commit of a crashed run",
+                     extra={"instance": ctx.scope.instance, "objects": adopted})
+            ctx.commit()
+
+    def _list(self) -> list[LogFile]:
+        files = self.api.log_files(self.scope.instance)
+        if not files:
+            # Listings are occasionally empty for a moment: ask once more before believing it.
+            if self.stop.wait(1.0):
+                raise StopRequested("stopping")
+            files = self.api.log_files(self.scope.instance)
+        return [f for f in files if self.file_filter(f.name)]
+
+    def _ship(self, ctx: InstanceContext, outcome: Outcome) -> None:
+        listing = self._list()
+        self.stats.add(files_seen=len(listing))
+        plan = make_plan(ctx.state, listing)
+        # Certainly-new files get their generation recorded in one commit before any data.
+        for job in plan.jobs:
+            if job.gen is None and not job.candidates:
+                job.gen = ctx.mint(job.file, commit=False)
+        if ctx.dirty:
+            ctx.commit()
+        futures: list[tuple[FileJob, Future[None]]] = []
+        for job in plan.jobs:
+            if self.stop.is_set():
+                break
+            futures.append((job, self.pool.submit(FileShipper(ctx, self.api, job).run)))
+        errors: list[BaseException] = []
+        for job, future in futures:
+            try:
+                future.result()
+                outcome.files += 1
+                self.stats.add(files_shipped=1)
+            except LogFileGoneError:
+                log.info("log file vanished before it was read (retention or rotation)",
+                         extra={"instance": outcome.instance, "file": job.name})
+            except DownloadMismatchError as err:
+                log.warning(err.one_line(), extra={"instance": outcome.instance, "file": job.name})
+            except (StopRequested, LeaseLostError, AwsAccessError, InstanceGoneError) as err:
+                errors.append(err)
+            except ShipperError as err:
+                outcome.failures += 1
+                self.stats.add(failures=1)
+                log.error(err.one_line(), extra={"instance": outcome.instance, "file": job.name})
+            except Exception as err:
+                outcome.failures += 1
+                self.stats.add(failures=1)
+                log.error(f"failed to ship: {type(err).__name__}: {_safe(err)}",
+                          extra={"instance": outcome.instance, "file": job.name})
+        self._account_for_missing(ctx, plan, listing)
+        outcome.lag_seconds = self._lag(ctx, listing)
+        self.stats.observe_lag(outcome.lag_seconds)
+        if errors:
+            raise errors[0] if isinstance(errors[0], ShipperError) else ShipperError(
+                str(errors[0]))
+
+    def _account_for_missing(self, ctx: InstanceContext, plan: Plan,
+                             listing: list[LogFile]) -> None:
+        now = int(time.time() * 1000)
+        with ctx.lock:
+            for gen in plan.displaced:
+                if gen.gen_id in ctx.claimed or gen.gen_id in ctx.deferred:
+                    continue
+                if gen.missing_since_ms is None:
+                    gen.missing_since_ms = now
+                    ctx.dirty = True
+                    lost = max(0, gen.seen_size - gen.offset)
+                    if lost:
+                        ctx.state.gaps.append({"generation": gen.gen_id, "file": gen.name,
+                                               "bytes": lost, "at_ms": now})
+                        self.stats.add(gap_bytes=lost)
+                        log.warning("log file disappeared before all of it was shipped",
+                                    extra={"instance": ctx.scope.instance, "file": gen.name,
+                                           "gap_bytes": lost})
+                elif now - gen.missing_since_ms > MISSING_KEEP_MS:
+                    del ctx.state.generations[gen.gen_id]
+                    ctx.dirty = True
+
+    @staticmethod
+    def _lag(ctx: InstanceContext, listing: list[LogFile]) -> float:
+        """Seconds since the oldest write we have not shipped yet (0 when caught up)."""
+        behind = [
+            g.seen_lw for g in ctx.state.generations.values()
+            if g.missing_since_ms is None and g.offset < g.seen_size
+        ]
+        if not behind:
+            return 0.0
+        return max(0.0, time.time() - min(behind) / 1000)
+
+
+def _safe(err: BaseException) -> str:
+    """Exception text without anything that could carry log content or signed URLs."""
+    text = str(err).split("\n", 1)[0]
+    text = re.sub(r"X-Amz-[A-Za-z-]+=[^&\s]+", "X-Amz-...", text)
+    return text[:300]

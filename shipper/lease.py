@@ -1,0 +1,138 @@
+"""Leases in S3, one per DB instance, taken with conditional writes.
+
+Overlapping scheduled runs and several tasks started at once split the instances between them:
+whoever creates (If-None-Match: *) or takes over an expired lease (If-Match on its ETag) works on
+the instance; the others skip it. The holder renews before expiry; a crashed holder's lease
+simply expires. A lease that expired without being released tells the next holder that the
+previous run died mid-way, so it checks for data written after the last state commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from shipper.exceptions import StateConflictError
+from shipper.s3store import S3Store
+
+
+@dataclass
+class Lease:
+    key: str
+    holder: str
+    etag: str
+    expires_at: float
+    previous_crashed: bool
+    lost: bool = False
+
+    def valid(self, clock: float | None = None) -> bool:
+        return not self.lost and (clock or time.time()) < self.expires_at
+
+
+def _body(holder: str, expires_at: float, released: bool) -> bytes:
+    doc = {"holder": holder, "expires_at": expires_at, "released": released,
+           "written_at": time.time()}
+    return json.dumps(doc, sort_keys=True).encode("utf-8")
+
+
+def _parse(raw: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+        if isinstance(doc, dict) and isinstance(doc.get("expires_at"), (int, float)):
+            return doc
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        pass
+    # An unreadable lease is treated as expired and crashed: safe, since taking it over is
+    # still conditional on its ETag.
+    return {"expires_at": 0.0, "released": False, "holder": "?"}
+
+
+class LeaseManager:
+    def __init__(self, store: S3Store, holder: str, ttl: float) -> None:
+        self._store = store
+        self.holder = holder
+        self.ttl = ttl
+        self._held: dict[str, Lease] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key: str) -> Lease | None:
+        """Take the lease or return None when another live run holds it."""
+        existing = self._store.get(key)
+        expires = time.time() + self.ttl
+        try:
+            if existing is None:
+                etag = self._store.put_conditional(key, _body(self.holder, expires, False), None)
+                crashed = False
+            else:
+                doc = _parse(existing.body)
+                if not doc.get("released") and float(doc["expires_at"]) > time.time():
+                    return None
+                etag = self._store.put_conditional(
+                    key, _body(self.holder, expires, False), existing.etag
+                )
+                crashed = not doc.get("released", False)
+        except StateConflictError:
+            return None  # someone else won the race for it
+        lease = Lease(key, self.holder, etag, expires, crashed)
+        with self._lock:
+            self._held[key] = lease
+        return lease
+
+    def renew_all(self) -> None:
+        with self._lock:
+            leases = [lease for lease in self._held.values() if not lease.lost]
+        for lease in leases:
+            self.renew(lease)
+
+    def renew(self, lease: Lease) -> None:
+        if lease.lost or time.time() >= lease.expires_at:
+            lease.lost = True
+            return
+        expires = time.time() + self.ttl
+        try:
+            lease.etag = self._store.put_conditional(
+                lease.key, _body(self.holder, expires, False), lease.etag
+            )
+            lease.expires_at = expires
+        except StateConflictError:
+            lease.lost = True
+
+    def release(self, lease: Lease) -> None:
+        with self._lock:
+            self._held.pop(lease.key, None)
+        if lease.lost:
+            return
+        try:
+            self._store.put_conditional(
+                lease.key, _body(self.holder, time.time(), True), lease.etag
+            )
+        except StateConflictError:
+            lease.lost = True
+
+
+class LeaseRenewer:
+    """Background thread renewing every held lease at a third of its time-to-live."""
+
+    def __init__(self, manager: LeaseManager, stop: threading.Event) -> None:
+        self._manager = manager
+        self._stop = stop
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="lease-renewer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        interval = max(0.2, self._manager.ttl / 3)
+        while not self._done.wait(interval):
+            # A failed renewal shows up as an expired lease, which every writer checks.
+            with contextlib.suppress(Exception):
+                self._manager.renew_all()

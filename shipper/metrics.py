@@ -1,0 +1,45 @@
+"""CloudWatch Embedded Metric Format: a JSON document on stdout that CloudWatch Logs turns into
+metrics, so alarms need no agent and no PutMetricData permission."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+SERVICE = "rds-log-shipper"
+
+
+def emf_record(namespace: str, values: dict[str, float], units: dict[str, str],
+               properties: dict[str, Any] | None = None) -> str:
+    doc: dict[str, Any] = {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [["Service"]],
+                "Metrics": [{"Name": name, "Unit": units.get(name, "None")} for name in values],
+            }],
+        },
+        "Service": SERVICE,
+        **values,
+        **(properties or {}),
+    }
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def run_metrics(namespace: str, summary: dict[str, Any]) -> str:
+    values = {
+        "BytesShipped": float(summary["bytes_shipped"]),
+        "ObjectsWritten": float(summary["objects_written"]),
+        "Failures": float(summary["failures"]),
+        "LagSeconds": float(summary["max_lag_seconds"]),
+        "GapBytes": float(summary["gap_bytes"]),
+        "Throttles": float(summary["throttles"]),
+        "RunSeconds": float(summary["seconds"]),
+    }
+    units = {"BytesShipped": "Bytes", "GapBytes": "Bytes", "LagSeconds": "Seconds",
+             "RunSeconds": "Seconds", "ObjectsWritten": "Count", "Failures": "Count",
+             "Throttles": "Count"}
+    return emf_record(namespace, values, units, {"run_id": summary["run_id"],
+                                                  "exit_code": summary["exit_code"]})

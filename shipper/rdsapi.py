@@ -1,0 +1,256 @@
+"""The RDS calls: instances, log file listings, portions and the REST complete-file download.
+
+Every call takes a token from the process's rate limiter and goes through the shared retry
+policy. The REST endpoint has no SDK method: we sign it with botocore's SigV4 signer against the
+RDS client's own endpoint, so ``AWS_ENDPOINT_URL_RDS`` and custom endpoints apply to it too.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import urllib3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.exceptions import ClientError, NoCredentialsError
+
+from shipper.aws import announce_operation
+from shipper.exceptions import (
+    AwsAccessError,
+    InstanceGoneError,
+    LogFileGoneError,
+    ShipperError,
+)
+from shipper.retry import Retrier, TransientHttpError, error_code
+
+INSTANCE_GONE_CODES = frozenset({"DBInstanceNotFound", "DBInstanceNotFoundFault"})
+NOT_READY_CODES = frozenset({"DBInstanceNotReady", "InvalidDBInstanceState",
+                             "InvalidDBInstanceStateFault"})
+FILE_GONE_CODES = frozenset({"DBLogFileNotFoundFault", "DBLogFileNotFound"})
+RDS_ACCESS_CODES = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
+                              "InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken",
+                              "ExpiredTokenException", "UnrecognizedClientException"})
+STREAM_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class DbInstance:
+    identifier: str
+    engine: str
+    status: str
+    account: str
+    region: str
+    cluster: str | None
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class LogFile:
+    name: str
+    size: int
+    last_written_ms: int
+
+
+@dataclass(frozen=True)
+class Portion:
+    data: str
+    marker: str | None
+    pending: bool | None
+
+
+class InstanceNotReady(ShipperError):
+    """The instance answers but serves no logs right now (paused, stopped, creating)."""
+
+
+def rds_access_error(err: ClientError | NoCredentialsError, action: str) -> AwsAccessError:
+    if isinstance(err, NoCredentialsError):
+        return AwsAccessError("no usable AWS credentials for RDS",
+                              "set AWS credentials, a profile, or run with a task role")
+    return AwsAccessError(
+        f"RDS refused rds:{action}: {error_code(err)}",
+        f"the task role needs rds:{action}",
+    )
+
+
+def _account_from_arn(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 and parts[4] else "unknown"
+
+
+class RdsApi:
+    def __init__(self, client: Any, region: str, retrier: Retrier,
+                 path_versions: tuple[str, ...], stats_add: Any) -> None:
+        self._client = client
+        self.region = region
+        self._retrier = retrier
+        self._versions = list(path_versions)
+        self._stats_add = stats_add
+        self._http = urllib3.PoolManager(
+            num_pools=4, maxsize=64, retries=False,
+            timeout=urllib3.Timeout(connect=10.0, read=120.0),
+        )
+
+    def _call(self, action: str, fn: Any, **kwargs: Any) -> Any:
+        self._stats_add(rds_requests=1)
+        try:
+            return self._retrier.call(lambda: fn(**kwargs))
+        except NoCredentialsError as err:
+            raise rds_access_error(err, action) from err
+        except ClientError as err:
+            code = error_code(err)
+            if code in RDS_ACCESS_CODES:
+                raise rds_access_error(err, action) from err
+            if code in INSTANCE_GONE_CODES:
+                raise InstanceGoneError(f"instance {kwargs.get('DBInstanceIdentifier')} is gone")\
+                    from err
+            if code in NOT_READY_CODES:
+                raise InstanceNotReady(f"instance not ready ({code})") from err
+            if code in FILE_GONE_CODES:
+                raise LogFileGoneError("log file is gone") from err
+            raise
+
+    # --- discovery -------------------------------------------------------------------------
+
+    def instances(self) -> Iterator[DbInstance]:
+        marker: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"MaxRecords": 100}
+            if marker:
+                kwargs["Marker"] = marker
+            resp = self._call("DescribeDBInstances", self._client.describe_db_instances, **kwargs)
+            for raw in resp.get("DBInstances", []):
+                yield DbInstance(
+                    identifier=raw["DBInstanceIdentifier"],
+                    engine=str(raw.get("Engine", "")),
+                    status=str(raw.get("DBInstanceStatus", "")),
+                    account=_account_from_arn(str(raw.get("DBInstanceArn", ""))),
+                    region=self.region,
+                    cluster=raw.get("DBClusterIdentifier"),
+                    tags={t["Key"]: t.get("Value", "") for t in raw.get("TagList", [])},
+                )
+            marker = resp.get("Marker")
+            if not marker:
+                return
+
+    # --- listing ---------------------------------------------------------------------------
+
+    def log_files(self, instance: str) -> list[LogFile]:
+        files: dict[str, LogFile] = {}
+        marker: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"DBInstanceIdentifier": instance, "MaxRecords": 1000}
+            if marker:
+                kwargs["Marker"] = marker
+            resp = self._call("DescribeDBLogFiles", self._client.describe_db_log_files, **kwargs)
+            for raw in resp.get("DescribeDBLogFiles", []):
+                name = raw.get("LogFileName")
+                if isinstance(name, str):
+                    files[name] = LogFile(name, int(raw.get("Size", 0)),
+                                          int(raw.get("LastWritten", 0)))
+            marker = resp.get("Marker")
+            if not marker:
+                return list(files.values())
+
+    # --- portions --------------------------------------------------------------------------
+
+    def portion(self, instance: str, name: str, marker: str,
+                number_of_lines: int | None = None) -> Portion:
+        kwargs: dict[str, Any] = {"DBInstanceIdentifier": instance, "LogFileName": name,
+                                  "Marker": marker}
+        if number_of_lines is not None:
+            kwargs["NumberOfLines"] = number_of_lines
+        self._stats_add(portion_calls=1)
+        resp = self._call("DownloadDBLogFilePortion",
+                          self._client.download_db_log_file_portion, **kwargs)
+        pending = resp.get("AdditionalDataPending")
+        return Portion(str(resp.get("LogFileData") or ""), resp.get("Marker"),
+                       None if pending is None else bool(pending))
+
+    def tail_marker(self, instance: str, name: str) -> str | None:
+        """A marker for the current end of the file: the last line, no Marker."""
+        self._stats_add(portion_calls=1)
+        resp = self._call("DownloadDBLogFilePortion", self._client.download_db_log_file_portion,
+                          DBInstanceIdentifier=instance, LogFileName=name, NumberOfLines=1)
+        marker = resp.get("Marker")
+        return str(marker) if marker else None
+
+    # --- REST complete-file download -------------------------------------------------------
+
+    def _url(self, version: str, instance: str, name: str) -> str:
+        base = str(self._client.meta.endpoint_url).rstrip("/")
+        # Percent-encode everything but unreserved characters and '/', then the dots of any
+        # '.' or '..' segment, so no client or proxy can normalise a hostile name away.
+        segments = [quote(seg, safe="") for seg in name.split("/")]
+        segments = [s.replace(".", "%2E") if set(s) <= {"."} else s for s in segments]
+        return (f"{base}/{version}/downloadCompleteLogFile/{quote(instance, safe='')}/"
+                + "/".join(segments))
+
+    def _signed_headers(self, url: str) -> dict[str, str]:
+        credentials = self._client._request_signer._credentials
+        if credentials is None:
+            raise AwsAccessError("no usable AWS credentials for RDS",
+                                 "set AWS credentials, a profile, or run with a task role")
+        request = AWSRequest(method="GET", url=url)
+        SigV4Auth(credentials.get_frozen_credentials(), "rds", self.region).add_auth(request)
+        return {k: str(v) for k, v in request.headers.items()}
+
+    def open_complete(self, instance: str, name: str) -> urllib3.BaseHTTPResponse:
+        """Open the REST stream (retrying throttles and 5xx); the caller reads and closes it."""
+        self._stats_add(rds_requests=1, complete_downloads=1)
+
+        def attempt() -> urllib3.BaseHTTPResponse:
+            last: Exception | None = None
+            for version in list(self._versions):
+                url = self._url(version, instance, name)
+                announce_operation("rds", "DownloadCompleteDBLogFile")
+                resp = self._http.request("GET", url, headers=self._signed_headers(url),
+                                          preload_content=False, redirect=False)
+                if resp.status == 200:
+                    return resp
+                body = resp.read(64 * 1024)
+                resp.release_conn()
+                code = _error_code_from_body(body) or str(resp.status)
+                if resp.status == 429 or code in ("Throttling", "ThrottlingException"):
+                    raise TransientHttpError(f"throttled ({code})", throttled=True)
+                if resp.status >= 500:
+                    raise TransientHttpError(f"HTTP {resp.status} ({code})")
+                if code in INSTANCE_GONE_CODES:
+                    raise InstanceGoneError(f"instance {instance} is gone")
+                if code in FILE_GONE_CODES:
+                    raise LogFileGoneError("log file is gone")
+                if resp.status == 403 and code not in ("UnknownOperationException",):
+                    raise AwsAccessError(
+                        f"RDS refused rds:DownloadCompleteDBLogFile: {code}",
+                        "the task role needs rds:DownloadCompleteDBLogFile",
+                    )
+                # This path version is refused: try the next one, and keep the one that works
+                # first for the rest of the run.
+                last = ShipperError(f"{version} path refused: HTTP {resp.status} {code}")
+                if len(self._versions) > 1 and self._versions[0] == version:
+                    self._versions.append(self._versions.pop(0))
+            raise ShipperError(
+                f"every REST path version was refused ({last})",
+                "set SHIPPER_COMPLETE_FILE_VERSIONS to a version RDS serves",
+            )
+
+        return self._retrier.call(attempt)
+
+
+_CODE_RE = re.compile(rb"<Code>([^<]{1,100})</Code>")
+
+
+def _error_code_from_body(body: bytes) -> str | None:
+    match = _CODE_RE.search(body)
+    if match:
+        return match.group(1).decode("utf-8", "replace")
+    try:
+        root = ET.fromstring(body)  # noqa: S314 - tiny body from our configured endpoint
+    except ET.ParseError:
+        return None
+    code = root.find(".//Code")
+    return code.text if code is not None else None

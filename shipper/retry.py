@@ -1,0 +1,134 @@
+"""Retries with tenacity: jittered exponential backoff, bounded attempts, an explicit list of
+what is worth retrying. Throttling also drains the process's rate limiter, so every worker slows
+down together instead of each one learning the limit on its own."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+from urllib3.exceptions import ProtocolError
+
+from shipper.exceptions import StopRequested
+from shipper.ratelimit import RateLimiter
+from shipper.stats import RunStats
+
+T = TypeVar("T")
+
+THROTTLE_CODES = frozenset(
+    {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
+     "SlowDown", "RequestThrottled", "RequestThrottledException"}
+)
+TRANSIENT_CODES = frozenset(
+    {"InternalFailure", "InternalError", "ServiceUnavailable", "RequestTimeout",
+     "RequestTimeoutException", "PriorRequestNotComplete", "IDPCommunicationError"}
+)
+
+
+class TransientHttpError(Exception):
+    """A raw HTTP call (the REST download) failed in a way worth retrying."""
+
+    def __init__(self, message: str, throttled: bool = False) -> None:
+        super().__init__(message)
+        self.throttled = throttled
+
+
+RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
+    EndpointConnectionError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+    ProtocolError,
+    ConnectionError,
+    TimeoutError,
+    TransientHttpError,
+)
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def is_throttle(exc: BaseException) -> bool:
+    if isinstance(exc, TransientHttpError):
+        return exc.throttled
+    return error_code(exc) in THROTTLE_CODES
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, RETRYABLE_EXCEPTIONS):
+        return True
+    if isinstance(exc, ClientError):
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        code = error_code(exc)
+        return code in THROTTLE_CODES or code in TRANSIENT_CODES or status >= 500
+    return False
+
+
+class Retrier:
+    """Runs calls with the shared policy; counts retries and throttles into the run stats."""
+
+    def __init__(
+        self,
+        stats: RunStats,
+        stop: threading.Event,
+        limiter: RateLimiter | None = None,
+        max_attempts: int = 8,
+        base_seconds: float = 0.25,
+        max_wait_seconds: float = 10.0,
+    ) -> None:
+        self._stats = stats
+        self._stop = stop
+        self._limiter = limiter
+        self._max_attempts = max_attempts
+        self._wait = wait_random_exponential(multiplier=base_seconds, max=max_wait_seconds)
+
+    def _sleep(self, seconds: float) -> None:
+        if self._stop.wait(seconds):
+            raise StopRequested("stop requested while backing off")
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        self._stats.add(retries=1)
+        if exc is not None and is_throttle(exc):
+            self._stats.add(throttles=1)
+            if self._limiter is not None:
+                self._limiter.drain()
+
+    def call(self, fn: Callable[[], T], rate_limited: bool = True) -> T:
+        """Call ``fn`` (taking a rate-limiter token per attempt when ``rate_limited``)."""
+
+        def attempt() -> T:
+            limiter = self._limiter if rate_limited else None
+            if limiter is not None and not limiter.acquire(self._stop):
+                raise StopRequested("stop requested while waiting for the rate limiter")
+            return fn()
+
+        retrying = Retrying(
+            retry=retry_if_exception(is_retryable),
+            stop=stop_after_attempt(self._max_attempts),
+            wait=self._wait,
+            sleep=self._sleep,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        return retrying(attempt)

@@ -1,0 +1,276 @@
+"""One pass: discover instances, ship each under its lease, summarise, pick the exit code."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError, NoCredentialsError
+
+from shipper import __version__
+from shipper.aws import client, make_session
+from shipper.config import Settings
+from shipper.exceptions import AwsAccessError, ShipperError
+from shipper.exitcodes import ExitCode
+from shipper.instance_job import InstanceJob, Outcome
+from shipper.layout import Scope
+from shipper.lease import LeaseManager, LeaseRenewer
+from shipper.logs import emit_raw
+from shipper.metrics import run_metrics
+from shipper.ratelimit import RateLimiter
+from shipper.rdsapi import DbInstance, RdsApi, rds_access_error
+from shipper.retry import RETRYABLE_EXCEPTIONS, Retrier, error_code
+from shipper.s3store import S3Store
+from shipper.stats import RunStats
+
+log = logging.getLogger("shipper")
+
+NO_LOG_STATUSES = frozenset({
+    "stopped", "stopping", "starting", "creating", "deleting", "failed",
+    "inaccessible-encryption-credentials", "inaccessible-encryption-credentials-recoverable",
+    "incompatible-restore", "insufficient-capacity", "restore-error",
+})
+STOP_GRACE_SECONDS = 18.0
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+@dataclass
+class StopControl:
+    """The stop event plus why it was set (signal or max runtime)."""
+
+    event: threading.Event
+    reason: str | None = None
+
+    def request(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+        self.event.set()
+
+
+def instance_selected(instance: DbInstance, settings: Settings) -> bool:
+    ident = instance.identifier
+    if not any(fnmatch.fnmatchcase(ident, g) for g in settings.include):
+        return False
+    if any(fnmatch.fnmatchcase(ident, g) for g in settings.exclude):
+        return False
+    if settings.engines and not any(
+        fnmatch.fnmatchcase(instance.engine.lower(), e) for e in settings.engines
+    ):
+        return False
+    return all(instance.tags.get(k) == v for k, v in settings.tags)
+
+
+def file_filter(settings: Settings) -> Callable[[str], bool]:
+    def keep(name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, g) for g in settings.file_include) and not any(
+            fnmatch.fnmatchcase(name, g) for g in settings.file_exclude
+        )
+
+    return keep
+
+
+class Runner:
+    def __init__(self, settings: Settings, base_session: boto3.session.Session | None = None,
+                 install_signals: bool = True, stdout: Any = None) -> None:
+        self.settings = settings
+        self.run_id = settings.run_id or new_run_id()
+        self.stats = RunStats()
+        self.stop = StopControl(threading.Event())
+        self.limiter = RateLimiter(settings.rate, settings.burst)
+        self.retrier = Retrier(self.stats, self.stop.event, self.limiter, settings.max_attempts)
+        self.base_session = base_session
+        self.install_signals = install_signals
+        self.stdout = stdout
+        self.started = time.monotonic()
+
+    # --- signals and deadlines ----------------------------------------------------------
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self.stop.reason is None:
+            log.warning("stop requested; committing what is durable", extra={"signal": name})
+        self.stop.request(name)
+        threading.Thread(target=self._hard_deadline, daemon=True).start()
+
+    def _hard_deadline(self) -> None:
+        """Data objects are durable before state, so even a forced exit loses nothing: the next
+        holder adopts objects written after our last commit."""
+        time.sleep(STOP_GRACE_SECONDS)
+        log.error("clean stop took too long; exiting now (next run adopts durable objects)")
+        sys.stdout.flush()
+        os._exit(ExitCode.TERMINATED if self.stop.reason == "SIGTERM" else ExitCode.INTERRUPTED)
+
+    def _install(self) -> list[tuple[int, Any]]:
+        if not self.install_signals or threading.current_thread() is not threading.main_thread():
+            return []
+        previous: list[tuple[int, Any]] = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous.append((sig, signal.signal(sig, self._on_signal)))
+        return previous
+
+    def _deadline_timer(self) -> threading.Timer | None:
+        if not self.settings.max_runtime:
+            return None
+
+        def expire() -> None:
+            log.warning("max runtime reached; stopping cleanly",
+                        extra={"max_runtime": self.settings.max_runtime})
+            self.stop.request("max-runtime")
+
+        timer = threading.Timer(self.settings.max_runtime, expire)
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    # --- the pass -----------------------------------------------------------------------
+
+    def run(self) -> int:
+        previous = self._install()
+        timer = self._deadline_timer()
+        try:
+            code, outcomes = self._run()
+        except ShipperError as err:
+            log.error(err.one_line(), extra={"error": type(err).__name__})
+            code, outcomes = err.exit_code, []
+        finally:
+            if timer:
+                timer.cancel()
+            for sig, handler in previous:
+                signal.signal(sig, handler)
+        self._summarise(code, outcomes)
+        return int(code)
+
+    def _session(self, region: str, role_arn: str | None) -> boto3.session.Session:
+        return make_session(region, role_arn, self.settings.external_id, self.base_session)
+
+    def _s3_region(self) -> str:
+        return (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+                or self.settings.regions[0])
+
+    def _run(self) -> tuple[ExitCode, list[Outcome]]:
+        s = self.settings
+        log.info("run started", extra={"version": __version__, "regions": ",".join(s.regions),
+                                       "bucket": s.bucket, "prefix": s.prefix})
+        s3_session = self._session(self._s3_region(), None)
+        store = S3Store(client(s3_session, "s3"), s.bucket, self.retrier, s.kms_key_id)
+        try:
+            store.check_bucket()
+        except RETRYABLE_EXCEPTIONS as err:
+            raise AwsAccessError(f"S3 endpoint unreachable: {type(err).__name__}",
+                                 "check network access to S3 or AWS_ENDPOINT_URL_S3") from err
+        leases = LeaseManager(store, self.run_id, s.lease_seconds)
+        renewer = LeaseRenewer(leases, self.stop.event)
+        renewer.start()
+        outcomes: list[Outcome] = []
+        try:
+            with ThreadPoolExecutor(s.concurrency, thread_name_prefix="file") as files, \
+                    ThreadPoolExecutor(s.concurrency, thread_name_prefix="instance") as insts:
+                futures: list[Future[Outcome]] = []
+                for job in self._jobs(store, leases, files):
+                    if self.stop.event.is_set():
+                        break
+                    futures.append(insts.submit(job.run))
+                for future in futures:
+                    outcomes.append(future.result())
+                    self._progress(len(outcomes), len(futures))
+        finally:
+            renewer.close()
+        return self._exit_code(outcomes), outcomes
+
+    def _jobs(self, store: S3Store, leases: LeaseManager,
+              files: ThreadPoolExecutor) -> Iterator[InstanceJob]:
+        s = self.settings
+        for role_arn in (s.role_arns or (None,)):
+            for region in s.regions:
+                session = self._session(region, role_arn)
+                api = RdsApi(client(session, "rds"), region, self.retrier,
+                             s.complete_file_versions, self.stats.add)
+                for instance in self._discover(api, role_arn):
+                    scope = Scope(s.prefix, instance.account, region, instance.identifier)
+                    self.stats.add(instances=1)
+                    yield InstanceJob(scope, api, store, leases, s, self.stats, self.run_id,
+                                      self.stop.event, files, self.retrier, file_filter(s))
+
+    def _discover(self, api: RdsApi, role_arn: str | None) -> Iterator[DbInstance]:
+        try:
+            for instance in api.instances():
+                if not instance_selected(instance, self.settings):
+                    continue
+                if instance.status.lower() in NO_LOG_STATUSES:
+                    self.stats.add(instances_skipped=1)
+                    log.info("instance serves no logs in its current status; skipping",
+                             extra={"instance": instance.identifier, "status": instance.status})
+                    continue
+                yield instance
+        except (NoCredentialsError, ClientError) as err:
+            if isinstance(err, ClientError) and error_code(err) in ("AccessDenied",
+                                                                    "AccessDeniedException"):
+                raise rds_access_error(err, "DescribeDBInstances") from err
+            if isinstance(err, NoCredentialsError):
+                raise rds_access_error(err, "DescribeDBInstances") from err
+            raise
+        except RETRYABLE_EXCEPTIONS as err:
+            raise AwsAccessError(
+                f"RDS endpoint in {api.region} unreachable: {type(err).__name__}",
+                "check network access, the region name, or AWS_ENDPOINT_URL_RDS",
+            ) from err
+
+    def _exit_code(self, outcomes: list[Outcome]) -> ExitCode:
+        fatal = next((o.fatal for o in outcomes if o.fatal), None)
+        if fatal is not None:
+            log.error(fatal.one_line(), extra={"error": type(fatal).__name__})
+            return ExitCode.AWS_ACCESS
+        if self.stop.reason == "SIGTERM":
+            return ExitCode.TERMINATED
+        if self.stop.reason == "SIGINT":
+            return ExitCode.INTERRUPTED
+        corrupt = [o for o in outcomes if o.corrupt]
+        for o in corrupt:
+            assert o.corrupt is not None
+            log.error(f"state of {o.instance} is unusable: {o.corrupt.one_line()}",
+                      extra={"instance": o.instance})
+        if corrupt:
+            return ExitCode.STATE_CORRUPT
+        if any(o.failures for o in outcomes) or self.stats.failures:
+            return ExitCode.PARTIAL_FAILURE
+        if self.stop.reason == "max-runtime":
+            return ExitCode.MAX_RUNTIME
+        return ExitCode.OK
+
+    def _progress(self, done: int, total: int) -> None:
+        if self.stdout is not None and getattr(self.stdout, "isatty", lambda: False)():
+            shipped = self.stats.bytes_shipped / (1024 * 1024)
+            self.stdout.write(f"\r  {done}/{total} instances, {shipped:.1f} MiB shipped ")
+            self.stdout.flush()
+            if done == total:
+                self.stdout.write("\n")
+
+    def _summarise(self, code: int, outcomes: list[Outcome]) -> None:
+        summary: dict[str, Any] = self.stats.as_dict()
+        summary.update(
+            run_id=self.run_id, exit_code=int(code),
+            seconds=round(time.monotonic() - self.started, 3),
+            instances_leased_elsewhere=sum(1 for o in outcomes
+                                           if o.skipped_reason == "leased by another run"),
+            rate_wait_seconds=round(self.limiter.waited_seconds, 3),
+        )
+        summary["max_lag_seconds"] = round(float(summary["max_lag_seconds"]), 1)
+        log.info("run finished", extra={"summary": summary})
+        if self.settings.emf:
+            emit_raw(run_metrics(self.settings.metrics_namespace, summary), self.stdout)
+        self.summary = summary

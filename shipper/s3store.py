@@ -1,0 +1,154 @@
+"""Every S3 call the shipper makes, with its error translation and encryption settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+
+from shipper.exceptions import AwsAccessError, StateConflictError
+from shipper.retry import Retrier, error_code
+
+ACCESS_CODES = frozenset(
+    {"AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+     "ExpiredToken", "ExpiredTokenException", "InvalidToken", "AccountProblem",
+     "KMS.AccessDeniedException", "KMS.DisabledException", "KMS.NotFoundException"}
+)
+PRECONDITION_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412"})
+MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    body: bytes
+    etag: str
+    metadata: dict[str, str]
+
+
+def access_error(err: ClientError | NoCredentialsError | PartialCredentialsError,
+                 what: str, bucket: str) -> AwsAccessError:
+    if isinstance(err, (NoCredentialsError, PartialCredentialsError)):
+        return AwsAccessError(f"no usable AWS credentials for {what}",
+                              "set AWS credentials, a profile, or run with a task role")
+    code = error_code(err)
+    if code == "NoSuchBucket":
+        return AwsAccessError(f"bucket {bucket!r} does not exist",
+                              "create it or fix SHIPPER_BUCKET")
+    if code in ("PermanentRedirect", "AuthorizationHeaderMalformed",
+                "IllegalLocationConstraintException"):
+        return AwsAccessError(f"bucket {bucket!r} is in another region ({code})",
+                              "use the bucket's region for S3 or set AWS_REGION accordingly")
+    if code in ("ExpiredToken", "ExpiredTokenException"):
+        return AwsAccessError(f"AWS credentials expired during {what}", "refresh credentials")
+    return AwsAccessError(
+        f"S3 refused {what} on bucket {bucket!r}: {code or 'error'}",
+        "the task role needs s3:GetObject, s3:PutObject and s3:ListBucket on the prefix",
+    )
+
+
+class S3Store:
+    def __init__(self, client: Any, bucket: str, retrier: Retrier, kms_key_id: str | None):
+        self._client = client
+        self.bucket = bucket
+        self._retrier = retrier
+        self._sse: dict[str, str] = (
+            {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id}
+            if kms_key_id else {"ServerSideEncryption": "AES256"}
+        )
+        self.puts = 0
+
+    def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
+        try:
+            return self._retrier.call(lambda: fn(Bucket=self.bucket, **kwargs), rate_limited=False)
+        except (NoCredentialsError, PartialCredentialsError) as err:
+            raise access_error(err, what, self.bucket) from err
+        except ClientError as err:
+            code = error_code(err)
+            if code in ACCESS_CODES or code in ("NoSuchBucket", "PermanentRedirect",
+                                                "AuthorizationHeaderMalformed", "403"):
+                raise access_error(err, what, self.bucket) from err
+            raise
+
+    def check_bucket(self) -> None:
+        """Fail fast, before any RDS work, when the bucket is missing or not ours to write."""
+        try:
+            self._retrier.call(lambda: self._client.head_bucket(Bucket=self.bucket),
+                               rate_limited=False)
+        except (NoCredentialsError, PartialCredentialsError) as err:
+            raise access_error(err, "HeadBucket", self.bucket) from err
+        except ClientError as err:
+            code = error_code(err)
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                raise AwsAccessError(f"bucket {self.bucket!r} does not exist",
+                                     "create it or fix SHIPPER_BUCKET") from err
+            if code in ("301", "PermanentRedirect"):
+                raise AwsAccessError(f"bucket {self.bucket!r} is in another region",
+                                     "set AWS_REGION to the bucket's region") from err
+            raise access_error(err, "HeadBucket", self.bucket) from err
+
+    def get(self, key: str) -> StoredObject | None:
+        try:
+            resp = self._call("GetObject", self._client.get_object, Key=key)
+        except ClientError as err:
+            if error_code(err) in MISSING_CODES:
+                return None
+            raise
+        body = resp["Body"].read()
+        return StoredObject(body, resp["ETag"], dict(resp.get("Metadata", {})))
+
+    def head(self, key: str) -> StoredObject | None:
+        try:
+            resp = self._call("HeadObject", self._client.head_object, Key=key)
+        except ClientError as err:
+            if error_code(err) in MISSING_CODES:
+                return None
+            raise
+        return StoredObject(b"", resp["ETag"], dict(resp.get("Metadata", {})))
+
+    def put_conditional(self, key: str, body: bytes, etag: str | None,
+                        content_type: str = "application/json") -> str:
+        """Create (etag None: If-None-Match *) or replace exactly ``etag`` (If-Match)."""
+        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        try:
+            resp = self._call("PutObject", self._client.put_object, Key=key, Body=body,
+                              ContentType=content_type, **condition, **self._sse)
+        except ClientError as err:
+            if error_code(err) in PRECONDITION_CODES:
+                raise StateConflictError(f"{key} changed since we read it") from err
+            raise
+        self.puts += 1
+        return str(resp["ETag"])
+
+    def put_data(self, key: str, body: bytes, metadata: dict[str, str]) -> None:
+        self._call("PutObject", self._client.put_object, Key=key, Body=body,
+                   ContentType="application/gzip", Metadata=metadata, **self._sse)
+        self.puts += 1
+
+    def list_keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        token: dict[str, str] = {}
+        while True:
+            resp = self._call("ListObjectsV2", self._client.list_objects_v2, Prefix=prefix,
+                              **token)
+            keys.extend(obj["Key"] for obj in resp.get("Contents", []))
+            if not resp.get("IsTruncated"):
+                return keys
+            token = {"ContinuationToken": resp["NextContinuationToken"]}
+
+
+def open_store(settings: Any, retrier: Retrier | None = None) -> S3Store:
+    """An S3Store for the operator commands (status, state), with the run's retry policy."""
+    import os
+    import threading
+
+    from shipper.aws import client, make_session
+    from shipper.stats import RunStats
+
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") \
+        or settings.regions[0]
+    retrier = retrier or Retrier(RunStats(), threading.Event(), None, settings.max_attempts)
+    store = S3Store(client(make_session(region), "s3"), settings.bucket, retrier,
+                    settings.kms_key_id)
+    store.check_bucket()
+    return store

@@ -1,0 +1,173 @@
+"""Per-instance state kept in S3 as JSON: what each log file generation has shipped so far.
+
+The state is committed only after the data objects it describes are durable, with If-Match on
+the ETag we read, so a stale writer (a lost lease) cannot overwrite a newer state.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from shipper.exceptions import StateCorruptError
+
+SCHEMA_VERSION = 1
+MAX_CHECKS = 4
+CHECK_WINDOW = 64 * 1024
+
+
+@dataclass
+class RangeCheck:
+    """sha256 of bytes [start, end) of a generation, used to recognise it again later."""
+
+    start: int
+    end: int
+    sha256: str
+
+    def to_json(self) -> list[Any]:
+        return [self.start, self.end, self.sha256]
+
+    @classmethod
+    def from_json(cls, raw: Any) -> RangeCheck:
+        start, end, digest = raw
+        if not (isinstance(start, int) and isinstance(end, int) and isinstance(digest, str)):
+            raise ValueError("malformed range check")
+        if not 0 <= start <= end or len(digest) != 64:
+            raise ValueError("malformed range check")
+        return cls(start, end, digest)
+
+
+@dataclass
+class Generation:
+    """One generation of one log file: the bytes between a creation and a deletion, whatever
+    names they were listed under."""
+
+    gen_id: str
+    name: str
+    first_name: str
+    first_seen_ms: int
+    offset: int = 0
+    seen_size: int = 0
+    seen_lw: int = 0
+    active: bool = False
+    marker: str | None = None
+    marker_name: str | None = None
+    checks: list[RangeCheck] = field(default_factory=list)
+    missing_since_ms: int | None = None
+
+    def add_check(self, check: RangeCheck) -> None:
+        """Keep the head check (from offset 0) and the most recent tail checks."""
+        if check.end <= check.start:
+            return
+        head = [c for c in self.checks if c.start == 0][:1]
+        tail = [c for c in self.checks if c not in head] + [check]
+        if not head and check.start == 0:
+            head, tail = [check], tail[:-1]
+        self.checks = head + tail[-(MAX_CHECKS - len(head)):]
+
+    def to_json(self) -> dict[str, Any]:
+        raw = asdict(self)
+        raw["checks"] = [c.to_json() for c in self.checks]
+        return raw
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Generation:
+        checks = [RangeCheck.from_json(c) for c in raw.get("checks", [])]
+        values = {k: v for k, v in raw.items() if k != "checks"}
+        gen = cls(**values, checks=checks)
+        if gen.offset < 0 or gen.seen_size < 0 or not isinstance(gen.name, str):
+            raise ValueError("negative offset or size")
+        return gen
+
+
+@dataclass
+class InstanceState:
+    instance: str
+    region: str
+    account: str
+    generations: dict[str, Generation] = field(default_factory=dict)
+    gaps: list[dict[str, Any]] = field(default_factory=list)
+    last_run_id: str | None = None
+    last_run_at: float | None = None
+    last_run_clean: bool = True
+    revision: int = 0
+
+    def to_bytes(self) -> bytes:
+        doc = {
+            "schema": SCHEMA_VERSION,
+            "instance": self.instance,
+            "region": self.region,
+            "account": self.account,
+            "revision": self.revision,
+            "last_run_id": self.last_run_id,
+            "last_run_at": self.last_run_at,
+            "last_run_clean": self.last_run_clean,
+            "generations": {k: g.to_json() for k, g in sorted(self.generations.items())},
+            "gaps": self.gaps[-100:],
+        }
+        return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes, where: str) -> InstanceState:
+        hint = (
+            f"inspect it with `rds-log-shipper state show`, then `rds-log-shipper state repair "
+            f"--instance ...` (keeps positions it can read) or `state reset` (re-ships that "
+            f"instance's logs still on RDS); object {where}"
+        )
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise StateCorruptError(f"state object is not valid JSON ({err})", hint) from err
+        if not isinstance(doc, dict):
+            raise StateCorruptError("state object is not a JSON object", hint)
+        schema = doc.get("schema")
+        if isinstance(schema, int) and schema > SCHEMA_VERSION:
+            raise StateCorruptError(
+                f"state schema {schema} is newer than this shipper understands "
+                f"({SCHEMA_VERSION})", "upgrade rds-log-shipper; nothing was changed",
+            )
+        if schema != SCHEMA_VERSION:
+            raise StateCorruptError(f"state schema {schema!r} is not recognised", hint)
+        try:
+            gens = {
+                gen_id: Generation.from_json(raw)
+                for gen_id, raw in dict(doc["generations"]).items()
+            }
+            state = cls(
+                instance=str(doc["instance"]),
+                region=str(doc["region"]),
+                account=str(doc["account"]),
+                generations=gens,
+                gaps=list(doc.get("gaps", [])),
+                last_run_id=doc.get("last_run_id"),
+                last_run_at=doc.get("last_run_at"),
+                last_run_clean=bool(doc.get("last_run_clean", True)),
+                revision=int(doc.get("revision", 0)),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise StateCorruptError(f"state object is malformed ({err!r})", hint) from err
+        for gen_id, gen in gens.items():
+            if gen.gen_id != gen_id:
+                raise StateCorruptError(f"generation {gen_id} is filed under another id", hint)
+        return state
+
+    def by_name(self) -> dict[str, list[Generation]]:
+        index: dict[str, list[Generation]] = {}
+        for gen in self.generations.values():
+            index.setdefault(gen.name, []).append(gen)
+        return index
+
+    def live(self) -> Iterable[Generation]:
+        return (g for g in self.generations.values() if g.missing_since_ms is None)
+
+
+def new_generation_id() -> str:
+    return secrets.token_hex(10)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

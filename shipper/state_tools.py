@@ -1,0 +1,138 @@
+"""``rds-log-shipper state show|repair|reset``: the documented recovery for a bad state object.
+
+``repair`` rebuilds an instance's state from the data objects already in S3 (their metadata
+says which generation and byte range each holds), so nothing is shipped twice: the next run
+recognises each file by content and continues where the archive ends. ``reset`` forgets the
+instance, so whatever RDS still has is shipped again as new generations.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+import sys
+import time
+from datetime import datetime, timezone
+
+from shipper.config import Settings
+from shipper.exceptions import ConfigError, ShipperError, StateCorruptError
+from shipper.exitcodes import ExitCode
+from shipper.layout import DataObjectInfo, Scope, safe_segment
+from shipper.lease import LeaseManager
+from shipper.s3store import S3Store, open_store
+from shipper.state import CHECK_WINDOW, Generation, InstanceState, RangeCheck
+
+_DT_RE = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/")
+
+
+def find_scope(store: S3Store, settings: Settings, instance: str, account: str | None,
+               region: str | None) -> Scope:
+    region = region or settings.regions[0]
+    if account:
+        return Scope(settings.prefix, account, region, instance)
+    suffix = f"/region={safe_segment(region)}/instance={safe_segment(instance)}.json"
+    keys = [k for k in store.list_keys(f"{settings.prefix}_state/") if k.endswith(suffix)]
+    accounts = sorted({k.split("/account=", 1)[1].split("/", 1)[0] for k in keys})
+    if len(accounts) != 1:
+        raise ConfigError("--account", f"{len(accounts)} accounts have a state for {instance} "
+                          f"in {region}; name one" if accounts else
+                          f"no state for {instance} in {region}")
+    return Scope(settings.prefix, accounts[0], region, instance)
+
+
+def rebuild_state(store: S3Store, scope: Scope) -> tuple[InstanceState, list[str]]:
+    """A state whose generations end where the archive's contiguous data ends."""
+    notes: list[str] = []
+    infos: dict[str, list[DataObjectInfo]] = {}
+    days: dict[str, str] = {}
+    for key in store.list_keys(scope.data_prefix()):
+        head = store.head(key)
+        if head is None:
+            continue
+        try:
+            info = DataObjectInfo.from_metadata(key, head.metadata)
+        except (KeyError, ValueError):
+            notes.append(f"ignored {key}: no shipper metadata")
+            continue
+        infos.setdefault(info.generation, []).append(info)
+        match = _DT_RE.search(key)
+        if match:
+            days[info.generation] = match.group(1)
+    state = InstanceState(scope.instance, scope.region, scope.account)
+    for gen_id, objs in infos.items():
+        objs.sort(key=lambda o: o.start)
+        offset, chain = 0, []
+        for obj in objs:
+            if obj.start != offset:
+                notes.append(f"generation {gen_id}: data stops at byte {offset}")
+                break
+            chain.append(obj)
+            offset = obj.end
+        if not chain:
+            continue
+        day = datetime.strptime(days.get(gen_id, "1970-01-01"), "%Y-%m-%d")
+        gen = Generation(gen_id=gen_id, name=chain[-1].log_file, first_name=chain[0].log_file,
+                         first_seen_ms=int(day.replace(tzinfo=timezone.utc).timestamp() * 1000),
+                         offset=offset, seen_size=offset, seen_lw=0)
+        for obj in (chain[0], chain[-1]):
+            stored = store.get(obj.key)
+            if stored is None:
+                continue
+            data = gzip.decompress(stored.body)
+            if obj.start == 0:
+                gen.add_check(RangeCheck(0, min(4096, len(data)),
+                                         hashlib.sha256(data[:4096]).hexdigest()))
+            tail = data[-CHECK_WINDOW:]
+            gen.add_check(RangeCheck(obj.end - len(tail), obj.end,
+                                     hashlib.sha256(tail).hexdigest()))
+        state.generations[gen_id] = gen
+    state.last_run_clean = True
+    return state, notes
+
+
+def state_command(settings: Settings, action: str, instance: str, account: str | None,
+                  region: str | None, yes: bool) -> int:
+    store = open_store(settings)
+    scope = find_scope(store, settings, instance, account, region)
+    current = store.get(scope.state_key())
+    if action == "show":
+        if current is None:
+            print(f"no state at s3://{settings.bucket}/{scope.state_key()}")
+            return int(ExitCode.OK)
+        try:
+            state = InstanceState.from_bytes(current.body, scope.state_key())
+            print(json.dumps(json.loads(state.to_bytes()), indent=2))
+            return int(ExitCode.OK)
+        except StateCorruptError as err:
+            print(f"state at s3://{settings.bucket}/{scope.state_key()} is unusable: "
+                  f"{err.one_line()}")
+            return int(ExitCode.STATE_CORRUPT)
+    if not yes:
+        raise ConfigError("--yes", f"`state {action}` changes the state of {instance}; "
+                          "add --yes to confirm")
+    leases = LeaseManager(store, f"state-{action}-{int(time.time())}", settings.lease_seconds)
+    lease = leases.acquire(scope.lease_key())
+    if lease is None:
+        raise ShipperError(f"{instance} is being shipped right now", "retry after the run")
+    try:
+        if current is not None:
+            backup = f"{scope.state_key()}.bak-{int(time.time())}"
+            store.put_conditional(backup, current.body, None, "application/octet-stream")
+            print(f"previous state kept at s3://{settings.bucket}/{backup}")
+        if action == "repair":
+            state, notes = rebuild_state(store, scope)
+            for note in notes:
+                print(f"note: {note}")
+        else:
+            state = InstanceState(scope.instance, scope.region, scope.account)
+        state.revision = 1
+        store.put_conditional(scope.state_key(), state.to_bytes(),
+                              current.etag if current else None)
+        shipped = sum(g.offset for g in state.generations.values())
+        print(f"{action}: {len(state.generations)} generations, {shipped} bytes accounted for")
+    finally:
+        leases.release(lease)
+    sys.stdout.flush()
+    return int(ExitCode.OK)

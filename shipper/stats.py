@@ -1,0 +1,43 @@
+"""Counters for one run, shared by every worker thread, reported in the final summary."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, fields
+
+
+@dataclass
+class RunStats:
+    instances: int = 0
+    instances_skipped: int = 0
+    files_seen: int = 0
+    files_shipped: int = 0
+    bytes_shipped: int = 0
+    bytes_downloaded: int = 0
+    objects_written: int = 0
+    state_commits: int = 0
+    rds_requests: int = 0
+    portion_calls: int = 0
+    complete_downloads: int = 0
+    retries: int = 0
+    throttles: int = 0
+    failures: int = 0
+    recovered_truncations: int = 0
+    gap_bytes: int = 0
+    max_lag_seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **deltas: int) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self, name, getattr(self, name) + delta)
+
+    def observe_lag(self, seconds: float) -> None:
+        with self._lock:
+            self.max_lag_seconds = max(self.max_lag_seconds, seconds)
+
+    def as_dict(self) -> dict[str, float | int]:
+        with self._lock:
+            return {
+                f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")
+            }
