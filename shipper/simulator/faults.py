@@ -1,0 +1,196 @@
+"""What goes wrong, and how often: throttling, injected failures, the API's quirks, hooks.
+
+Why: the shipper's correctness depends on surviving the real API's misbehaviour, and a test
+must be able to turn each misbehaviour on alone, reproducibly. ``Faults`` holds every knob in
+one mutable object (tests flip knobs while a run is in progress); probabilistic ones draw from
+one seeded RNG. Inherent quirks of the real API are on by default; random ones default to 0.
+
+The throttle is one token bucket shared by every request to every server that shares this
+``Faults`` (the real limit is per account and region: burst 300, 12 requests/s). It runs on
+real time, not the simulated clock, because it paces real HTTP clients.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+BINARY_MESSAGE = "This file contains binary data and should be downloaded instead of viewed."
+TRUNCATED_MESSAGE = b"[Your log message was truncated]\n"
+
+
+class ApiError(Exception):
+    """An API error response: ``code`` becomes ``Error.Code`` in botocore's ``ClientError``."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+HookError = ApiError
+
+
+class _Drop:
+    """Sentinel a hook returns to close the connection without answering."""
+
+    def __repr__(self) -> str:
+        return "DROP"
+
+
+DROP = _Drop()
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """What a hook sees about a request before it is handled.
+
+    ``action`` is the query-API action name, or ``"DownloadCompleteLogFile"`` for the REST
+    endpoint. ``number`` counts requests to this server from 1.
+    """
+
+    number: int
+    action: str
+    params: Mapping[str, str]
+    instance: str | None
+    log_file: str | None
+    method: str
+    path: str
+    rest_version: str | None = None
+
+
+HookResult = ApiError | _Drop | None
+Hook = Callable[[RequestInfo], HookResult]
+
+
+@dataclass
+class Faults:
+    """Every behaviour knob of the simulated API. Mutable at run time; thread-safe draws.
+
+    Quirk switches (numbers follow the failure modes in rds-log-api.md):
+
+    1. ``truncate_long_lines`` (default on): a line longer than ``page_bytes`` is cut,
+       followed by ``[Your log message was truncated]\\n``, and the marker skips the rest of it.
+       Off: the line is served in page-sized pieces, nothing is lost.
+    2. ``stuck_with_number_of_lines`` (on): with ``NumberOfLines`` and a marker at such a line,
+       the truncated line comes back and the marker does not move.
+    3. ``early_end_rate`` (0): ``AdditionalDataPending=false`` although data remains.
+    4. ``omit_pending_after_tail`` (on): after a call without ``Marker`` on a file, the next
+       response for that file omits ``AdditionalDataPending``.
+    5. ``overlap_rate`` (0): data starts up to ``overlap_max_bytes`` before the marker.
+    6. ``binary_placeholder`` (on): a page that is not valid UTF-8 (or holds characters XML
+       cannot carry) is replaced by ``BINARY_MESSAGE``; marker and pending flag are as if the
+       page had been served. Off: bytes are decoded with U+FFFD replacement.
+    8. ``stale_marker_follows_name`` (on): a marker whose hour does not match the generation
+       now under the name is applied to that generation. Off: ``InvalidParameterValue``.
+    10. ``gz_served_decompressed`` (on): ``.gz`` files are paged in decompressed offsets.
+
+    Listing quirks: ``empty_listing_rate`` (a DescribeDBLogFiles page comes back empty, no
+    marker) and ``size_lag_rate`` (a recently written file's listed Size is up to
+    ``size_lag_max_bytes`` short).
+    """
+
+    seed: int = 0
+    # throttling (None: off)
+    throttle_burst: int | None = None
+    throttle_rate: float = 12.0
+    # injected failures
+    error_rate: float = 0.0
+    drop_rate: float = 0.0
+    drop_mid_stream_rate: float = 0.0
+    fault_actions: frozenset[str] | None = None
+    latency_ms: float = 0.0
+    latency_ms_per_mb: float = 0.0
+    # API shape
+    page_bytes: int = 1_048_576
+    tail_lines: int = 10_000
+    oracle_max_records: int = 1000
+    rest_versions: frozenset[str] = frozenset({"v13", "v19"})
+    omit_empty_log_file_data: bool = True
+    # quirks
+    truncate_long_lines: bool = True
+    stuck_with_number_of_lines: bool = True
+    early_end_rate: float = 0.0
+    omit_pending_after_tail: bool = True
+    overlap_rate: float = 0.0
+    overlap_max_bytes: int = 4096
+    binary_placeholder: bool = True
+    stale_marker_follows_name: bool = True
+    gz_served_decompressed: bool = True
+    empty_listing_rate: float = 0.0
+    size_lag_rate: float = 0.0
+    size_lag_max_bytes: int = 65536
+    recent_seconds: float = 300.0
+
+    _rng: random.Random = field(init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(init=False, repr=False, compare=False)
+    _tokens: float = field(init=False, repr=False, compare=False, default=0.0)
+    _bucket_at: float = field(init=False, repr=False, compare=False, default=0.0)
+    _bucket_key: tuple[int | None, float] = field(init=False, repr=False, compare=False,
+                                                  default=(None, 0.0))
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)  # noqa: S311 - reproducible faults
+        self._lock = threading.Lock()
+        self.reset_throttle()
+
+    @classmethod
+    def realistic(cls, seed: int = 0) -> Faults:
+        """The real account limits and the latency the benchmarks assume."""
+        return cls(seed=seed, throttle_burst=300, throttle_rate=12.0, latency_ms=20.0,
+                   latency_ms_per_mb=10.0)
+
+    # --- draws -------------------------------------------------------------------------------
+
+    def chance(self, rate: float) -> bool:
+        if rate <= 0:
+            return False
+        with self._lock:
+            return self._rng.random() < rate
+
+    def randint(self, low: int, high: int) -> int:
+        with self._lock:
+            return self._rng.randint(low, high)
+
+    def applies_to(self, action: str) -> bool:
+        return self.fault_actions is None or action in self.fault_actions
+
+    # --- throttle ----------------------------------------------------------------------------
+
+    def set_throttle(self, burst: int | None, rate: float = 12.0) -> None:
+        """Turn the bucket on (full) with ``burst``/``rate``, or off with ``burst=None``."""
+        with self._lock:
+            self.throttle_burst = burst
+            self.throttle_rate = rate
+        self.reset_throttle()
+
+    def reset_throttle(self) -> None:
+        with self._lock:
+            self._tokens = float(self.throttle_burst or 0)
+            self._bucket_at = time.monotonic()
+            self._bucket_key = (self.throttle_burst, self.throttle_rate)
+
+    def take_token(self) -> bool:
+        """Spend one request token; False means the request is throttled."""
+        with self._lock:
+            burst = self.throttle_burst
+            if burst is None:
+                return True
+            now = time.monotonic()
+            if self._bucket_key != (burst, self.throttle_rate):
+                self._tokens, self._bucket_at = float(burst), now
+                self._bucket_key = (burst, self.throttle_rate)
+            self._tokens = min(float(burst),
+                               self._tokens + (now - self._bucket_at) * self.throttle_rate)
+            self._bucket_at = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return True
+            return False
+
+    def latency_seconds(self, nbytes: int) -> float:
+        return (self.latency_ms + self.latency_ms_per_mb * nbytes / 1_048_576) / 1000.0
