@@ -36,8 +36,7 @@ RUN pip wheel --constraint /tmp/constraints.txt --wheel-dir /wheels .
 FROM python:3.12.13-slim-bookworm@sha256:4766d8b510c428e595d74b9cc5bbb2fae8e26316fffb4adc89908d79aacd58a2 AS runtime
 
 LABEL org.opencontainers.image.title="rds-log-shipper" \
-      org.opencontainers.image.description="Ships Amazon RDS/Aurora logs into S3 exactly once" \
-      org.opencontainers.image.licenses="Apache-2.0"
+      org.opencontainers.image.description="Ships Amazon RDS/Aurora logs into S3 exactly once"
 
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
