@@ -237,6 +237,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def version_string(self) -> str:
+        return self.server_version
+
     def setup(self) -> None:
         super().setup()
         cast(_HTTPServer, self.server).sim._track(self.connection, True)
