@@ -124,9 +124,13 @@ class LocalS3:
             from werkzeug.serving import make_server
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise RuntimeError(INSTALL_HINT) from exc
+        class QuietHandler(MotoRequestHandler):
+            def log_request(self, *args: Any, **kwargs: Any) -> None:
+                pass
+
         app = _Serialised(DomainDispatcherApplication(create_backend_app), self.stats)
         self._server = make_server(self._host, self._port, app, threaded=True,
-                                   request_handler=MotoRequestHandler)
+                                   request_handler=QuietHandler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-s3",
                                         daemon=True)
