@@ -1,0 +1,272 @@
+"""The three stacks deploy, in order, on moto's CloudFormation, and tear down leaving the bucket.
+
+moto (in-process ``mock_aws``) creates the resources it knows and evaluates the intrinsic
+functions, parameters and conditions itself, so this also cross-checks ``cfntools.render``:
+the task role policy moto stores must equal the one we render offline.
+
+What moto does NOT verify (it accepts the template and ignores these, as of moto 5.2; the
+offline tests in test_templates.py and cfn-lint's schemas cover them instead):
+
+* ECR: the lifecycle policy, the repository policy, scan on push and encryption settings;
+* ECS: cluster settings (Container Insights), capacity providers; task definition
+  networkMode, requiresCompatibilities, cpu, taskRoleArn and executionRoleArn;
+* EC2: security group egress rules (moto keeps its default allow-all egress);
+  ``AWS::EC2::SpotFleet`` with ``LaunchTemplateConfigs`` is not understood at all (moto reads
+  only ``LaunchSpecifications``), so the Spot Fleet variant is deployed without that one
+  resource;
+* IAM: managed policy attachments (AmazonEC2ContainerServiceforEC2Role,
+  AmazonEC2SpotFleetTaggingRole);
+* S3: versioning, public access block, ownership controls, lifecycle rules;
+* EventBridge: the ECS target's NetworkConfiguration and CapacityProviderStrategy contents;
+* no support at all (skipped with a warning): AWS::S3::BucketPolicy, AWS::SQS::QueuePolicy,
+  AWS::CloudWatch::Alarm;
+* deleting a stack leaves its task definition revision ACTIVE (CloudFormation deregisters
+  it);
+* inline role policies come back from GetRolePolicy as ``str(dict)`` rather than JSON;
+* AWS::NoValue inside lists becomes a null entry instead of removing the entry (real
+  CloudFormation removes it); the checks below drop those nulls.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import cfntools as cfn
+import pytest
+from conftest import KMS_KEY_ARN, ROLE_ARNS
+from moto import mock_aws
+
+REGION = cfn.REGION
+MOTO_UNSUPPORTED = {"AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm"}
+
+
+def _params(values: dict[str, Any]) -> list[dict[str, str]]:
+    return [{"ParameterKey": k, "ParameterValue": str(v)} for k, v in values.items()]
+
+
+class Deployer:
+    def __init__(self) -> None:
+        self.cf = boto3.client("cloudformation", region_name=REGION)
+        self.unsupported: set[str] = set()
+
+    def deploy(self, stack: str, template: str | dict[str, Any], **params: Any) -> dict[str, str]:
+        body = (cfn.INFRA / template).read_text() if isinstance(template, str) else json.dumps(
+            template)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.cf.create_stack(StackName=stack, TemplateBody=body, Parameters=_params(params),
+                                 Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"])
+        for warning in caught:
+            text = str(warning.message)
+            if "not supported by moto's CloudFormation" in text:
+                self.unsupported.add(text.split("Tried to parse ")[1].split(" ")[0])
+        described = self.cf.describe_stacks(StackName=stack)["Stacks"][0]
+        assert described["StackStatus"] == "CREATE_COMPLETE", described.get("StackStatusReason")
+        return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+
+    def resources(self, stack: str) -> dict[str, dict[str, str]]:
+        summaries = self.cf.list_stack_resources(StackName=stack)["StackResourceSummaries"]
+        # moto also lists skipped (unsupported or condition-false) resources, without an id.
+        return {s["LogicalResourceId"]: s for s in summaries if s["LogicalResourceId"]}
+
+    def physical(self, stack: str, logical: str) -> str:
+        return self.resources(stack)[logical]["PhysicalResourceId"]
+
+
+def _expected_types(rendered: cfn.Rendered) -> dict[str, str]:
+    return {k: v["Type"] for k, v in rendered.resources.items()
+            if v["Type"] not in MOTO_UNSUPPORTED}
+
+
+def _network() -> tuple[str, list[str]]:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.42.{i}.0/24",
+                          AvailabilityZone=f"{REGION}{'abc'[i]}")["Subnet"]["SubnetId"]
+        for i in range(3)
+    ]
+    return vpc, subnets
+
+
+def _policy(document: Any) -> Any:
+    """A stored policy document as a dict (moto hands back str(dict) for inline role policies
+    created through CloudFormation, not JSON)."""
+    if isinstance(document, str):
+        try:
+            return json.loads(document)
+        except ValueError:
+            return ast.literal_eval(document)
+    return document
+
+
+def _no_nulls(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_no_nulls(v) for v in value if v is not None]
+    if isinstance(value, dict):
+        return {k: _no_nulls(v) for k, v in value.items()}
+    return value
+
+
+@pytest.fixture
+def aws() -> Iterator[Deployer]:
+    with mock_aws():
+        yield Deployer()
+
+
+def test_stacks_deploy_in_order_and_tear_down_keeping_the_bucket(aws: Deployer) -> None:
+    # 1. ECR
+    ecr_out = aws.deploy("rls-ecr", "ecr.yaml")
+    ecr = boto3.client("ecr", region_name=REGION)
+    (repo,) = ecr.describe_repositories()["repositories"]
+    assert repo["repositoryUri"] == ecr_out["RepositoryUri"]
+    assert repo["repositoryArn"] == ecr_out["RepositoryArn"]
+    assert repo["imageTagMutability"] == "IMMUTABLE"
+
+    # 2. Cluster (Fargate Spot: the variant moto can create completely)
+    vpc, subnets = _network()
+    cluster_out = aws.deploy("rls-cluster", "cluster.yaml", VpcId=vpc,
+                             Subnets=",".join(subnets[:2]), CapacityChoice="FARGATE_SPOT")
+    ecs = boto3.client("ecs", region_name=REGION)
+    (found,) = ecs.describe_clusters(clusters=[cluster_out["ClusterArn"]])["clusters"]
+    assert found["status"] == "ACTIVE"
+    ec2 = boto3.client("ec2", region_name=REGION)
+    (group,) = ec2.describe_security_groups(
+        GroupIds=[cluster_out["SecurityGroupId"]])["SecurityGroups"]
+    assert group["VpcId"] == vpc
+    assert group["IpPermissions"] == [], "no inbound rules"
+    assert set(aws.resources("rls-cluster")) == {"Cluster", "SecurityGroup"}
+
+    # 3. Shipper, fed with the outputs of the first two (as infra/deploy.py does)
+    image = f"{ecr_out['RepositoryUri']}:abc1234"
+    out = aws.deploy(
+        "rls-shipper", "shipper.yaml", ImageUri=image, RepositoryArn=ecr_out["RepositoryArn"],
+        ClusterArn=cluster_out["ClusterArn"], CapacityChoice=cluster_out["CapacityChoice"],
+        Subnets=cluster_out["Subnets"], SecurityGroupId=cluster_out["SecurityGroupId"])
+    rendered = cfn.render("shipper.yaml", {
+        "ImageUri": image, "RepositoryArn": ecr_out["RepositoryArn"],
+        "ClusterArn": cluster_out["ClusterArn"], "CapacityChoice": "FARGATE_SPOT",
+        "Subnets": cluster_out["Subnets"], "SecurityGroupId": cluster_out["SecurityGroupId"]},
+        refs={"LogBucket": out["BucketName"]},
+        attrs={"LogBucket.Arn": f"arn:aws:s3:::{out['BucketName']}"})
+    created = aws.resources("rls-shipper")
+    assert {k: v["ResourceType"] for k, v in created.items()} == _expected_types(rendered)
+    assert aws.unsupported == MOTO_UNSUPPORTED, "moto skipped a resource type we did not expect"
+
+    s3 = boto3.client("s3", region_name=REGION)
+    bucket = out["BucketName"]
+    rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+    task = ecs.describe_task_definition(taskDefinition=out["TaskDefinitionArn"])["taskDefinition"]
+    (container,) = task["containerDefinitions"]
+    env = {e["name"]: e["value"] for e in _no_nulls(container["environment"])}
+    assert env["SHIPPER_BUCKET"] == bucket
+    assert env["SHIPPER_REGIONS"] == REGION
+    assert container["image"] == image
+    assert container["user"] == "10001:10001"
+    assert container["readonlyRootFilesystem"] is True
+    assert container["stopTimeout"] >= 30
+    assert container["mountPoints"] == [
+        {"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": False}]
+    assert container["logConfiguration"]["options"]["awslogs-group"] == out["LogGroupName"]
+
+    events = boto3.client("events", region_name=REGION)
+    rule = events.describe_rule(Name=out["RuleName"])
+    assert rule["ScheduleExpression"] == "rate(15 minutes)"
+    (target,) = events.list_targets_by_rule(Rule=out["RuleName"])["Targets"]
+    assert target["Arn"] == cluster_out["ClusterArn"]
+    assert target["RoleArn"] == out["EventsRoleArn"]
+    assert target["EcsParameters"]["TaskDefinitionArn"] == out["TaskDefinitionArn"]
+    assert target["DeadLetterConfig"]["Arn"].endswith(out["DeadLetterQueueUrl"].split("/")[-1])
+
+    iam = boto3.client("iam", region_name=REGION)
+    role_name = out["TaskRoleArn"].split("/")[-1]
+    stored = iam.get_role_policy(RoleName=role_name, PolicyName="rds-log-shipper")
+    expected = rendered.props("TaskRole")["Policies"][0]["PolicyDocument"]
+    assert _no_nulls(_policy(stored["PolicyDocument"])) == expected, "moto and cfntools disagree"
+    trust = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+
+    logs = boto3.client("logs", region_name=REGION)
+    (group_desc,) = logs.describe_log_groups(logGroupNamePrefix=out["LogGroupName"])["logGroups"]
+    assert group_desc["retentionInDays"] == 30
+
+    sqs = boto3.client("sqs", region_name=REGION)
+    attrs = sqs.get_queue_attributes(QueueUrl=out["DeadLetterQueueUrl"],
+                                     AttributeNames=["All"])["Attributes"]
+    assert attrs["SqsManagedSseEnabled"] == "true"
+    sns = boto3.client("sns", region_name=REGION)
+    topic = sns.get_topic_attributes(TopicArn=out["AlarmTopicArn"])["Attributes"]
+    assert topic["KmsMasterKeyId"] == aws.physical("rls-shipper", "AlarmKey")
+
+    # Teardown in reverse order: the log bucket (DeletionPolicy Retain) survives.
+    for stack in ("rls-shipper", "rls-cluster", "rls-ecr"):
+        aws.cf.delete_stack(StackName=stack)
+    assert bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert not [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("rls-")]
+
+
+def test_spot_fleet_cluster_and_every_shipper_option(aws: Deployer) -> None:
+    vpc, subnets = _network()
+    template = cfn.load("cluster.yaml")
+    # moto's SpotFleet only reads LaunchSpecifications: deploy everything else.
+    del template["Resources"]["SpotFleet"]
+    del template["Outputs"]["SpotFleetRequestId"]
+    cluster_out = aws.deploy("rls-cluster", template, VpcId=vpc, Subnets=",".join(subnets))
+    assert cluster_out["CapacityChoice"] == "EC2_SPOT_FLEET"
+    created = aws.resources("rls-cluster")
+    assert set(created) == {"Cluster", "SecurityGroup", "InstanceRole", "InstanceProfile",
+                            "SpotFleetRole", "LaunchTemplate"}
+
+    ec2 = boto3.client("ec2", region_name=REGION)
+    (version,) = ec2.describe_launch_template_versions(
+        LaunchTemplateId=created["LaunchTemplate"]["PhysicalResourceId"])[
+        "LaunchTemplateVersions"]
+    data = version["LaunchTemplateData"]
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    # The AMI came from the public SSM parameter (moto ships a copy of it).
+    ssm = boto3.client("ssm", region_name=REGION)
+    ami = ssm.get_parameter(
+        Name="/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id")
+    assert data["ImageId"] == ami["Parameter"]["Value"]
+    import base64
+
+    user_data = base64.b64decode(data["UserData"]).decode()
+    assert f"ECS_CLUSTER={cluster_out['ClusterName']}" in user_data
+    iam = boto3.client("iam", region_name=REGION)
+    (profile,) = iam.list_instance_profiles()["InstanceProfiles"]
+    assert data["IamInstanceProfile"]["Arn"] == profile["Arn"]
+
+    out = aws.deploy(
+        "rls-shipper", "shipper.yaml",
+        ImageUri="123456789012.dkr.ecr.eu-west-1.amazonaws.com/rds-log-shipper:abc1234",
+        ClusterArn=cluster_out["ClusterArn"], CapacityChoice="EC2_SPOT_FLEET",
+        Subnets=cluster_out["Subnets"], SecurityGroupId=cluster_out["SecurityGroupId"],
+        BucketName="acme-rds-logs", Prefix="archive/", KmsKeyArn=KMS_KEY_ARN,
+        ShipperRoleArns=ROLE_ARNS, ShipperRegions="eu-west-1,us-east-1",
+        AlarmTopicArn="arn:aws:sns:eu-west-1:123456789012:oncall", TaskCount=2)
+    assert out["BucketName"] == "acme-rds-logs"
+    assert "AlarmTopic" not in aws.resources("rls-shipper")
+    ecs = boto3.client("ecs", region_name=REGION)
+    task = ecs.describe_task_definition(taskDefinition=out["TaskDefinitionArn"])["taskDefinition"]
+    env = {e["name"]: e["value"]
+           for e in _no_nulls(task["containerDefinitions"][0]["environment"])}
+    assert env["SHIPPER_KMS_KEY_ID"] == KMS_KEY_ARN
+    assert env["SHIPPER_ROLE_ARNS"] == ROLE_ARNS
+    assert env["SHIPPER_PREFIX"] == "archive/"
+    role = out["TaskRoleArn"].split("/")[-1]
+    policy = _no_nulls(_policy(iam.get_role_policy(RoleName=role, PolicyName="rds-log-shipper")[
+        "PolicyDocument"]))
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["AssumeShippingRoles"]["Resource"] == ROLE_ARNS.split(",")
+    assert by_sid["UseBucketKey"]["Resource"] == KMS_KEY_ARN
+    events = boto3.client("events", region_name=REGION)
+    (target,) = events.list_targets_by_rule(Rule=out["RuleName"])["Targets"]
+    assert target["EcsParameters"]["TaskCount"] == 2
+    assert "--launch-type EC2" in out["RunTaskCommand"]
