@@ -161,32 +161,51 @@ def _mix(seed: int, index: int) -> int:
     return (seed * 0x9E3779B97F4A7C15 + index * 0xBF58476D1CE4E5B9) & ((1 << 64) - 1)
 
 
-@lru_cache(maxsize=64)
-def _block(seed: int, style: str, t0: int, index: int) -> bytes:
-    """Block ``index`` of a generated segment: exactly ``BLOCK`` bytes, ending with a newline."""
+def _lines(seed: int, style: str, t0: int, index: int, upto: int) -> tuple[list[bytes], int]:
+    """The whole lines that start block ``index``, until at least ``upto`` bytes or the block
+    is full. ``random.choices`` draws one value per item in order, so a short prefix is the
+    same as the start of the full block: small segments need not build 64 KiB."""
     rng = random.Random(_mix(seed, index))  # noqa: S311 - test data, not crypto
-    if style == "binary":
-        return rng.randbytes(BLOCK)
     eol = b"\r\n" if style == "sqlserver" else b"\n"
     pool = _pool_for(style)
     prefix = _prefix(style, t0 + index)
     parts: list[bytes] = []
     total = 0
-    limit = BLOCK
-    for body in rng.choices(pool, k=BLOCK // 60):
+    want = BLOCK // 60 if upto >= BLOCK else upto // 30 + 2
+    for body in rng.choices(pool, k=want):
         line = prefix + body + eol
-        if total + len(line) > limit:
+        if total + len(line) > BLOCK:
             break
         parts.append(line)
         total += len(line)
-    remaining = limit - total
+        if total >= upto and upto < BLOCK:
+            return parts, total
+    if upto < BLOCK and total < upto:  # the estimate was short: build the full block
+        return _lines(seed, style, t0, index, BLOCK)
+    remaining = BLOCK - total
     if remaining:
         filler = (prefix + rng.choice(pool))[: max(remaining - len(eol), 0)]
         if remaining < len(eol):
             parts.append(b"\n")
         else:
             parts.append(filler.ljust(remaining - len(eol), b" ") + eol)
-    return b"".join(parts)
+    return parts, BLOCK
+
+
+@lru_cache(maxsize=64)
+def _block(seed: int, style: str, t0: int, index: int) -> bytes:
+    """Block ``index`` of a generated segment: exactly ``BLOCK`` bytes, ending with a newline."""
+    if style == "binary":
+        rng = random.Random(_mix(seed, index))  # noqa: S311 - test data, not crypto
+        return rng.randbytes(BLOCK)
+    return b"".join(_lines(seed, style, t0, index, BLOCK)[0])
+
+
+def _block_prefix(seed: int, style: str, t0: int, index: int, upto: int) -> bytes:
+    """At least the first ``upto`` bytes of a block, cheaply when ``upto`` is small."""
+    if style == "binary" or upto > BLOCK // 4:
+        return _block(seed, style, t0, index)
+    return b"".join(_lines(seed, style, t0, index, upto)[0])
 
 
 def _read_generated(seg: Generated, start: int, end: int) -> bytes:
@@ -195,9 +214,9 @@ def _read_generated(seg: Generated, start: int, end: int) -> bytes:
     first, last = start // BLOCK, (end - 1) // BLOCK
     pieces = []
     for index in range(first, last + 1):
-        block = _block(seg.seed, seg.style, seg.t0, index)
         lo = start - index * BLOCK if index == first else 0
         hi = end - index * BLOCK if index == last else BLOCK
+        block = _block_prefix(seg.seed, seg.style, seg.t0, index, hi)
         pieces.append(block[lo:hi])
     data = b"".join(pieces)
     if end == seg.length and seg.style != "binary" and data[-1:] != b"\n":

@@ -315,11 +315,15 @@ def verify(s3_client: Any, bucket: str, prefix: str, world: World, *,
     """
     must = require or (lambda g: g.current_name is not None)
     partial_ok = allow_partial or (lambda g: False)
+    wanted = set(instances) if instances is not None else None
     report = OracleReport()
     groups: dict[tuple[str, str], list[ShippedObject]] = {}
     for key in _list_keys(s3_client, bucket, f"{prefix}data/"):
-        report.objects += 1
         obj, problem = _read_object(s3_client, bucket, key)
+        owner = obj.info.instance if obj is not None else problem.instance if problem else "?"
+        if wanted is not None and owner not in wanted:
+            continue
+        report.objects += 1
         if problem is not None:
             report.corrupt.append(problem)
             continue
@@ -329,7 +333,6 @@ def verify(s3_client: Any, bucket: str, prefix: str, world: World, *,
     shipped = [_group(inst, gen, objs, report) for (inst, gen), objs in sorted(groups.items())]
     report.shipped_generations = len(shipped)
 
-    wanted = set(instances) if instances is not None else None
     truth = [g for g in world.generations()
              if wanted is None or g.instance in wanted]
     by_instance: dict[str, _Truths] = {}

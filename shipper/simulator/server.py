@@ -201,6 +201,11 @@ class ServerStats:
         return self._get("hook_overrides")
 
     @property
+    def connections(self) -> int:
+        """TCP connections accepted (keep-alive makes this much smaller than requests)."""
+        return self._get("connections")
+
+    @property
     def internal_errors(self) -> int:
         """Simulator bugs (unexpected exceptions); tests should expect 0."""
         return self._get("internal_errors")
@@ -213,7 +218,7 @@ class ServerStats:
                 **{k: self._counts[k] for k in (
                     "rest_downloads", "bytes_served", "portion_bytes", "rest_bytes",
                     "throttled", "errors_injected", "dropped", "hook_overrides",
-                    "internal_errors")},
+                    "connections", "internal_errors")},
             }
 
 
@@ -356,6 +361,8 @@ class SimulatorServer:
             self._hooks.clear()
 
     def _track(self, conn: socket.socket, add: bool) -> None:
+        if add:
+            self.stats._add("connections")
         with self._lock:
             if add:
                 self._connections.add(conn)

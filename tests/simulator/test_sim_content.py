@@ -9,7 +9,15 @@ import textwrap
 
 import pytest
 
-from shipper.simulator.content import BLOCK, STYLES, TEXT_STYLES, Content, Generated, _block
+from shipper.simulator.content import (
+    BLOCK,
+    STYLES,
+    TEXT_STYLES,
+    Content,
+    Generated,
+    _block,
+    _block_prefix,
+)
 
 
 @pytest.mark.parametrize("style", STYLES)
@@ -33,6 +41,21 @@ def test_text_blocks_are_whole_ascii_lines(style: str) -> None:
     # A text segment always ends with a newline, whatever its length.
     for length in (1, 2, 77, BLOCK - 1, BLOCK + 1):
         assert Content([Generated(9, length, style)]).read().endswith(b"\n")
+
+
+@pytest.mark.parametrize("style", TEXT_STYLES)
+def test_short_reads_build_the_same_bytes_as_whole_blocks(style: str) -> None:
+    rng = random.Random(style)
+    for index in range(20):
+        seed, upto = rng.getrandbits(60), rng.randint(1, BLOCK // 4)
+        prefix = _block_prefix(seed, style, 0, index, upto)
+        assert len(prefix) >= upto
+        assert _block(seed, style, 0, index).startswith(prefix)
+
+
+def test_many_small_segments_read_fast() -> None:
+    content = Content([Generated(i, 300, "postgres", 0) for i in range(3600)])
+    assert len(content.read()) == 3600 * 300
 
 
 def test_binary_style_is_not_utf8() -> None:

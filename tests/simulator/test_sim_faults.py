@@ -178,6 +178,13 @@ def test_stats_count_and_reset(world: World, server: SimulatorServer, rds: Any) 
     assert server.stats.total_requests == 0 and server.stats.bytes_served == 0
 
 
+def test_connections_are_kept_alive(server: SimulatorServer, rds: Any) -> None:
+    for _ in range(10):
+        describe(rds)
+    assert server.stats.connections == 1
+    assert server.stats.total_requests == 10
+
+
 def test_faults_are_reproducible() -> None:
     a, b = Faults(seed=3), Faults(seed=3)
     assert [a.chance(0.5) for _ in range(50)] == [b.chance(0.5) for _ in range(50)]

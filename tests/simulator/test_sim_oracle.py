@@ -227,6 +227,22 @@ def test_identical_generations_are_assigned_one_to_one(s3: Any, bucket: str) -> 
     assert len(report.missing) == 1 and not report.ok
 
 
+def test_instances_limits_what_is_checked(s3: Any, bucket: str) -> None:
+    world = World(seed=5)
+    world.add_instance("a", "postgres", bytes_per_hour=1000)
+    world.add_instance("b", "postgres", bytes_per_hour=1000)
+    world.advance(600)
+    shipper = Shipper(s3, bucket, world)
+    (ga,) = world.generations("a")
+    (gb,) = world.generations("b")
+    shipper.ship(ga)
+    shipper.put(gb, 0, 10, data=b"not b data")
+    assert not shipper.verify().ok
+    report = shipper.verify(instances=["a"])
+    report.assert_ok()
+    assert report.objects == 1
+
+
 def test_renamed_generation_matches_under_any_of_its_names(s3: Any, bucket: str) -> None:
     world = World(seed=5)
     my = world.add_instance("my", "mysql", bytes_per_hour=50_000)

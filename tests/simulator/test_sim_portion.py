@@ -150,6 +150,15 @@ def test_quirk1_long_line_is_truncated_and_skipped(world: World, faults: Faults,
     assert rest["LogFileData"] == "after 1\nafter 2\n"
 
 
+def test_quirk1_with_the_real_one_mebibyte_page(world: World, rds: Any) -> None:
+    pg = world.add_instance("pg", "postgres", bytes_per_hour=0)
+    huge = b"H" * 1_500_000 + b"\n"
+    pg.add_file("huge.log", b"before\n" + huge + b"after\n")
+    data, responses = read_all(rds, "pg", "huge.log")
+    assert data == b"before\n" + b"H" * (1_048_576 - len(MSG)) + MSG.encode() + b"after\n"
+    assert responses[-1]["Marker"] == f"0:{7 + len(huge) + 6}"
+
+
 def test_quirk1_off_serves_the_long_line_in_pieces(world: World, faults: Faults,
                                                    rds: Any) -> None:
     content = long_line_file(world, faults)
