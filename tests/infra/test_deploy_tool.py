@@ -1,0 +1,166 @@
+"""infra/deploy.py: configuration checks, and dry runs that print every step and touch nothing."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from conftest import ROOT
+
+EXAMPLE = ROOT / "infra" / "deploy.example.json"
+
+
+def _load_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("infra_deploy", ROOT / "infra" / "deploy.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["infra_deploy"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+deploy = _load_module()
+
+
+def _config(tmp_path: Path, **changes: Any) -> Path:
+    data = json.loads(EXAMPLE.read_text())
+    for key, value in changes.items():
+        if "." in key:
+            section, name = key.split(".", 1)
+            data[section][name] = value
+        else:
+            data[key] = value
+    path = tmp_path / "deploy.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.fixture
+def no_cloud(tmp_path: Path) -> dict[str, str]:
+    """PATH whose aws/docker/podman/buildah only record that they were called, and fail."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "called.log"
+    for tool in ("aws", "docker", "podman", "buildah"):
+        script = bindir / tool
+        script.write_text(f"#!/bin/sh\necho {tool} \"$@\" >> {shlex.quote(str(log))}\nexit 97\n")
+        script.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env["CALLED_LOG"] = str(log)
+    return env
+
+
+def _dry_run(env: dict[str, str], *argv: str) -> str:
+    result = subprocess.run([sys.executable, str(ROOT / "infra" / "deploy.py"), *argv,
+                             "--dry-run"], env=env, capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert not Path(env["CALLED_LOG"]).exists(), "a dry run ran a real command"
+    return result.stdout
+
+
+def _commands(stdout: str) -> list[list[str]]:
+    return [shlex.split(line[2:].split(" | ")[-1]) for line in stdout.splitlines()
+            if line.startswith("$ ")]
+
+
+def test_example_config_is_valid() -> None:
+    config = deploy.load_config(EXAMPLE)
+    assert config.region
+    assert config.params["cluster"]["Subnets"].count(",") == 1, "lists become comma-joined"
+
+
+def test_dry_run_deploy_prints_every_step_in_order(no_cloud: dict[str, str],
+                                                     tmp_path: Path) -> None:
+    out = _dry_run(no_cloud, "deploy", "--config", str(_config(tmp_path)), "--tag", "v1")
+    commands = _commands(out)
+    deploys = [c[c.index("--stack-name") + 1] for c in commands
+               if c[:3] == ["aws", "cloudformation", "deploy"]]
+    assert deploys == ["rds-log-shipper-ecr", "rds-log-shipper-cluster",
+                       "rds-log-shipper-shipper"]
+    order = [" ".join(c[:2]) for c in commands]
+    assert order.index("docker build") > order.index("aws cloudformation")
+    assert order.index("docker push") < max(i for i, o in enumerate(order)
+                                            if o == "aws cloudformation")
+    build = next(c for c in commands if c[:2] == ["docker", "build"])
+    assert "<ecr.RepositoryUri>:v1" in build and "--platform" in build
+    assert "$ aws ecr get-login-password --region eu-west-1 | docker login" in out
+    shipper = next(c for c in commands if "rds-log-shipper-shipper" in c and "deploy" in c)
+    start, end = shipper.index("--parameter-overrides"), shipper.index("--capabilities")
+    overrides = dict(item.split("=", 1) for item in shipper[start + 1:end])
+    assert overrides["ImageUri"] == "<ecr.RepositoryUri>:v1"
+    assert overrides["ClusterArn"] == "<cluster.ClusterArn>"
+    assert overrides["SecurityGroupId"] == "<cluster.SecurityGroupId>"
+    assert overrides["CapacityChoice"] == "EC2_SPOT_FLEET"
+    assert overrides["Prefix"] == "rds-logs/"
+    # Each template's parameters are printed before its command.
+    assert "   ScheduleExpression        = rate(15 minutes)" in out
+
+
+def test_dry_run_with_existing_image_builds_nothing(no_cloud: dict[str, str],
+                                                    tmp_path: Path) -> None:
+    out = _dry_run(no_cloud, "deploy", "--config", str(_config(tmp_path, builder="podman")),
+                   "--image", "registry.example.com/rds-log-shipper:1.0")
+    tools = {c[0] for c in _commands(out)}
+    assert tools == {"aws"}
+    assert "ImageUri=registry.example.com/rds-log-shipper:1.0" in out
+
+
+def test_dry_run_teardown_reverses_and_keeps_the_bucket(no_cloud: dict[str, str],
+                                                        tmp_path: Path) -> None:
+    out = _dry_run(no_cloud, "teardown", "--config", str(_config(tmp_path)), "--purge-images")
+    deletes = [c[c.index("--stack-name") + 1] for c in _commands(out) if "delete-stack" in c]
+    assert deletes == ["rds-log-shipper-shipper", "rds-log-shipper-cluster",
+                       "rds-log-shipper-ecr"]
+    assert "log bucket is retained" in out
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"shipper.NoSuchParameter": 1}, "not parameters of infra/shipper.yaml"),
+    ({"shipper.ClusterArn": "arn:x"}, "come from the other stacks' outputs"),
+    ({"cluster.VpcId": None, "region": ""}, "'region' is required"),
+    ({"builder": "kaniko"}, "builder must be one of"),
+    ({"surprise": True}, "unknown keys"),
+])
+def test_bad_configs_are_refused(tmp_path: Path, changes: dict[str, Any], message: str) -> None:
+    path = _config(tmp_path, **changes)
+    with pytest.raises(deploy.DeployError, match=message):
+        deploy.load_config(path)
+
+
+def test_missing_required_parameter_is_refused(tmp_path: Path) -> None:
+    data = json.loads(EXAMPLE.read_text())
+    del data["cluster"]["VpcId"]
+    path = tmp_path / "deploy.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(deploy.DeployError, match=r"cluster\.VpcId"):
+        deploy.load_config(path)
+
+
+def test_parameter_reader_matches_the_yaml_loader() -> None:
+    import cfntools as cfn
+
+    for name in cfn.TEMPLATES:
+        template = cfn.load(name)
+        expected = {k: "Default" in v for k, v in template["Parameters"].items()}
+        assert deploy.template_parameters(cfn.INFRA / name) == expected
+
+
+def test_real_run_reports_a_failing_command(no_cloud: dict[str, str], tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "infra" / "deploy.py"), "teardown", "--config",
+         str(_config(tmp_path))], env=no_cloud, capture_output=True, text=True, timeout=60,
+        check=False)
+    assert result.returncode == 2
+    assert "command failed (exit 97)" in result.stderr
+    called = Path(no_cloud["CALLED_LOG"]).read_text().splitlines()
+    assert called == ["aws cloudformation delete-stack --stack-name rds-log-shipper-shipper "
+                      "--region eu-west-1"], "stops at the first failure"
