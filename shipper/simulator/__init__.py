@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from shipper.simulator.faults import DROP, Faults, HookError, RequestInfo
 from shipper.simulator.oracle import OracleReport, verify
+from shipper.simulator.s3server import LocalS3
 from shipper.simulator.server import ServerStats, SimulatorServer
 from shipper.simulator.world import GenerationRecord, Instance, World
 
@@ -25,6 +26,7 @@ __all__ = [
     "GenerationRecord",
     "HookError",
     "Instance",
+    "LocalS3",
     "OracleReport",
     "RequestInfo",
     "ServerStats",

@@ -25,6 +25,7 @@ import contextlib
 import itertools
 import re
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -231,6 +232,14 @@ class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     block_on_close = False
     sim: SimulatorServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up is normal (timeouts, dropped faults); anything else is a bug."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        self.sim.last_exception = traceback.format_exc()
+        self.sim.stats._add("internal_errors")
 
 
 class _Handler(BaseHTTPRequestHandler):
