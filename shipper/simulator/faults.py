@@ -125,6 +125,8 @@ class Faults:
     size_lag_rate: float = 0.0
     size_lag_max_bytes: int = 65536
     recent_seconds: float = 300.0
+    # the throttle's time source (tests may substitute a fake clock)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
 
     _rng: random.Random = field(init=False, repr=False, compare=False)
     _lock: threading.Lock = field(init=False, repr=False, compare=False)
@@ -171,7 +173,7 @@ class Faults:
     def reset_throttle(self) -> None:
         with self._lock:
             self._tokens = float(self.throttle_burst or 0)
-            self._bucket_at = time.monotonic()
+            self._bucket_at = self.clock()
             self._bucket_key = (self.throttle_burst, self.throttle_rate)
 
     def take_token(self) -> bool:
@@ -180,7 +182,7 @@ class Faults:
             burst = self.throttle_burst
             if burst is None:
                 return True
-            now = time.monotonic()
+            now = self.clock()
             if self._bucket_key != (burst, self.throttle_rate):
                 self._tokens, self._bucket_at = float(burst), now
                 self._bucket_key = (burst, self.throttle_rate)

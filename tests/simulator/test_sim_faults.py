@@ -19,9 +19,8 @@ def describe(rds: Any) -> None:
     rds.describe_db_instances()
 
 
-def test_throttle_bucket_burst_then_rate(faults: Faults, server: SimulatorServer,
-                                         rds: Any) -> None:
-    faults.set_throttle(5, 2.0)
+def test_throttle_over_http(faults: Faults, server: SimulatorServer, rds: Any) -> None:
+    faults.set_throttle(5, 0.01)
     for _ in range(5):
         describe(rds)
     with pytest.raises(ClientError) as exc:
@@ -30,10 +29,20 @@ def test_throttle_bucket_burst_then_rate(faults: Faults, server: SimulatorServer
     assert err["Error"]["Code"] == "Throttling" and err["Error"]["Message"] == "Rate exceeded"
     assert err["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert server.stats.throttled == 1
-    time.sleep(0.6)  # a little over one token back at 2/s
+    faults.set_throttle(None)
     describe(rds)
-    with pytest.raises(ClientError):
-        describe(rds)
+
+
+def test_token_bucket_refills_at_the_rate() -> None:
+    clock = [100.0]
+    faults = Faults(throttle_burst=3, throttle_rate=2.0, clock=lambda: clock[0])
+    assert [faults.take_token() for _ in range(4)] == [True, True, True, False]
+    clock[0] += 0.5
+    assert [faults.take_token() for _ in range(2)] == [True, False]
+    clock[0] += 60
+    assert [faults.take_token() for _ in range(4)] == [True, True, True, False]  # capped
+    faults.throttle_burst = 1  # a change at run time starts a fresh bucket
+    assert [faults.take_token() for _ in range(2)] == [True, False]
 
 
 def test_throttle_is_shared_by_all_clients_and_servers(world: World) -> None:
@@ -102,7 +111,7 @@ def test_latency(world: World, faults: Faults, rds: Any) -> None:
     started = time.monotonic()
     rds.download_db_log_file_portion(DBInstanceIdentifier="pg", LogFileName="m.log", Marker="0")
     big = time.monotonic() - started
-    assert 0.1 <= small < 0.25
+    assert 0.1 <= small < 0.6
     assert big >= 0.28
 
 
