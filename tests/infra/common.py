@@ -1,4 +1,4 @@
-"""Shared parameter sets for the infrastructure tests."""
+"""Shared parameter sets and helpers for the infrastructure tests."""
 
 from __future__ import annotations
 
@@ -76,3 +76,54 @@ def tool_or_skip(name: str, venv: str) -> str:
         pytest.fail(message)
     pytest.skip(message)
     raise AssertionError("unreachable")
+
+
+# --- Dockerfile and .dockerignore ---------------------------------------------------------
+
+
+def dockerfile_instructions() -> dict[str, list[str]]:
+    text = (ROOT / "Dockerfile").read_text()
+    logical: list[str] = []
+    current = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not current and (not stripped or stripped.startswith("#")):
+            continue
+        if stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            current += stripped[:-1] + " "
+            continue
+        logical.append(current + stripped)
+        current = ""
+    out: dict[str, list[str]] = {}
+    for instruction in logical:
+        keyword, _, rest = instruction.partition(" ")
+        out.setdefault(keyword.upper(), []).append(rest.strip())
+    return out
+
+
+def dockerignore_patterns() -> list[str]:
+    return [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
+def dockerignore_excludes(path: str, patterns: list[str]) -> bool:
+    """Docker's rule: the last matching pattern wins; a pattern matches a path or a parent."""
+    from fnmatch import fnmatchcase
+
+    excluded = False
+    parts = path.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for raw in patterns:
+        negate = raw.startswith("!")
+        pattern = raw[1:] if negate else raw
+        pattern = pattern.strip("/")
+        if pattern.startswith("**/"):
+            matched = any(fnmatchcase(c.split("/")[-1], pattern[3:]) or fnmatchcase(c, pattern[3:])
+                          for c in candidates)
+        else:
+            matched = any(fnmatchcase(c, pattern) for c in candidates)
+        if matched:
+            excluded = not negate
+    return excluded

@@ -13,7 +13,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from conftest import ROOT
+
+from tests.infra.common import ROOT
 
 EXAMPLE = ROOT / "infra" / "deploy.example.json"
 
@@ -146,7 +147,7 @@ def test_missing_required_parameter_is_refused(tmp_path: Path) -> None:
 
 
 def test_parameter_reader_matches_the_yaml_loader() -> None:
-    import cfntools as cfn
+    from tests.infra import cfntools as cfn
 
     for name in cfn.TEMPLATES:
         template = cfn.load(name)

@@ -19,8 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, in_ci
-from test_templates import _dockerignore_excludes, dockerfile_instructions
+
+from tests.infra.common import (
+    ROOT,
+    dockerfile_instructions,
+    dockerignore_excludes,
+    dockerignore_patterns,
+    in_ci,
+)
 
 NOBODY = (65534, 65534)
 
@@ -60,13 +66,12 @@ def workdir() -> Iterator[Path]:
 
 def _build_context(dest: Path) -> Path:
     """Copy what `docker build .` would send: the repository minus .dockerignore."""
-    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = dockerignore_patterns()
     tracked = _run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
                    cwd=ROOT).stdout.split()
     context = dest / "context"
     for rel in tracked:
-        if _dockerignore_excludes(rel, patterns) or not (ROOT / rel).is_file():
+        if dockerignore_excludes(rel, patterns) or not (ROOT / rel).is_file():
             continue
         target = context / rel
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -7,9 +7,10 @@ import json
 import subprocess
 from pathlib import Path
 
-import cfntools as cfn
 import pytest
-from conftest import ROOT, tool_or_skip
+
+from tests.infra import cfntools as cfn
+from tests.infra.common import ROOT, tool_or_skip
 
 
 @pytest.mark.parametrize("name", cfn.TEMPLATES)

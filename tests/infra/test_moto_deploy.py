@@ -36,12 +36,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import cfntools as cfn
 import pytest
-from conftest import KMS_KEY_ARN, ROLE_ARNS
 from moto import mock_aws
 
+from tests.infra import cfntools as cfn
+from tests.infra.common import KMS_KEY_ARN, ROLE_ARNS
+
 REGION = cfn.REGION
+# moto warns once per unsupported resource; Deployer records them and the test compares.
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning")
 MOTO_UNSUPPORTED = {"AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm"}
 
 

@@ -21,12 +21,12 @@ import os
 from typing import Any
 from unittest import mock
 
-import cfntools as cfn
 import pytest
-from conftest import BUCKET_ATTRS, BUCKET_REFS, SHIPPER_REQUIRED
 
 from shipper.aws import add_operation_listener
 from shipper.cli import main
+from tests.infra import cfntools as cfn
+from tests.infra.common import BUCKET_ATTRS, BUCKET_REFS, SHIPPER_REQUIRED
 
 # botocore operation (service endpoint prefix, operation name) -> IAM actions that authorize it.
 # An operation missing here fails the test: add it here AND to the task role.

@@ -6,9 +6,11 @@ import json
 import re
 from typing import Any
 
-import cfntools as cfn
 import pytest
-from conftest import (
+
+from shipper.config import SETTING_ENV_NAMES
+from tests.infra import cfntools as cfn
+from tests.infra.common import (
     BUCKET_ATTRS,
     BUCKET_REFS,
     CLUSTER_ARN,
@@ -18,10 +20,11 @@ from conftest import (
     ROLE_ARNS,
     SHIPPER_ALL_ON,
     SHIPPER_REQUIRED,
+    dockerfile_instructions,
+    dockerignore_excludes,
+    dockerignore_patterns,
 )
-from ecr_lifecycle import problems
-
-from shipper.config import SETTING_ENV_NAMES
+from tests.infra.ecr_lifecycle import problems
 
 
 def shipper(**params: Any) -> cfn.Rendered:
@@ -589,28 +592,6 @@ def test_outputs_cover_what_operators_need() -> None:
 # --- Dockerfile and .dockerignore -----------------------------------------------------------
 
 
-def dockerfile_instructions() -> dict[str, list[str]]:
-    text = (cfn.ROOT / "Dockerfile").read_text()
-    logical: list[str] = []
-    current = ""
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not current and (not stripped or stripped.startswith("#")):
-            continue
-        if stripped.startswith("#"):
-            continue
-        if stripped.endswith("\\"):
-            current += stripped[:-1] + " "
-            continue
-        logical.append(current + stripped)
-        current = ""
-    out: dict[str, list[str]] = {}
-    for instruction in logical:
-        keyword, _, rest = instruction.partition(" ")
-        out.setdefault(keyword.upper(), []).append(rest.strip())
-    return out
-
-
 def test_dockerfile_runtime_contract() -> None:
     ins = dockerfile_instructions()
     froms = ins["FROM"]
@@ -636,43 +617,21 @@ def test_dockerfile_runtime_contract() -> None:
     assert "--no-index" in runtime_runs, "the runtime stage installs only the built wheels"
 
 
-def _dockerignore_excludes(path: str, patterns: list[str]) -> bool:
-    """Docker's rule: the last matching pattern wins; a pattern matches a path or a parent."""
-    from fnmatch import fnmatchcase
-
-    excluded = False
-    parts = path.split("/")
-    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    for raw in patterns:
-        negate = raw.startswith("!")
-        pattern = raw[1:] if negate else raw
-        pattern = pattern.strip("/")
-        if pattern.startswith("**/"):
-            matched = any(fnmatchcase(c.split("/")[-1], pattern[3:]) or fnmatchcase(c, pattern[3:])
-                          for c in candidates)
-        else:
-            matched = any(fnmatchcase(c, pattern) for c in candidates)
-        if matched:
-            excluded = not negate
-    return excluded
-
-
 def test_dockerignore_admits_only_the_build_inputs() -> None:
-    patterns = [line.strip() for line in (cfn.ROOT / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = dockerignore_patterns()
     for kept in ("pyproject.toml", "README.md", "shipper/__init__.py", "shipper/cli.py",
                  "infra/image-constraints.txt"):
-        assert not _dockerignore_excludes(kept, patterns), kept
+        assert not dockerignore_excludes(kept, patterns), kept
     for dropped in (".git/config", ".venv/bin/python", ".venv-checkov/bin/checkov",
                     "tests/conftest.py", "bench/out/results.json", ".pytest_cache/v",
                     "shipper/__pycache__/cli.cpython-312.pyc", "infra/shipper.yaml",
                     ".env", "rds-log-shipper-demo/x", "build/lib/shipper/x.py"):
-        assert _dockerignore_excludes(dropped, patterns), dropped
+        assert dockerignore_excludes(dropped, patterns), dropped
     # Every COPY source of the Dockerfile survives the ignore file.
     for copy in dockerfile_instructions().get("COPY", []):
         words = [w for w in copy.split() if not w.startswith("--")]
         for source in words[:-1]:
-            assert not _dockerignore_excludes(source.rstrip("/"), patterns), source
+            assert not dockerignore_excludes(source.rstrip("/"), patterns), source
 
 
 def test_image_constraints_cover_runtime_dependencies() -> None:
