@@ -43,6 +43,7 @@ DERIVED = {
 CONFIG_KEYS = {"region", "profile", "stack_prefix", "builder", "platform", "image_tag",
                "ecr", "cluster", "shipper"}
 BUILDERS = ("docker", "podman", "buildah")
+SECRET_PARAMETERS = ("ShipperExternalId",)  # NoEcho in the template: never printed
 
 
 class DeployError(Exception):
@@ -113,8 +114,9 @@ def load_config(path: Path) -> Config:
     if builder not in BUILDERS:
         raise DeployError(f"{path}: builder must be one of {BUILDERS}")
     prefix = raw.get("stack_prefix", "rds-log-shipper")
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,100}", prefix):
-        raise DeployError(f"{path}: stack_prefix must be letters, digits and hyphens")
+    # The schedule rule is named "<stack>-schedule" and rule names stop at 64 characters.
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,39}", prefix):
+        raise DeployError(f"{path}: stack_prefix must be 1-40 letters, digits and hyphens")
     params: dict[str, dict[str, str]] = {}
     for stack in STACKS:
         section = raw.get(stack, {}) or {}
@@ -155,6 +157,7 @@ class Runner:
         self.dry_run = dry_run
         self.out = out
         self.commands: list[list[str]] = []
+        self.secrets: set[str] = set()
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -167,6 +170,8 @@ class Runner:
         shown = shlex.join(argv)
         if stdin_from is not None:
             shown = f"{shlex.join(list(stdin_from))} | {shown}"
+        for secret in self.secrets:
+            shown = shown.replace(secret, "****")
         self.say(f"$ {shown}")
         if self.dry_run:
             return placeholder
@@ -199,8 +204,11 @@ def deploy_stack(runner: Runner, config: Config, name: str, params: Mapping[str,
     stack = config.stack(name)
     runner.say(f"\n== stack {stack} (infra/{name}.yaml)")
     width = max((len(k) for k in params), default=0)
+    for key in SECRET_PARAMETERS:
+        if params.get(key):
+            runner.secrets.add(params[key])
     for key in sorted(params):
-        shown = "****" if key in ("ShipperExternalId",) else params[key]
+        shown = "****" if key in SECRET_PARAMETERS and params[key] else params[key]
         runner.say(f"   {key:<{width}} = {shown}")
     argv = aws(config, "cloudformation", "deploy", "--stack-name", stack,
                "--template-file", str(TEMPLATES[name].relative_to(ROOT)),

@@ -106,6 +106,14 @@ def test_dry_run_deploy_prints_every_step_in_order(no_cloud: dict[str, str],
     assert "   ScheduleExpression        = rate(15 minutes)" in out
 
 
+def test_dry_run_never_prints_the_external_id(no_cloud: dict[str, str], tmp_path: Path) -> None:
+    secret = "do-not-print-me-1234"
+    out = _dry_run(no_cloud, "deploy", "--config",
+                   str(_config(tmp_path, **{"shipper.ShipperExternalId": secret})))
+    assert secret not in out
+    assert "ShipperExternalId=****" in out
+
+
 def test_dry_run_with_existing_image_builds_nothing(no_cloud: dict[str, str],
                                                     tmp_path: Path) -> None:
     out = _dry_run(no_cloud, "deploy", "--config", str(_config(tmp_path, builder="podman")),
@@ -129,6 +137,7 @@ def test_dry_run_teardown_reverses_and_keeps_the_bucket(no_cloud: dict[str, str]
     ({"shipper.ClusterArn": "arn:x"}, "come from the other stacks' outputs"),
     ({"cluster.VpcId": None, "region": ""}, "'region' is required"),
     ({"builder": "kaniko"}, "builder must be one of"),
+    ({"stack_prefix": "x" * 41}, "stack_prefix must be"),
     ({"surprise": True}, "unknown keys"),
 ])
 def test_bad_configs_are_refused(tmp_path: Path, changes: dict[str, Any], message: str) -> None:
