@@ -269,6 +269,7 @@ def test_spot_fleet_cluster_and_every_shipper_option(aws: Deployer) -> None:
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     assert by_sid["AssumeShippingRoles"]["Resource"] == ROLE_ARNS.split(",")
     assert by_sid["UseBucketKey"]["Resource"] == KMS_KEY_ARN
+    assert "ReadRdsLogs" not in by_sid, "with roles to assume, RDS is read through them"
     events = boto3.client("events", region_name=REGION)
     (target,) = events.list_targets_by_rule(Rule=out["RuleName"])["Targets"]
     assert target["EcsParameters"]["TaskCount"] == 2

@@ -56,6 +56,9 @@ OPERATION_ACTIONS: dict[tuple[str, str], frozenset[str]] = {
     ("sts", "GetCallerIdentity"): frozenset(),
 }
 
+# What a role named in SHIPPER_ROLE_ARNS must allow (documented in the Deploy section).
+ASSUMED_ROLE_ACTIONS = {"rds:DescribeDBInstances", "rds:DescribeDBLogFiles",
+                        "rds:DownloadDBLogFilePortion", "rds:DownloadCompleteDBLogFile"}
 KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ROLE = "arn:aws:iam::123456789012:role/rds-log-reader"
 
@@ -140,8 +143,13 @@ def test_task_role_with_kms_and_cross_account_roles(aws_world: Any) -> None:
     operations, codes = exercise(aws_world, **extra)
     assert codes["run"] == 0, codes
     needed = iam_actions(operations) | implied_actions(extra, operations)
+    # RDS is called with the assumed role's credentials (the role in the shipped account
+    # needs these); S3, KMS and AssumeRole itself with the task role's.
+    through_assumed_role = {a for a in needed if a.startswith("rds:")}
+    assert through_assumed_role == ASSUMED_ROLE_ACTIONS
     granted = task_role_actions(KmsKeyArn=KMS_KEY.replace("us-east-1", cfn.REGION),
                                 ShipperRoleArns=ROLE)
+    needed -= through_assumed_role
     assert granted == needed, (
         f"missing from TaskRole: {sorted(needed - granted)}; "
         f"granted but never used: {sorted(granted - needed)}")
