@@ -72,7 +72,8 @@ STOPSIGNAL SIGTERM
 # ECS ignores Docker HEALTHCHECKs for tasks without a container healthCheck anyway.
 HEALTHCHECK NONE
 
-# `docker run IMAGE` ships; `docker run IMAGE status|demo|state ...` or an ECS command
-# override runs another subcommand with the same settings.
+# `docker run IMAGE` ships; `docker run IMAGE status` / `state show --instance ID`, or an ECS
+# command override, runs another subcommand with the same settings. (`demo` needs the
+# [demo] extra, which the image leaves out.)
 ENTRYPOINT ["rds-log-shipper"]
 CMD ["run"]
