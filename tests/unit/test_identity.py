@@ -1,0 +1,350 @@
+"""Identity rules: which listed file is which known generation (``make_plan``)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from shipper.identity import (
+    HOUR_MS,
+    TINY_GENERATION,
+    FileJob,
+    Plan,
+    active_names,
+    family,
+    make_plan,
+)
+from shipper.rdsapi import LogFile
+from shipper.state import Generation, InstanceState
+
+T0 = 1_704_164_400_000  # 2024-01-02T03:00:00Z
+MIN_MS = 60_000
+_ids = itertools.count()
+
+
+def gen(name: str, size: int, lw: int, offset: int | None = None, *, active: bool = False,
+        marker: str | None = None, marker_name: str | None = None,
+        missing_since_ms: int | None = None) -> Generation:
+    """A generation last listed as (size, lw) under ``name``, shipped up to ``offset``."""
+    return Generation(
+        gen_id=f"{next(_ids):020x}", name=name, first_name=name, first_seen_ms=T0,
+        offset=size if offset is None else offset, seen_size=size, seen_lw=lw, active=active,
+        marker=marker, marker_name=marker_name, missing_since_ms=missing_since_ms,
+    )
+
+
+def state_of(*gens: Generation) -> InstanceState:
+    return InstanceState("db-1", "eu-west-1", "123456789012",
+                         generations={g.gen_id: g for g in gens})
+
+
+def job_for(plan: Plan, name: str) -> FileJob:
+    jobs = [j for j in plan.jobs if j.name == name]
+    assert len(jobs) == 1, f"expected one job for {name}, got {plan.jobs}"
+    return jobs[0]
+
+
+def named(plan: Plan) -> set[str]:
+    return {j.name for j in plan.jobs}
+
+
+# --- family ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("error/postgresql.log.2024-01-02-03", "error/postgresql.log"),
+    ("error/postgresql.log.2024-01-02-0315", "error/postgresql.log"),  # Aurora -HHMM
+    ("error/postgresql.log.2024-01-02-03.gz", "error/postgresql.log"),
+    ("error/postgresql.log.2024-01-02-0315.gz", "error/postgresql.log"),
+    ("error/postgres.log", "error/postgres.log"),
+    ("error/mysql-error-running.log", "error/mysql-error-running.log"),
+    ("error/mysql-error-running.log.2024-01-02.03", "error/mysql-error-running.log"),
+    ("slowquery/mysql-slowquery.log", "slowquery/mysql-slowquery.log"),
+    ("slowquery/mysql-slowquery.log.7", "slowquery/mysql-slowquery.log"),
+    ("slowquery/mysql-slowquery.log.23", "slowquery/mysql-slowquery.log"),
+    ("general/mysql-general.log.0", "general/mysql-general.log"),
+    ("audit/audit.log.0.2024-01-02-03-04.00001", "audit/audit.log.0"),
+    ("audit/audit.log.3.2024-01-02-03-04.12", "audit/audit.log.3"),
+    ("log/ERROR", "log/ERROR"),
+    ("log/ERROR.1", "log/ERROR"),
+    ("log/ERROR.12", "log/ERROR"),
+    ("trace/alert_ORCL.log", "trace/alert_ORCL.log"),
+    ("trace/ORCL_ora_1234.trc", "trace/ORCL_ora_1234.trc"),
+])
+def test_family_strips_one_rotation_suffix(name: str, expected: str) -> None:
+    assert family(name) == expected
+
+
+def test_audit_writer_slots_are_distinct_families() -> None:
+    assert family("audit/audit.log.0.2024-01-02-03-04.00001") != \
+        family("audit/audit.log.1.2024-01-02-03-04.00001")
+
+
+# --- active names ---------------------------------------------------------------------------
+
+
+def test_active_is_the_newest_file_of_each_family() -> None:
+    listing = [
+        LogFile("error/postgresql.log.2024-01-02-03", 10, T0),
+        LogFile("error/postgresql.log.2024-01-02-04", 10, T0 + HOUR_MS),
+        LogFile("slowquery/mysql-slowquery.log", 5, T0 + 2),
+        LogFile("slowquery/mysql-slowquery.log.3", 5, T0 + 1),
+    ]
+    assert active_names(listing) == {"error/postgresql.log.2024-01-02-04",
+                                     "slowquery/mysql-slowquery.log"}
+
+
+def test_compressed_files_are_never_active() -> None:
+    listing = [LogFile("error/postgresql.log.2024-01-02-03.gz", 10, T0 + 5),
+               LogFile("error/postgresql.log.2024-01-02-02.gz", 10, T0)]
+    assert active_names(listing) == set()
+
+
+def test_equally_new_files_are_all_active() -> None:
+    listing = [LogFile("log/ERROR", 1, T0), LogFile("log/ERROR.1", 2, T0)]
+    assert active_names(listing) == {"log/ERROR", "log/ERROR.1"}
+
+
+# --- unchanged and growing files ------------------------------------------------------------
+
+
+def test_unchanged_fully_shipped_file_needs_no_job() -> None:
+    g = gen("error/postgresql.log.2024-01-02-03", 500, T0)
+    plan = make_plan(state_of(g), [LogFile(g.name, 500, T0)])
+    assert plan.jobs == []
+    assert plan.unchanged == [g]
+    assert plan.displaced == []
+
+
+def test_unchanged_listing_with_unshipped_bytes_resumes_that_generation() -> None:
+    name = "error/postgresql.log.2024-01-02-03"
+    g = gen(name, 500, T0, offset=300, active=True, marker="3:300", marker_name=name)
+    plan = make_plan(state_of(g), [LogFile(name, 500, T0)])
+    job = job_for(plan, name)
+    assert job.gen is g and job.resume_portion and job.candidates == []
+
+
+def test_file_grown_under_its_name_is_tried_as_the_same_generation() -> None:
+    name = "error/postgresql.log.2024-01-02-03"
+    g = gen(name, 500, T0, active=True, marker="3:500", marker_name=name)
+    plan = make_plan(state_of(g), [LogFile(name, 900, T0 + MIN_MS)])
+    job = job_for(plan, name)
+    assert job.stay is g
+    assert job.gen is None and job.hold is None and job.candidates == []
+    assert job.active is True
+    assert plan.unchanged == []
+
+
+def test_grown_file_keeps_stay_whatever_its_marker() -> None:
+    """Whether the stored marker may be resumed is decided when shipping, not when planning."""
+    name = "error/mysql-error-running.log"
+    g = gen(name, 500, T0, active=True, marker="3:500",
+            marker_name="error/mysql-error-running.log.2024-01-02.02")
+    job = job_for(make_plan(state_of(g), [LogFile(name, 900, T0 + 1)]), name)
+    assert job.stay is g and job.resume_portion is False
+
+
+def test_same_size_but_newer_last_written_is_held() -> None:
+    name = "trace/alert_ORCL.log"
+    g = gen(name, 500, T0, active=True)
+    job = job_for(make_plan(state_of(g), [LogFile(name, 500, T0 + MIN_MS)]), name)
+    assert job.hold is g
+    assert job.stay is None and job.gen is None and job.candidates == []
+
+
+def test_tiny_closed_generation_is_not_held_an_hour_later() -> None:
+    name = f"{SLOW}.3"
+    g = gen(name, 600, T0)
+    job = job_for(make_plan(state_of(g), [LogFile(name, 600, T0 + 24 * HOUR_MS)]), name)
+    assert job.hold is None and job.stay is None
+
+
+def test_file_recreated_smaller_under_the_same_name_is_a_new_generation() -> None:
+    name = "trace/alert_ORCL.log"
+    g = gen(name, 5000, T0, active=True)
+    plan = make_plan(state_of(g), [LogFile(name, 100, T0 + MIN_MS)])
+    job = job_for(plan, name)
+    assert (job.gen, job.stay, job.hold, job.candidates) == (None, None, None, [])
+    assert plan.displaced == [g]
+
+
+def test_file_older_than_what_was_seen_is_neither_stay_nor_hold() -> None:
+    name = "trace/alert_ORCL.log"
+    g = gen(name, 500, T0 + HOUR_MS, active=True)
+    job = job_for(make_plan(state_of(g), [LogFile(name, 900, T0)]), name)
+    assert job.stay is None and job.hold is None
+
+
+def test_missing_generation_must_be_proven_by_content() -> None:
+    name = "trace/alert_ORCL.log"
+    g = gen(name, 500, T0, active=True, marker="1:500", marker_name=name,
+            missing_since_ms=T0 + 1)
+    job = job_for(make_plan(state_of(g), [LogFile(name, 900, T0 + 2)]), name)
+    assert job.stay is None and job.gen is None and not job.resume_portion
+    assert job.candidates == [g]
+
+
+def test_brand_new_file_is_a_job_without_anything_to_prove() -> None:
+    plan = make_plan(state_of(), [LogFile("error/postgresql.log.2024-01-02-03", 10, T0)])
+    job = job_for(plan, "error/postgresql.log.2024-01-02-03")
+    assert (job.gen, job.stay, job.hold, job.candidates) == (None, None, None, [])
+    assert job.active
+
+
+# --- MySQL slow/general logs: renamed to .N hourly, names reused daily ---------------------
+
+SLOW = "slowquery/mysql-slowquery.log"
+
+
+def test_rotated_slow_log_is_recognised_by_size_and_last_written() -> None:
+    g = gen(SLOW, 800, T0, active=True, marker="3:800", marker_name=SLOW)
+    listing = [LogFile(f"{SLOW}.7", 800, T0), LogFile(SLOW, 300, T0 + HOUR_MS)]
+    plan = make_plan(state_of(g), listing)
+    assert plan.unchanged == [g]
+    assert named(plan) == {SLOW}
+    fresh = job_for(plan, SLOW)
+    assert (fresh.gen, fresh.stay, fresh.hold, fresh.candidates) == (None, None, None, [])
+    assert plan.displaced == []
+
+
+def test_rotated_slow_log_with_unshipped_tail_is_finished_under_its_new_name() -> None:
+    g = gen(SLOW, 800, T0, offset=600, active=True, marker="3:600", marker_name=SLOW)
+    listing = [LogFile(f"{SLOW}.7", 800, T0), LogFile(SLOW, 300, T0 + HOUR_MS)]
+    plan = make_plan(state_of(g), listing)
+    job = job_for(plan, f"{SLOW}.7")
+    assert job.gen is g
+    assert job.resume_portion is False  # the marker belonged to the old name
+    assert job.active is False
+
+
+def test_slow_log_that_grew_before_rotation_becomes_a_content_candidate() -> None:
+    g = gen(SLOW, 800, T0, active=True, marker="3:800", marker_name=SLOW)
+    listing = [LogFile(f"{SLOW}.7", 1200, T0 + 30 * MIN_MS), LogFile(SLOW, 300, T0 + HOUR_MS)]
+    plan = make_plan(state_of(g), listing)
+    rotated = job_for(plan, f"{SLOW}.7")
+    assert rotated.gen is None and rotated.stay is None and rotated.candidates == [g]
+    fresh = job_for(plan, SLOW)
+    assert fresh.candidates == [] and fresh.stay is None  # smaller than what we shipped of g
+
+
+def test_daily_reuse_of_a_dot_n_name_by_a_smaller_file_is_a_new_generation() -> None:
+    yesterday = gen(f"{SLOW}.3", 10_000, T0)
+    day = 24 * HOUR_MS
+    listing = [LogFile(f"{SLOW}.3", 2_000, T0 + day), LogFile(SLOW, 100, T0 + day + HOUR_MS)]
+    plan = make_plan(state_of(yesterday), listing)
+    reused = job_for(plan, f"{SLOW}.3")
+    assert (reused.gen, reused.stay, reused.hold) == (None, None, None)
+    assert yesterday not in reused.candidates
+    assert all(yesterday not in j.candidates for j in plan.jobs)
+    assert plan.displaced == [yesterday]
+
+
+# --- SQL Server rename chain ----------------------------------------------------------------
+
+
+def test_sql_server_error_chain_shift_is_recognised_without_download() -> None:
+    current = gen("log/ERROR", 100, T0 + 5 * MIN_MS, active=True)
+    older = gen("log/ERROR.1", 50, T0)
+    listing = [
+        LogFile("log/ERROR", 10, T0 + HOUR_MS),
+        LogFile("log/ERROR.1", 100, T0 + 5 * MIN_MS),
+        LogFile("log/ERROR.2", 50, T0),
+    ]
+    plan = make_plan(state_of(current, older), listing)
+    assert sorted(g.gen_id for g in plan.unchanged) == sorted([current.gen_id, older.gen_id])
+    assert named(plan) == {"log/ERROR"}
+    assert job_for(plan, "log/ERROR").candidates == []
+    assert plan.displaced == []
+
+
+def test_empty_files_are_never_matched_by_size_and_time_alone() -> None:
+    empty = gen("log/ERROR", 0, T0)
+    plan = make_plan(state_of(empty), [LogFile("log/ERROR.1", 0, T0),
+                                       LogFile("log/ERROR", 0, T0 + HOUR_MS)])
+    assert empty not in plan.unchanged
+
+
+# --- PostgreSQL: a new name every hour ------------------------------------------------------
+
+
+def test_postgres_new_hour_is_new_and_the_previous_hour_stays() -> None:
+    h3, h4 = "error/postgresql.log.2024-01-02-03", "error/postgresql.log.2024-01-02-04"
+    g = gen(h3, 500, T0 + 50 * MIN_MS, active=True, marker="3:500", marker_name=h3)
+    listing = [LogFile(h3, 800, T0 + 59 * MIN_MS), LogFile(h4, 100, T0 + 61 * MIN_MS)]
+    plan = make_plan(state_of(g), listing)
+    new_hour = job_for(plan, h4)
+    assert (new_hour.gen, new_hour.stay, new_hour.candidates) == (None, None, [])
+    assert new_hour.active
+    previous = job_for(plan, h3)
+    assert previous.active is False
+    assert previous.stay is g and previous.candidates == []
+
+
+# --- the tiny closed generation rule --------------------------------------------------------
+
+
+@pytest.mark.parametrize(("offset", "active", "quiet_ms", "is_candidate"), [
+    (TINY_GENERATION, False, HOUR_MS + 1, False),   # tiny, closed, an hour later: new file
+    (600, False, 2 * HOUR_MS, False),
+    (600, False, HOUR_MS, True),                     # exactly an hour: still plausible
+    (600, False, 30 * MIN_MS, True),                 # soon after: plausible
+    (600, True, 2 * HOUR_MS, True),                  # still active: plausible
+    (TINY_GENERATION + 1, False, 2 * HOUR_MS, True),  # not tiny: plausible
+])
+def test_tiny_closed_generation_is_not_a_candidate_an_hour_later(
+    offset: int, active: bool, quiet_ms: int, is_candidate: bool
+) -> None:
+    old = gen(f"{SLOW}.3", offset, T0, active=active)
+    listing = [LogFile(SLOW, offset + 500, T0 + quiet_ms)]
+    plan = make_plan(state_of(old), listing)
+    assert (old in job_for(plan, SLOW).candidates) is is_candidate
+
+
+def _reused_slot_after_quiet_day() -> tuple[Generation, Generation, Plan]:
+    """Day 1: ``.3`` closed holding only the slow log's common header (600 bytes). Day 2, 03:00
+    to 04:00: the active slow log, shipped up to 4000 bytes, is renamed to ``.3`` at 04:00."""
+    day = 24 * HOUR_MS
+    header_only = gen(f"{SLOW}.3", 600, T0 + HOUR_MS - 1)
+    hour = gen(SLOW, 4000, T0 + day + 50 * MIN_MS, active=True, marker="3:4000",
+               marker_name=SLOW)
+    listing = [LogFile(f"{SLOW}.3", 5000, T0 + day + HOUR_MS - 1),
+               LogFile(SLOW, 700, T0 + day + HOUR_MS + 5 * MIN_MS)]
+    return header_only, hour, make_plan(state_of(header_only, hour), listing)
+
+
+def test_renamed_active_generation_is_a_candidate_for_the_reused_slot() -> None:
+    _, hour, plan = _reused_slot_after_quiet_day()
+    assert job_for(plan, f"{SLOW}.3").candidates == [hour]
+    fresh = job_for(plan, SLOW)
+    assert (fresh.stay, fresh.hold, fresh.candidates) == (None, None, [])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: identity.py make_plan sets `stay` without the _quiet_tiny rule it applies to `hold` "
+    "and candidates; a header-only generation from yesterday then proves itself by its header "
+    "checks and, tried before the candidates, claims today's file: bytes 600..4000 are shipped "
+    "twice and today's data is filed under yesterday's generation"))
+def test_tiny_closed_generation_does_not_stay_when_its_name_is_reused_a_day_later() -> None:
+    header_only, _, plan = _reused_slot_after_quiet_day()
+    assert job_for(plan, f"{SLOW}.3").stay is not header_only
+
+
+def test_other_family_is_never_a_candidate() -> None:
+    old = gen("error/postgresql.log.2024-01-02-03", 10_000, T0)
+    plan = make_plan(state_of(old), [LogFile("trace/alert_ORCL.log", 50_000, T0 + 1)])
+    assert job_for(plan, "trace/alert_ORCL.log").candidates == []
+
+
+def test_file_written_before_the_generation_was_last_seen_is_not_a_candidate() -> None:
+    old = gen(f"{SLOW}.3", 10_000, T0 + HOUR_MS)
+    plan = make_plan(state_of(old), [LogFile(SLOW, 50_000, T0)])
+    assert job_for(plan, SLOW).candidates == []
+
+
+def test_candidates_are_ordered_longest_shipped_first() -> None:
+    short = gen(f"{SLOW}.1", 5_000, T0)
+    long = gen(f"{SLOW}.2", 9_000, T0 + 1)
+    plan = make_plan(state_of(short, long), [LogFile(f"{SLOW}.5", 20_000, T0 + 2),
+                                             LogFile(SLOW, 10, T0 + 3)])
+    assert job_for(plan, f"{SLOW}.5").candidates == [long, short]
