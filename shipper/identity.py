@@ -11,8 +11,10 @@ header). So each listed file is matched against what we know, in order of certai
    (the head and recent tails) are compared while the file streams from offset 0, and the longest
    verified match wins; no match means a new generation.
 
-Only the growing (most recently written) file of a family whose other files did not change is
-trusted without content proof, so that it can resume through DownloadDBLogFilePortion markers.
+A file that grew under the name we last saw it by ("stay") resumes from its stored
+DownloadDBLogFilePortion marker, but only after every content proof of the instance has run (a
+proof may show that generation moved to another name, making this file a new one), and only
+while the marker's hour still matches (a reused name holds a generation of another hour).
 """
 
 from __future__ import annotations
@@ -45,13 +47,24 @@ def family(name: str) -> str:
 
 @dataclass
 class FileJob:
-    """One listed file that needs work this run."""
+    """One listed file that needs work this run.
+
+    ``gen``: identity certain. ``stay``: the generation last seen under this name, grown since;
+    tried after the content proofs of the instance (a proof may show it moved elsewhere).
+    ``hold``: the generation last seen under this name, which has a newer LastWritten but no
+    more bytes: an append-only log that was written must have grown, so this is either a
+    listing whose Size lags or a new file of the same size; it is decided last, and left for the
+    next run unless that generation was proven elsewhere. ``candidates``: known generations to
+    prove by content (renamed ones).
+    """
 
     file: LogFile
     active: bool
-    gen: Generation | None = None  # identity already certain
-    candidates: list[Generation] = field(default_factory=list)  # to prove by content
-    resume_portion: bool = False  # certain identity, resume from the stored marker
+    gen: Generation | None = None
+    stay: Generation | None = None
+    hold: Generation | None = None
+    candidates: list[Generation] = field(default_factory=list)
+    resume_portion: bool = False
 
     @property
     def name(self) -> str:
@@ -65,22 +78,21 @@ class Plan:
     displaced: list[Generation]
 
 
-def _grew(gen: Generation, file: LogFile) -> bool:
-    return (file.size >= gen.seen_size and file.last_written_ms >= gen.seen_lw
-            and (file.size, file.last_written_ms) != (gen.seen_size, gen.seen_lw))
-
-
 def _plausible(gen: Generation, file: LogFile) -> bool:
     """Could ``file`` be ``gen``, renamed and perhaps grown? Content decides, this only filters."""
     if gen.offset > file.size or file.last_written_ms < gen.seen_lw:
         return False
     if family(gen.name) != family(file.name):
         return False
-    # A tiny closed generation (often nothing but the engine's common header) whose name comes
-    # back over an hour later is a new file: real logs do not reopen a closed file that late,
-    # and content alone cannot tell two copies of the same header apart.
+    return not _quiet_tiny(gen, file)
+
+
+def _quiet_tiny(gen: Generation, file: LogFile) -> bool:
+    """A tiny closed generation (often nothing but the engine's common header) whose name comes
+    back over an hour later is a new file: real logs do not reopen a closed file that late, and
+    content alone cannot tell two copies of the same header apart."""
     quiet_for = file.last_written_ms - gen.seen_lw
-    return not (gen.offset <= TINY_GENERATION and not gen.active and quiet_for > HOUR_MS)
+    return gen.offset <= TINY_GENERATION and not gen.active and quiet_for > HOUR_MS
 
 
 def active_names(listing: Iterable[LogFile]) -> set[str]:
@@ -101,11 +113,10 @@ def make_plan(state: InstanceState, listing: list[LogFile]) -> Plan:
     claimed_names: set[str] = set()
     settled: set[str] = set()
 
-    # 1. Same name, same listing entry.
+    # 1. Same name, same LastWritten: the same generation (a listed Size may lag behind).
     for gen in state.generations.values():
         f = by_name.get(gen.name)
-        if f is not None and (f.size, f.last_written_ms) == (gen.seen_size, gen.seen_lw) \
-                and f.name not in claimed_names:
+        if f is not None and f.last_written_ms == gen.seen_lw and f.name not in claimed_names:
             claimed_names.add(f.name)
             settled.add(gen.gen_id)
             if gen.offset < f.size:
@@ -130,27 +141,27 @@ def make_plan(state: InstanceState, listing: list[LogFile]) -> Plan:
                     unchanged.append(gen)
                 break
 
-    # 3. Everything else: candidates proven by content, or trusted growth of the active file.
+    # 3. Everything else: a grown file under its old name (tried last), or candidates to prove
+    # by content (a rename that grew, or a reused name), or a new generation.
     open_gens = [g for g in state.generations.values() if g.gen_id not in settled]
-    changed = [f for f in listing if f.name not in claimed_names]
-    changed_families = [family(f.name) for f in changed]
-    for f in changed:
-        stay = next((g for g in open_gens if g.name == f.name and g.missing_since_ms is None
-                     and _grew(g, f)), None)
-        others = [g for g in open_gens if g is not stay and g.name != f.name and _plausible(g, f)]
-        lone_change = changed_families.count(family(f.name)) == 1
-        if stay is not None and not others and lone_change and f.name in active:
-            jobs.append(FileJob(f, True, gen=stay, resume_portion=_can_resume(stay, f.name)))
-            settled.add(stay.gen_id)
+    for f in listing:
+        if f.name in claimed_names:
             continue
-        candidates = ([stay] if stay is not None else []) + others
-        candidates.sort(key=lambda g: g.offset, reverse=True)
-        jobs.append(FileJob(f, f.name in active, candidates=candidates))
+        prev = next((g for g in open_gens if g.name == f.name and g.missing_since_ms is None),
+                    None)
+        stay = hold = None
+        others = [g for g in open_gens if g is not prev and _plausible(g, f)]
+        if prev is not None and f.last_written_ms > prev.seen_lw:
+            if f.size > prev.seen_size:
+                stay = prev
+            elif f.size == prev.seen_size and not _quiet_tiny(prev, f):
+                hold = prev
+        if prev is not None and stay is None and hold is None and _plausible(prev, f):
+            others.append(prev)  # shrank: a new file, or a listing whose Size lags; prove it
+        others.sort(key=lambda g: g.offset, reverse=True)
+        jobs.append(FileJob(f, f.name in active, stay=stay, hold=hold, candidates=others))
 
-    displaced = [g for g in open_gens if g.gen_id not in settled]
-    # Proving candidates first lets their claims settle before the growing files are read.
-    jobs.sort(key=lambda j: (j.gen is not None, j.active))
-    return Plan(jobs, unchanged, displaced)
+    return Plan(jobs, unchanged, open_gens)
 
 
 def _can_resume(gen: Generation, name: str) -> bool:

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import urllib3
@@ -53,6 +53,9 @@ BINARY_TEXT = "This file contains binary data and should be downloaded instead o
 _MARKER_RE = re.compile(r"^(\d+):(\d+)$")
 MISSING_KEEP_MS = 8 * 24 * 3_600_000
 EARLY_END_RETRIES = 2
+# A reused name (MySQL .N) comes back with a generation of the same hour a day later; within
+# this window a matching marker hour identifies the generation.
+STAY_TRUST_MS = 23 * 3_600_000
 
 
 def parse_marker(marker: str | None) -> tuple[int, int] | None:
@@ -68,8 +71,16 @@ class NeedCompleteDownload(Exception):
     """The portion API cannot give these bytes exactly; stream the file over REST instead."""
 
 
+class NeedsProof(Exception):
+    """A grown file turned out not to hold the generation last seen under its name."""
+
+
 class RotatedWhilePaging(Exception):
     """The marker now points into another generation: leave this file for the next listing."""
+
+    def __init__(self, first_page: bool) -> None:
+        super().__init__("marker hour changed")
+        self.first_page = first_page
 
 
 @dataclass
@@ -151,6 +162,10 @@ class InstanceContext:
             self.dirty = True
         self.stats.add(objects_written=1, bytes_shipped=sealed.end - sealed.start)
 
+    def unclaim(self, gen: Generation) -> None:
+        with self.lock:
+            self.claimed.discard(gen.gen_id)
+
     def claim(self, gen: Generation) -> bool:
         with self.lock:
             if gen.gen_id in self.claimed:
@@ -196,23 +211,68 @@ class FileShipper:
         self.object_bytes = ctx.settings.object_bytes
 
     def run(self) -> None:
+        self._run()
+        self.ctx.stats.add(files_shipped=1)
+
+    def _run(self) -> None:
         job = self.job
         if job.gen is not None:
             self.ctx.claim(job.gen)
-            if job.resume_portion and self._portion_suits(job.gen):
+            fresh = job.gen.offset == 0
+            if (job.resume_portion or fresh) and self._portion_suits(job.gen):
                 self._ship_portions(job.gen)
-                return
-            self._ship_rest_known(job.gen, certain=True)
+            elif not self._ship_rest_known(job.gen):
+                self._defer(job.gen)
             return
+        if job.stay is not None:
+            if self.ctx.claim(job.stay):
+                if self._try_stay(job.stay):
+                    return
+                self.ctx.unclaim(job.stay)
+            raise NeedsProof()
         candidates = [g for g in job.candidates if g.gen_id not in self.ctx.claimed]
-        if not candidates:
-            gen = self.ctx.mint(job.file)
-            if self._portion_suits(gen):
-                self._ship_portions(gen)
-            else:
-                self._ship_rest_known(gen, certain=True)
+        if candidates and self._ship_rest_candidates(candidates):
             return
-        self._ship_rest_candidates(candidates)
+        if job.hold is not None and job.hold.gen_id not in self.ctx.claimed:
+            log.info("file has a newer LastWritten but the same size; deciding next run",
+                     extra=self._extra())
+            return
+        gen = self.ctx.mint(job.file)
+        if self._portion_suits(gen):
+            self._ship_portions(gen)
+        elif not self._ship_rest_known(gen):
+            raise DownloadMismatchError(f"{job.name} changed while it was read")
+
+    def _try_stay(self, gen: Generation) -> bool:
+        """The file grew under the name we last saw its generation by. Resume with portions if
+        the stored marker's hour still matches, else prove it by content. False: not it."""
+        recent = self.job.file.last_written_ms - gen.seen_lw < STAY_TRUST_MS
+        if recent and gen.marker and gen.marker_name == self.job.name \
+                and self._portion_suits(gen):
+            try:
+                self._page(gen)
+                return True
+            except RotatedWhilePaging as rotated:
+                if rotated.first_page:
+                    return False
+                self._defer(gen)
+                log.warning("file rotated while paging; the rest is picked up at the next "
+                            "listing", extra=self._extra())
+                return True
+            except NeedCompleteDownload as why:
+                self._note_fallback(why)
+        return self._ship_rest_known(gen)
+
+    def _defer(self, gen: Generation) -> None:
+        with self.ctx.lock:
+            self.ctx.deferred.add(gen.gen_id)
+        log.warning("file no longer holds the bytes shipped before (rotated since listing); "
+                    "it is picked up at the next listing", extra=self._extra())
+
+    def _note_fallback(self, why: Exception) -> None:
+        log.info("portion data not exact; streaming the complete file instead",
+                 extra=self._extra(reason=str(why)))
+        self.ctx.stats.add(recovered_truncations=1)
 
     def _portion_suits(self, gen: Generation) -> bool:
         limit = self.ctx.settings.portion_max_bytes
@@ -225,16 +285,11 @@ class FileShipper:
         try:
             self._page(gen)
         except NeedCompleteDownload as why:
-            log.info("portion data not exact; streaming the complete file instead",
-                     extra=self._extra(reason=str(why)))
-            self.ctx.stats.add(recovered_truncations=1)
-            self._ship_rest_known(gen, certain=True)
+            self._note_fallback(why)
+            if not self._ship_rest_known(gen):
+                self._defer(gen)
         except RotatedWhilePaging:
-            log.warning("file rotated while paging; it is picked up at the next listing",
-                        extra=self._extra())
-            with self.ctx.lock:
-                self.ctx.deferred.add(gen.gen_id)
-            return
+            self._defer(gen)
 
     def _page(self, gen: Generation) -> None:
         file = self.job.file
@@ -262,7 +317,7 @@ class FileShipper:
                 raise NeedCompleteDownload("marker is not in the <hour>:<offset> form")
             if hour is not None and new[0] != hour:
                 self._flush(gen, builder, marker)
-                raise RotatedWhilePaging()
+                raise RotatedWhilePaging(first_page=builder.end == gen.offset)
             if new[1] - builder.end != len(data) or TRUNCATION_TEXT in page.data:
                 self._flush(gen, builder, marker)
                 raise NeedCompleteDownload("portion bytes do not match the marker (truncated, "
@@ -306,14 +361,16 @@ class FileShipper:
         resp = self.api.open_complete(self.instance, self.job.name)
         return resp, resp.stream(STREAM_CHUNK, decode_content=False)
 
-    def _ship_rest_known(self, gen: Generation, certain: bool) -> None:
-        """Stream the file, prove it is ``gen`` up to its offset, ship the rest. Retries the
-        whole stream on connection errors: progress already durable is skipped, not re-sent."""
+    def _ship_rest_known(self, gen: Generation) -> bool:
+        """Stream the file, prove it is ``gen`` up to its offset, ship the rest; False when the
+        file is not ``gen`` (nothing written then). Retries the whole stream on connection
+        errors: progress already durable is skipped, not re-sent."""
         attempts = 0
         while True:
             attempts += 1
             try:
-                matched = self._stream_and_ship(gen)
+                if not self._stream_and_ship(gen):
+                    return False
                 break
             except RETRYABLE_EXCEPTIONS as err:
                 if attempts >= self.ctx.settings.max_attempts:
@@ -323,17 +380,10 @@ class FileShipper:
                     error=type(err).__name__))
                 if self.ctx.stop.wait(min(8.0, 0.25 * 2 ** attempts)):
                     raise StopRequested("stopping") from err
-        if not matched:
-            if certain:
-                with self.ctx.lock:
-                    self.ctx.deferred.add(gen.gen_id)
-                raise DownloadMismatchError(
-                    f"{self.job.name} no longer holds the bytes shipped before (rotated since "
-                    "listing); it is picked up at the next listing")
-            return
         self.ctx.settle(gen, self.job.file, self.job.active)
         if self.job.active and not self.job.name.endswith(".gz"):
             self._remember_tail_marker(gen)
+        return True
 
     def _stream_and_ship(self, gen: Generation) -> bool:
         resp, chunks = self._chunks()
@@ -366,8 +416,22 @@ class FileShipper:
         finally:
             resp.release_conn()
 
-    def _ship_rest_candidates(self, candidates: list[Generation]) -> None:
-        """Prove which known generation this file is (longest verified prefix), then ship."""
+    def _ship_rest_candidates(self, candidates: list[Generation]) -> bool:
+        """Prove which known generation this file is (the longest verified prefix wins), then
+        ship the rest. False: none of them (nothing written). One candidate: one stream."""
+        if len(candidates) == 1:
+            gen: Generation | None = candidates[0]
+        else:
+            gen = self._prove(candidates)
+        if gen is None or not self.ctx.claim(gen):
+            return False
+        if self._ship_rest_known(gen):
+            self._recognised(gen)
+            return True
+        self.ctx.unclaim(gen)
+        return False
+
+    def _prove(self, candidates: list[Generation]) -> Generation | None:
         verifiers = [(g, RangeVerifier(g.checks)) for g in candidates]
         until = max(g.offset for g in candidates)
         resp, chunks = self._chunks()
@@ -384,13 +448,14 @@ class FileShipper:
         finally:
             resp.release_conn()
         for gen, verifier in verifiers:  # longest first
-            if pos >= gen.offset and verifier.matches(gen.offset) and self.ctx.claim(gen):
-                log.info("recognised a known generation under a new name",
-                         extra=self._extra(generation=gen.gen_id, was=gen.name))
-                self._ship_rest_known(gen, certain=True)
-                return
-        gen = self.ctx.mint(self.job.file)
-        self._ship_rest_known(gen, certain=True)
+            if pos >= gen.offset and verifier.matches(gen.offset) \
+                    and gen.gen_id not in self.ctx.claimed:
+                return gen
+        return None
+
+    def _recognised(self, gen: Generation) -> None:
+        log.info("recognised a known generation under this name",
+                 extra=self._extra(generation=gen.gen_id))
 
     def _remember_tail_marker(self, gen: Generation) -> None:
         """After a REST download of the growing file, ask for a marker at its end, so the next
@@ -547,43 +612,87 @@ class InstanceJob:
         plan = make_plan(ctx.state, listing)
         # Certainly-new files get their generation recorded in one commit before any data.
         for job in plan.jobs:
-            if job.gen is None and not job.candidates:
+            if job.gen is None and job.stay is None and not job.candidates:
                 job.gen = ctx.mint(job.file, commit=False)
         if ctx.dirty:
             ctx.commit()
-        futures: list[tuple[FileJob, Future[None]]] = []
-        for job in plan.jobs:
-            if self.stop.is_set():
-                break
-            futures.append((job, self.pool.submit(FileShipper(ctx, self.api, job).run)))
-        errors: list[BaseException] = []
-        for job, future in futures:
-            try:
-                future.result()
-                outcome.files += 1
-                self.stats.add(files_shipped=1)
-            except LogFileGoneError:
-                log.info("log file vanished before it was read (retention or rotation)",
-                         extra={"instance": outcome.instance, "file": job.name})
-            except DownloadMismatchError as err:
-                log.warning(err.one_line(), extra={"instance": outcome.instance, "file": job.name})
-            except (StopRequested, LeaseLostError, AwsAccessError, InstanceGoneError) as err:
-                errors.append(err)
-            except ShipperError as err:
-                outcome.failures += 1
-                self.stats.add(failures=1)
-                log.error(err.one_line(), extra={"instance": outcome.instance, "file": job.name})
-            except Exception as err:
-                outcome.failures += 1
-                self.stats.add(failures=1)
-                log.error(f"failed to ship: {type(err).__name__}: {_safe(err)}",
-                          extra={"instance": outcome.instance, "file": job.name})
+        certain = [j for j in plan.jobs if j.gen is not None]
+        proofs = [j for j in plan.jobs if j.gen is None and j.stay is None and j.hold is None]
+        stays = [j for j in plan.jobs if j.stay is not None]
+        holds = [j for j in plan.jobs if j.hold is not None]
+        # Content proofs run one after another (two of them may want the same generation).
+        # Files grown in place go next, in parallel (each wants only its own generation); those
+        # that turn out to be something else, and the held files, are decided last, serially.
+        first = [(j, self.pool.submit(FileShipper(ctx, self.api, j).run)) for j in certain]
+        if proofs:
+            first.append((proofs[0], self.pool.submit(self._run_serially, ctx, proofs)))
+        errors = self._collect(first, outcome)
+        unproven: list[FileJob] = []
+        if not errors and not self.stop.is_set():
+            second = [(j, self.pool.submit(FileShipper(ctx, self.api, j).run)) for j in stays]
+            errors += self._collect(second, outcome, unproven)
+        last = [replace(j, stay=None) for j in unproven] + holds
+        if last and not errors and not self.stop.is_set():
+            errors += self._collect(
+                [(last[0], self.pool.submit(self._run_serially, ctx, last))], outcome)
         self._account_for_missing(ctx, plan, listing)
         outcome.lag_seconds = self._lag(ctx, listing)
         self.stats.observe_lag(outcome.lag_seconds)
         if errors:
             raise errors[0] if isinstance(errors[0], ShipperError) else ShipperError(
                 str(errors[0]))
+
+    def _run_serially(self, ctx: InstanceContext, jobs: list[FileJob]) -> None:
+        failures: list[tuple[FileJob, BaseException]] = []
+        for job in jobs:
+            if self.stop.is_set():
+                raise StopRequested("stopping")
+            try:
+                FileShipper(ctx, self.api, job).run()
+            except (StopRequested, LeaseLostError, AwsAccessError, InstanceGoneError):
+                raise
+            except Exception as err:
+                failures.append((job, err))
+        for job, err in failures:
+            self._report(job, err, ctx.scope.instance)
+        if failures:
+            raise _AlreadyReported(len(failures))
+
+    def _collect(self, futures: list[tuple[FileJob, Future[None]]], outcome: Outcome,
+                 unproven: list[FileJob] | None = None) -> list[BaseException]:
+        errors: list[BaseException] = []
+        for job, future in futures:
+            try:
+                future.result()
+                outcome.files += 1
+            except NeedsProof:
+                if unproven is not None:
+                    unproven.append(job)
+            except _AlreadyReported as done:
+                outcome.failures += done.count
+            except (StopRequested, LeaseLostError, AwsAccessError, InstanceGoneError) as err:
+                errors.append(err)
+            except Exception as err:
+                if self._report(job, err, outcome.instance):
+                    outcome.failures += 1
+        return errors
+
+    def _report(self, job: FileJob, err: BaseException, instance: str) -> bool:
+        """Log one file's failure; True when it counts as a failure of the run."""
+        extra = {"instance": instance, "file": job.name}
+        if isinstance(err, LogFileGoneError):
+            log.info("log file vanished before it was read (retention or rotation)", extra=extra)
+            return False
+        if isinstance(err, DownloadMismatchError):
+            log.warning(err.one_line(), extra=extra)
+            return False
+        self.stats.add(failures=1)
+        if isinstance(err, ShipperError):
+            log.error(err.one_line(), extra={**extra, "error": type(err).__name__})
+        else:
+            log.error(f"failed to ship: {type(err).__name__}: {_safe(err)}",
+                      extra={**extra, "error": type(err).__name__})
+        return True
 
     def _account_for_missing(self, ctx: InstanceContext, plan: Plan,
                              listing: list[LogFile]) -> None:
@@ -617,6 +726,12 @@ class InstanceJob:
         if not behind:
             return 0.0
         return max(0.0, time.time() - min(behind) / 1000)
+
+
+class _AlreadyReported(Exception):
+    def __init__(self, count: int) -> None:
+        super().__init__(f"{count} files failed")
+        self.count = count
 
 
 def _safe(err: BaseException) -> str:
