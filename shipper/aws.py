@@ -63,6 +63,8 @@ def make_session(
     """A session in ``region``; with ``role_arn``, one whose credentials come from AssumeRole
     and refresh themselves before they expire (long runs outlive one hour of credentials)."""
     base = base or boto3.session.Session(region_name=region)
+    # The AssumeRole calls behind cross-account credentials go through the base session.
+    base.events.register("before-call", _on_before_call, unique_id="rds-log-shipper-ops")
     if role_arn is None:
         session = boto3.session.Session(
             botocore_session=base._session, region_name=region  # share the credential cache

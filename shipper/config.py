@@ -19,6 +19,9 @@ DEFAULT_PREFIX = "rds-logs/"
 MIB = 1024 * 1024
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IP_RE = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+_BUCKET_BAD_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_BUCKET_BAD_SUFFIXES = ("-s3alias", "--ol-s3", "--x-s3", ".mrap", "--table-s3")
 _REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _PATH_VERSION_RE = re.compile(r"^v\d{1,3}$")
@@ -76,7 +79,8 @@ def _csv(raw: str) -> tuple[str, ...]:
 
 def _parse_bucket(raw: str, name: str) -> str:
     value = raw.strip()
-    if not _BUCKET_RE.match(value) or ".." in value:
+    if (not _BUCKET_RE.match(value) or ".." in value or _IP_RE.match(value)
+            or value.startswith(_BUCKET_BAD_PREFIXES) or value.endswith(_BUCKET_BAD_SUFFIXES)):
         raise ConfigError(
             name,
             f"{value!r} is not a valid S3 bucket name",
@@ -355,13 +359,14 @@ def load_settings(
             continue
         values[spec.field] = spec.parse(raw, source)
     if not values.get("regions"):
-        fallback = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        source = "AWS_REGION" if env.get("AWS_REGION") else "AWS_DEFAULT_REGION"
+        fallback = env.get(source)
         if not fallback:
             raise ConfigError(
                 "SHIPPER_REGIONS", "no region is configured",
                 "set SHIPPER_REGIONS, AWS_REGION or AWS_DEFAULT_REGION",
             )
-        values["regions"] = _parse_regions(fallback, "AWS_REGION")
+        values["regions"] = _parse_regions(fallback, source)
     settings = Settings(**values)
     if settings.burst < 1 or settings.rate <= 0:
         raise ConfigError("SHIPPER_RATE", "must be positive")

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 from shipper.config import load_settings
@@ -21,7 +22,7 @@ from shipper.exitcodes import ExitCode
 from shipper.logs import setup_logging
 
 DEMO_BUCKET = "rds-log-shipper-demo"
-DEMO_ENGINES = (
+DEMO_ENGINES: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("orders-pg", "postgres", {}),
     ("analytics-aurora-pg-1", "aurora-postgresql", {"cluster": "analytics"}),
     ("shop-mysql", "mysql", {}),
@@ -122,8 +123,6 @@ def _s3_client(endpoint: str) -> object:
 
 def _mirror(client: object, prefix: str, out: Path) -> int:
     """Copy every data object to ``out``, keeping the key layout (keys are path-safe)."""
-    from typing import Any
-
     s3: Any = client
     count = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=DEMO_BUCKET,

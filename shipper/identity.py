@@ -151,10 +151,10 @@ def make_plan(state: InstanceState, listing: list[LogFile]) -> Plan:
                     None)
         stay = hold = None
         others = [g for g in open_gens if g is not prev and _plausible(g, f)]
-        if prev is not None and f.last_written_ms > prev.seen_lw:
+        if prev is not None and f.last_written_ms > prev.seen_lw and not _quiet_tiny(prev, f):
             if f.size > prev.seen_size:
                 stay = prev
-            elif f.size == prev.seen_size and not _quiet_tiny(prev, f):
+            elif f.size == prev.seen_size:
                 hold = prev
         if prev is not None and stay is None and hold is None and _plausible(prev, f):
             others.append(prev)  # shrank: a new file, or a listing whose Size lags; prove it

@@ -653,10 +653,9 @@ class InstanceJob:
                 raise
             except Exception as err:
                 failures.append((job, err))
-        for job, err in failures:
-            self._report(job, err, ctx.scope.instance)
-        if failures:
-            raise _AlreadyReported(len(failures))
+        counted = sum(self._report(j, failure, ctx.scope.instance) for j, failure in failures)
+        if counted:
+            raise _AlreadyReported(counted)
 
     def _collect(self, futures: list[tuple[FileJob, Future[None]]], outcome: Outcome,
                  unproven: list[FileJob] | None = None) -> list[BaseException]:

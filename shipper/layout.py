@@ -47,13 +47,14 @@ def safe_segment(value: str) -> str:
     with a hash so that distinct inputs stay distinct.
     """
     encoded = "".join(
-        ch if not _SAFE_SEGMENT.match(ch) else "".join(f"%{b:02X}" for b in ch.encode("utf-8"))
+        ch if not _SAFE_SEGMENT.match(ch)
+        else "".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
         for ch in value
     )
     if encoded.startswith("."):
         encoded = "%2E" + encoded[1:]
     if not encoded:
-        encoded = "%00empty"
+        encoded = "%"  # the encoder never emits a lone '%', so this stays distinct
     if len(encoded) > _MAX_SEGMENT:
         digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
         encoded = f"{encoded[: _MAX_SEGMENT - 18]}~{digest}"

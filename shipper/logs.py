@@ -13,7 +13,8 @@ from typing import Any, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
-_SECRET_WORDS = ("secret", "password", "token", "credential", "authorization", "signature")
+_SECRET_WORDS = ("secret", "password", "passwd", "token", "credential", "authorization",
+                 "signature", "api_key", "apikey", "private_key", "access_key", "session")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
 

@@ -63,10 +63,10 @@ class StopControl:
 
 
 def instance_selected(instance: DbInstance, settings: Settings) -> bool:
-    ident = instance.identifier
-    if not any(fnmatch.fnmatchcase(ident, g) for g in settings.include):
+    ident = instance.identifier.lower()  # RDS stores identifiers in lower case
+    if not any(fnmatch.fnmatchcase(ident, g.lower()) for g in settings.include):
         return False
-    if any(fnmatch.fnmatchcase(ident, g) for g in settings.exclude):
+    if any(fnmatch.fnmatchcase(ident, g.lower()) for g in settings.exclude):
         return False
     if settings.engines and not any(
         fnmatch.fnmatchcase(instance.engine.lower(), e) for e in settings.engines
@@ -169,7 +169,7 @@ class Runner:
         s3_session = self._session(self._s3_region(), None)
         store = S3Store(client(s3_session, "s3"), s.bucket, self.retrier, s.kms_key_id)
         try:
-            store.check_bucket()
+            store.check_bucket(s.prefix)
         except RETRYABLE_EXCEPTIONS as err:
             raise AwsAccessError(f"S3 endpoint unreachable: {type(err).__name__}",
                                  "check network access to S3 or AWS_ENDPOINT_URL_S3") from err

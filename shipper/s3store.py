@@ -70,13 +70,14 @@ class S3Store:
                 raise access_error(err, what, self.bucket) from err
             raise
 
-    def check_bucket(self) -> None:
-        """Fail fast, before any RDS work, when the bucket is missing or not ours to write."""
+    def check_bucket(self, prefix: str = "") -> None:
+        """Fail fast, before any RDS work, when the bucket is missing or not ours to use. A
+        one-key listing of our prefix needs only the s3:ListBucket we hold anyway."""
         try:
-            self._retrier.call(lambda: self._client.head_bucket(Bucket=self.bucket),
-                               rate_limited=False)
+            self._retrier.call(lambda: self._client.list_objects_v2(
+                Bucket=self.bucket, Prefix=prefix, MaxKeys=1), rate_limited=False)
         except (NoCredentialsError, PartialCredentialsError) as err:
-            raise access_error(err, "HeadBucket", self.bucket) from err
+            raise access_error(err, "ListObjectsV2", self.bucket) from err
         except ClientError as err:
             code = error_code(err)
             if code in ("404", "NoSuchBucket", "NotFound"):
@@ -85,7 +86,7 @@ class S3Store:
             if code in ("301", "PermanentRedirect"):
                 raise AwsAccessError(f"bucket {self.bucket!r} is in another region",
                                      "set AWS_REGION to the bucket's region") from err
-            raise access_error(err, "HeadBucket", self.bucket) from err
+            raise access_error(err, "ListObjectsV2", self.bucket) from err
 
     def get(self, key: str) -> StoredObject | None:
         try:
@@ -114,7 +115,9 @@ class S3Store:
             resp = self._call("PutObject", self._client.put_object, Key=key, Body=body,
                               ContentType=content_type, **condition, **self._sse)
         except ClientError as err:
-            if error_code(err) in PRECONDITION_CODES:
+            code = error_code(err)
+            # If-Match on an object that was deleted meanwhile answers 404: a conflict too.
+            if code in PRECONDITION_CODES or (etag and code in MISSING_CODES):
                 raise StateConflictError(f"{key} changed since we read it") from err
             raise
         self.puts += 1
@@ -150,5 +153,5 @@ def open_store(settings: Any, retrier: Retrier | None = None) -> S3Store:
     retrier = retrier or Retrier(RunStats(), threading.Event(), None, settings.max_attempts)
     store = S3Store(client(make_session(region), "s3"), settings.bucket, retrier,
                     settings.kms_key_id)
-    store.check_bucket()
+    store.check_bucket(settings.prefix)
     return store

@@ -75,13 +75,27 @@ class Generation:
         return raw
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> Generation:
+    def from_json(cls, raw: Any) -> Generation:
+        if not isinstance(raw, dict):
+            raise ValueError("a generation entry is not an object")
         checks = [RangeCheck.from_json(c) for c in raw.get("checks", [])]
         values = {k: v for k, v in raw.items() if k != "checks"}
         gen = cls(**values, checks=checks)
-        if gen.offset < 0 or gen.seen_size < 0 or not isinstance(gen.name, str):
-            raise ValueError("negative offset or size")
+        for name, kinds in _FIELD_TYPES.items():
+            value = getattr(gen, name)
+            if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+                raise ValueError(f"field {name} has the wrong type")
+        if gen.offset < 0 or gen.seen_size < 0 or gen.seen_lw < 0:
+            raise ValueError("negative offset, size or time")
         return gen
+
+
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "gen_id": (str,), "name": (str,), "first_name": (str,), "first_seen_ms": (int,),
+    "offset": (int,), "seen_size": (int,), "seen_lw": (int,), "active": (bool,),
+    "marker": (str, type(None)), "marker_name": (str, type(None)),
+    "missing_since_ms": (int, type(None)),
+}
 
 
 @dataclass

@@ -237,9 +237,6 @@ def test_control_characters_in_a_value_cannot_split_the_error_line(
     assert "SHIPPER_BUCKET" in err
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: config.py _parse_bucket checks only characters "
-                   "and length, not S3's other naming rules (no IP-address form, no xn--/sthree- "
-                   "prefix, no -s3alias/--ol-s3 suffix), so such a name fails later as exit 3")
 @pytest.mark.parametrize("name", ["192.168.5.4", "xn--bucket", "sthree-logs", "logs-s3alias",
                                   "logs--ol-s3"])
 def test_bucket_names_s3_forbids_are_config_errors(name: str) -> None:
@@ -365,8 +362,6 @@ def test_malformed_aws_region_names_aws_region() -> None:
     assert err.setting == "AWS_REGION"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: config.py load_settings parses the fallback region "
-                   "under the name AWS_REGION even when it came from AWS_DEFAULT_REGION")
 def test_malformed_aws_default_region_names_aws_default_region() -> None:
     err = config_error({"SHIPPER_BUCKET": "abc", "AWS_DEFAULT_REGION": "moon-base"})
     assert err.setting == "AWS_DEFAULT_REGION"

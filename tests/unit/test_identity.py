@@ -320,11 +320,6 @@ def test_renamed_active_generation_is_a_candidate_for_the_reused_slot() -> None:
     assert (fresh.stay, fresh.hold, fresh.candidates) == (None, None, [])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: identity.py make_plan sets `stay` without the _quiet_tiny rule it applies to `hold` "
-    "and candidates; a header-only generation from yesterday then proves itself by its header "
-    "checks and, tried before the candidates, claims today's file: bytes 600..4000 are shipped "
-    "twice and today's data is filed under yesterday's generation"))
 def test_tiny_closed_generation_does_not_stay_when_its_name_is_reused_a_day_later() -> None:
     header_only, _, plan = _reused_slot_after_quiet_day()
     assert job_for(plan, f"{SLOW}.3").stay is not header_only

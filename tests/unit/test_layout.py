@@ -109,16 +109,10 @@ def test_distinct_inputs_give_distinct_segments(a: str, b: str) -> None:
         assert safe_segment(a) != safe_segment(b)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: layout.py safe_segment encodes '' as '%00empty', "
-                   "which is also the encoding of '\\x00empty'")
 def test_empty_name_does_not_collide_with_any_other_name() -> None:
     assert safe_segment("") != safe_segment("\x00empty")
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError,
-                   reason="BUG: layout.py safe_segment encodes characters without "
-                          "'surrogatepass' (unlike metadata_value and its own hash), so a lone "
-                          "surrogate raises UnicodeEncodeError")
 def test_safe_segment_accepts_lone_surrogates() -> None:
     assert_safe(safe_segment("bad\udcffname"))
 

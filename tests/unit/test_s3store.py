@@ -60,10 +60,6 @@ def test_replace_with_a_stale_etag_is_a_conflict_and_changes_nothing(store: S3St
     assert got is not None and (got.body, got.etag) == (b"two", current)
 
 
-@pytest.mark.xfail(strict=True, raises=ClientError,
-                   reason="BUG: s3store.py put_conditional maps only 412/409 to "
-                          "StateConflictError; S3 (and moto) answer If-Match on a deleted "
-                          "object with 404 NoSuchKey, which escapes as a raw ClientError")
 def test_replace_of_a_deleted_object_is_a_conflict(store: S3Store, s3_client: Any) -> None:
     etag = store.put_conditional("k", b"one", None)
     s3_client.delete_object(Bucket=store.bucket, Key="k")

@@ -183,9 +183,6 @@ GEN_NOT_AN_OBJECT = {
 }
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="BUG: state.py Generation.from_json calls raw.get() on a non-dict; "
-                          "InstanceState.from_bytes does not catch AttributeError")
 @pytest.mark.parametrize("data", list(GEN_NOT_AN_OBJECT.values()), ids=list(GEN_NOT_AN_OBJECT))
 def test_generation_that_is_not_an_object_is_corrupt(data: bytes) -> None:
     corrupt(data)
@@ -202,9 +199,6 @@ WRONG_TYPES = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: state.py Generation.from_json type-checks only "
-                   "name/offset/seen_size, so wrong-typed fields load and crash later "
-                   "(e.g. Scope.data_key on a string first_seen_ms)")
 @pytest.mark.parametrize("data", list(WRONG_TYPES.values()), ids=list(WRONG_TYPES))
 def test_wrongly_typed_generation_fields_are_corrupt(data: bytes) -> None:
     corrupt(data)
