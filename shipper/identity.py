@@ -51,10 +51,11 @@ class FileJob:
 
     ``gen``: identity certain. ``stay``: the generation last seen under this name, grown since;
     tried after the content proofs of the instance (a proof may show it moved elsewhere).
-    ``hold``: the generation last seen under this name, which has a newer LastWritten but no
-    more bytes: an append-only log that was written must have grown, so this is either a
-    listing whose Size lags or a new file of the same size; it is decided last, and left for the
-    next run unless that generation was proven elsewhere. ``candidates``: known generations to
+    ``hold``: the generation last seen under this name while it was being written, which has a
+    newer LastWritten but no more bytes: an append-only log that was written must have grown,
+    so this is either a listing whose Size lags or a new file of the same size; it is decided
+    last, and left for the next run unless that generation was proven elsewhere. (A closed
+    file that comes back with a newer LastWritten is proven by content like a rename.) ``candidates``: known generations to
     prove by content (renamed ones).
     """
 
@@ -154,8 +155,8 @@ def make_plan(state: InstanceState, listing: list[LogFile]) -> Plan:
         if prev is not None and f.last_written_ms > prev.seen_lw and not _quiet_tiny(prev, f):
             if f.size > prev.seen_size:
                 stay = prev
-            elif f.size == prev.seen_size:
-                hold = prev
+            elif f.size == prev.seen_size and prev.active:
+                hold = prev  # only a file being written can have a listed Size that lags
         if prev is not None and stay is None and hold is None and _plausible(prev, f):
             others.append(prev)  # shrank: a new file, or a listing whose Size lags; prove it
         others.sort(key=lambda g: g.offset, reverse=True)

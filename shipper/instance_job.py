@@ -610,6 +610,13 @@ class InstanceJob:
         listing = self._list()
         self.stats.add(files_seen=len(listing))
         plan = make_plan(ctx.state, listing)
+        if log.isEnabledFor(logging.DEBUG):
+            for job in plan.jobs:
+                log.debug("planned", extra={
+                    "instance": ctx.scope.instance, "file": job.name, "size": job.file.size,
+                    "kind": "certain" if job.gen else "stay" if job.stay else
+                    "hold" if job.hold else "proof" if job.candidates else "new",
+                    "candidates": len(job.candidates)})
         # Certainly-new files get their generation recorded in one commit before any data.
         for job in plan.jobs:
             if job.gen is None and job.stay is None and not job.candidates:
