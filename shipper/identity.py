@@ -55,8 +55,8 @@ class FileJob:
     newer LastWritten but no more bytes: an append-only log that was written must have grown,
     so this is either a listing whose Size lags or a new file of the same size; it is decided
     last, and left for the next run unless that generation was proven elsewhere. (A closed
-    file that comes back with a newer LastWritten is proven by content like a rename.) ``candidates``: known generations to
-    prove by content (renamed ones).
+    file that comes back with a newer LastWritten is proven by content like a rename.)
+    ``candidates``: known generations to prove by content (renamed ones).
     """
 
     file: LogFile
