@@ -36,7 +36,7 @@ from shipper.exceptions import (
     StateConflictError,
     StopRequested,
 )
-from shipper.identity import FileJob, Plan, make_plan
+from shipper.identity import FileJob, Plan, family, make_plan
 from shipper.layout import Scope, data_metadata
 from shipper.lease import Lease, LeaseManager
 from shipper.rdsapi import STREAM_CHUNK, InstanceNotReady, LogFile, RdsApi
@@ -609,6 +609,7 @@ class InstanceJob:
     def _ship(self, ctx: InstanceContext, outcome: Outcome) -> None:
         listing = self._list()
         self.stats.add(files_seen=len(listing))
+        known_before = [g for g in ctx.state.generations.values() if g.missing_since_ms is None]
         plan = make_plan(ctx.state, listing)
         if log.isEnabledFor(logging.DEBUG):
             for job in plan.jobs:
@@ -643,6 +644,7 @@ class InstanceJob:
             errors += self._collect(
                 [(last[0], self.pool.submit(self._run_serially, ctx, last))], outcome)
         self._account_for_missing(ctx, plan, listing)
+        self._check_continuity(ctx, known_before, listing)
         outcome.lag_seconds = self._lag(ctx, listing)
         self.stats.observe_lag(outcome.lag_seconds)
         if errors:
@@ -699,6 +701,30 @@ class InstanceJob:
             log.error(f"failed to ship: {type(err).__name__}: {_safe(err)}",
                       extra={**extra, "error": type(err).__name__})
         return True
+
+    def _check_continuity(self, ctx: InstanceContext, known_before: list[Generation],
+                          listing: list[LogFile]) -> None:
+        """Files that were created and deleted between two runs were never seen, so their bytes
+        cannot be counted; but when none of a family's known generations is listed any more
+        while new ones are, whatever came between them is gone: report it, never silently."""
+        listed = {family(f.name) for f in listing}
+        by_family: dict[str, list[Generation]] = {}
+        for gen in known_before:
+            by_family.setdefault(family(gen.name), []).append(gen)
+        now = int(time.time() * 1000)
+        with ctx.lock:
+            for fam, gens in by_family.items():
+                if fam not in listed or any(g.missing_since_ms is None for g in gens):
+                    continue
+                newest = max(g.seen_lw for g in gens)
+                ctx.state.gaps.append({"family": fam, "kind": "unseen", "after_ms": newest,
+                                       "at_ms": now})
+                ctx.dirty = True
+                self.stats.add(suspected_gaps=1)
+                log.warning("none of the files shipped before is listed any more: files written "
+                            "since then may have been deleted unseen (raise RDS log retention or "
+                            "run more often)", extra={"instance": ctx.scope.instance,
+                                                      "family": fam})
 
     def _account_for_missing(self, ctx: InstanceContext, plan: Plan,
                              listing: list[LogFile]) -> None:

@@ -35,11 +35,12 @@ def run_metrics(namespace: str, summary: dict[str, Any]) -> str:
         "Failures": float(summary["failures"]),
         "LagSeconds": float(summary["max_lag_seconds"]),
         "GapBytes": float(summary["gap_bytes"]),
+        "SuspectedGaps": float(summary["suspected_gaps"]),
         "Throttles": float(summary["throttles"]),
         "RunSeconds": float(summary["seconds"]),
     }
     units = {"BytesShipped": "Bytes", "GapBytes": "Bytes", "LagSeconds": "Seconds",
              "RunSeconds": "Seconds", "ObjectsWritten": "Count", "Failures": "Count",
-             "Throttles": "Count"}
+             "SuspectedGaps": "Count", "Throttles": "Count"}
     return emf_record(namespace, values, units, {"run_id": summary["run_id"],
                                                   "exit_code": summary["exit_code"]})

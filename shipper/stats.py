@@ -24,6 +24,7 @@ class RunStats:
     failures: int = 0
     recovered_truncations: int = 0
     gap_bytes: int = 0
+    suspected_gaps: int = 0
     max_lag_seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
