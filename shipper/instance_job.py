@@ -53,6 +53,7 @@ BINARY_TEXT = "This file contains binary data and should be downloaded instead o
 _MARKER_RE = re.compile(r"^(\d+):(\d+)$")
 MISSING_KEEP_MS = 8 * 24 * 3_600_000
 EARLY_END_RETRIES = 2
+PORTION_PAGE = 1024 * 1024  # what one DownloadDBLogFilePortion call returns at most
 # A reused name (MySQL .N) comes back with a generation of the same hour a day later; within
 # this window a matching marker hour identifies the generation.
 STAY_TRUST_MS = 23 * 3_600_000
@@ -275,7 +276,11 @@ class FileShipper:
         self.ctx.stats.add(recovered_truncations=1)
 
     def _portion_suits(self, gen: Generation) -> bool:
+        """Portions for the growing file's new bytes. A new file larger than one page goes
+        over REST instead: one request, then one more for a marker at its end."""
         limit = self.ctx.settings.portion_max_bytes
+        if gen.offset == 0:
+            limit = min(limit, PORTION_PAGE)
         return (self.job.active and limit > 0 and not self.job.name.endswith(".gz")
                 and self.job.file.size - gen.offset <= limit)
 

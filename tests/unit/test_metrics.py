@@ -18,7 +18,7 @@ EMF_UNITS = {
 }
 SUMMARY: dict[str, Any] = {
     "bytes_shipped": 1_048_576, "objects_written": 3, "failures": 1, "max_lag_seconds": 42.5,
-    "gap_bytes": 0, "throttles": 7, "seconds": 12.25, "run_id": "run-1", "exit_code": 1,
+    "gap_bytes": 0, "suspected_gaps": 2, "throttles": 7, "seconds": 12.25, "run_id": "run-1", "exit_code": 1,
 }
 
 
@@ -74,13 +74,14 @@ def test_run_metrics_reports_every_run_counter() -> None:
     assert units == {
         "BytesShipped": "Bytes", "ObjectsWritten": "Count", "Failures": "Count",
         "LagSeconds": "Seconds", "GapBytes": "Bytes", "Throttles": "Count",
-        "RunSeconds": "Seconds",
+        "RunSeconds": "Seconds", "SuspectedGaps": "Count",
     }
     assert doc["BytesShipped"] == 1_048_576
     assert doc["ObjectsWritten"] == 3
     assert doc["Failures"] == 1
     assert doc["LagSeconds"] == 42.5
     assert doc["GapBytes"] == 0
+    assert doc["SuspectedGaps"] == 2
     assert doc["Throttles"] == 7
     assert doc["RunSeconds"] == 12.25
     assert (doc["run_id"], doc["exit_code"]) == ("run-1", 1)
