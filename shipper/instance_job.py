@@ -500,6 +500,21 @@ class InstanceJob:
         self.file_filter = file_filter
 
     def run(self) -> Outcome:
+        try:
+            return self._run()
+        except ShipperError as err:
+            outcome = Outcome(self.scope.instance)
+            self._classify(err, outcome)
+            return outcome
+        except Exception as err:  # one instance's surprise must not stop the others
+            outcome = Outcome(self.scope.instance, failures=1)
+            self.stats.add(failures=1)
+            log.error(f"instance failed: {type(err).__name__}: {_safe(err)}",
+                      extra={"instance": self.scope.instance, "error": type(err).__name__},
+                      exc_info=log.isEnabledFor(logging.DEBUG))
+            return outcome
+
+    def _run(self) -> Outcome:
         outcome = Outcome(self.scope.instance)
         lease = self.leases.acquire(self.scope.lease_key())
         if lease is None:

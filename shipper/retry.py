@@ -23,7 +23,8 @@ from tenacity import (
     stop_after_attempt,
     wait_random_exponential,
 )
-from urllib3.exceptions import ProtocolError
+from urllib3.exceptions import NewConnectionError, ProtocolError
+from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 
 from shipper.exceptions import StopRequested
 from shipper.ratelimit import RateLimiter
@@ -56,6 +57,8 @@ RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
     ReadTimeoutError,
     ResponseStreamingError,
     ProtocolError,
+    Urllib3TimeoutError,
+    NewConnectionError,
     ConnectionError,
     TimeoutError,
     TransientHttpError,

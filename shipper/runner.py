@@ -30,7 +30,7 @@ from shipper.lease import LeaseManager, LeaseRenewer
 from shipper.logs import emit_raw
 from shipper.metrics import run_metrics
 from shipper.ratelimit import RateLimiter
-from shipper.rdsapi import DbInstance, RdsApi, rds_access_error
+from shipper.rdsapi import RDS_ACCESS_CODES, DbInstance, RdsApi, rds_access_error
 from shipper.retry import RETRYABLE_EXCEPTIONS, Retrier, error_code
 from shipper.s3store import S3Store
 from shipper.stats import RunStats
@@ -147,6 +147,13 @@ class Runner:
         except ShipperError as err:
             log.error(err.one_line(), extra={"error": type(err).__name__})
             code, outcomes = err.exit_code, []
+        except Exception as err:  # a bug: one line, the traceback only at debug level
+            log.error(f"unexpected error: {type(err).__name__}: {str(err)[:300]} (please report "
+                      "this with SHIPPER_LOG_LEVEL=debug output)",
+                      extra={"error": type(err).__name__},
+                      exc_info=log.isEnabledFor(logging.DEBUG))
+            self.stats.add(failures=1)
+            code, outcomes = ExitCode.PARTIAL_FAILURE, []
         finally:
             if timer:
                 timer.cancel()
@@ -217,13 +224,15 @@ class Runner:
                              extra={"instance": instance.identifier, "status": instance.status})
                     continue
                 yield instance
-        except (NoCredentialsError, ClientError) as err:
-            if isinstance(err, ClientError) and error_code(err) in ("AccessDenied",
-                                                                    "AccessDeniedException"):
+        except NoCredentialsError as err:
+            raise rds_access_error(err, "DescribeDBInstances") from err
+        except ClientError as err:
+            if error_code(err) in RDS_ACCESS_CODES:
                 raise rds_access_error(err, "DescribeDBInstances") from err
-            if isinstance(err, NoCredentialsError):
-                raise rds_access_error(err, "DescribeDBInstances") from err
-            raise
+            raise ShipperError(
+                f"DescribeDBInstances failed in {api.region}: {error_code(err) or 'error'}",
+                "check the region and the RDS service health",
+            ) from err
         except RETRYABLE_EXCEPTIONS as err:
             raise AwsAccessError(
                 f"RDS endpoint in {api.region} unreachable: {type(err).__name__}",
