@@ -1,0 +1,56 @@
+"""shipper.aws: sessions, the operation listeners, and assume-role against moto's STS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from shipper.aws import add_operation_listener, client, make_session
+from shipper.simulator.s3server import LocalS3
+
+ROLE = "arn:aws:iam::210987654321:role/rds-log-reader"
+
+
+@pytest.fixture
+def sts_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    with LocalS3() as moto:  # moto's server answers every service, STS included
+        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", moto.endpoint_url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto.endpoint_url)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIABASECREDENTIALS1")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "base-secret")
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
+        yield moto.endpoint_url
+
+
+def test_assumed_session_uses_the_roles_credentials_and_announces_assume_role(
+        sts_env: str) -> None:
+    seen: list[tuple[str, str]] = []
+    remove = add_operation_listener(lambda service, op: seen.append((service, op)))
+    try:
+        session = make_session("eu-west-1", ROLE, "ext-123")
+        creds = session.get_credentials().get_frozen_credentials()
+        # moto issues temporary credentials for the role: not the base keys, with a token.
+        assert creds.access_key != "AKIABASECREDENTIALS1"
+        assert creds.token
+        client(session, "s3").list_buckets()
+    finally:
+        remove()
+    assert ("sts", "AssumeRole") in seen
+    assert ("s3", "ListBuckets") in seen
+    assert session.region_name == "eu-west-1"
+
+
+def test_plain_session_keeps_base_credentials_and_region(sts_env: str) -> None:
+    session = make_session("ap-southeast-2")
+    creds = session.get_credentials().get_frozen_credentials()
+    assert creds.access_key == "AKIABASECREDENTIALS1"
+    assert session.region_name == "ap-southeast-2"
+
+
+def test_removed_listener_hears_nothing(sts_env: str) -> None:
+    seen: list[tuple[str, str]] = []
+    remove = add_operation_listener(lambda service, op: seen.append((service, op)))
+    remove()
+    client(make_session("us-east-1"), "s3").list_buckets()
+    assert seen == []
