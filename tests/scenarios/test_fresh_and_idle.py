@@ -1,19 +1,44 @@
+"""Scenario 1: a fresh ship of every engine is byte-exact; an idle run then costs one listing
+page per instance and downloads and writes nothing."""
+
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import AwsWorld
+from tests.scenarios.helpers import DOWNLOAD_ACTIONS, ENGINES, HOUR, ok_run, request_log
 
 
-def test_fresh_ship_then_idle(aws_world: AwsWorld) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_fresh_ship_then_idle(aws_world: AwsWorld, engine: str) -> None:
     w = aws_world.world
-    w.add_instance("pg1", "postgres", bytes_per_hour=200_000)
-    w.add_instance("my1", "mysql", bytes_per_hour=200_000)
-    w.advance(2 * 3600)
-    res = aws_world.run()
-    print(res.stdout[-3000:], res.stderr)
-    assert res.code == 0
+    options = {"audit_rotate_bytes": 40_000} if engine == "aurora-mysql" else {}
+    w.add_instance("db-a", engine, bytes_per_hour=250_000, **options)
+    w.add_instance("db-b", engine, bytes_per_hour=150_000, **options)
+    w.advance(2 * HOUR + 600)
+
+    fresh = ok_run(aws_world)
+    report = aws_world.verify()
+    print(engine, fresh.summary, report.summary())
+    report.assert_ok()
+    assert report.bytes == sum(g.size for g in w.generations()) > 100_000
+    assert fresh.summary["bytes_shipped"] == report.bytes
+    assert fresh.summary["objects_written"] == report.objects
+    keys_before = sorted(aws_world.data_keys())
+
+    before = aws_world.sim.stats.snapshot()["requests"]
+    with request_log(aws_world) as rec:
+        idle = ok_run(aws_world)
+    after = aws_world.sim.stats.snapshot()["requests"]
+    s = idle.summary
+    assert s["portion_calls"] == 0 and s["complete_downloads"] == 0, s
+    assert s["objects_written"] == 0 and s["bytes_shipped"] == 0, s
+    assert s["bytes_downloaded"] == 0 and s["state_commits"] == 0, s
+    for action in DOWNLOAD_ACTIONS:
+        assert after.get(action, 0) == before.get(action, 0), (action, before, after)
+    assert rec.downloads() == []
+    listings = rec.by_instance("DescribeDBLogFiles")
+    assert set(listings) == {"db-a", "db-b"}, listings
+    assert max(listings.values()) == 1, listings
+    assert sorted(aws_world.data_keys()) == keys_before
     aws_world.verify().assert_ok()
-    idle = aws_world.run()
-    assert idle.code == 0
-    assert idle.summary["portion_calls"] == 0
-    assert idle.summary["complete_downloads"] == 0
-    assert idle.summary["objects_written"] == 0

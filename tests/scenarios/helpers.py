@@ -1,0 +1,234 @@
+"""Shared pieces of the scenario tests: engine list, CLI capture, subprocess control, S3 reads.
+
+Everything here talks to the real shipper through its CLI (in-process or as a child process)
+and to the simulator only through its public test surface (world, faults, hooks, stats).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from unittest import mock
+
+from shipper.cli import main
+from shipper.simulator.faults import RequestInfo
+from tests.conftest import PREFIX, AwsWorld, RunResult, parse_lines
+
+ENGINES = ["postgres", "aurora-postgresql", "mysql", "mariadb", "aurora-mysql",
+           "sqlserver-se", "oracle-ee"]
+DOWNLOAD_ACTIONS = ("DownloadDBLogFilePortion", "DownloadCompleteLogFile")
+HOUR = 3600
+
+
+# --- in-process CLI --------------------------------------------------------------------------
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_cli(aws: AwsWorld, *argv: str, **env: str) -> CliResult:
+    """``main(argv)`` in this process with the world's environment, without parsing stdout as
+    JSON lines (``status --json`` prints one indented document)."""
+    out, err = io.StringIO(), io.StringIO()
+    merged = {**aws.env, **env}
+    with mock.patch.dict(os.environ, merged, clear=False), \
+            contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        for name in [k for k, v in merged.items() if v == ""]:
+            os.environ.pop(name, None)
+        code = main(list(argv))
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def ok_run(aws: AwsWorld, *argv: str, **env: str) -> RunResult:
+    res = aws.run(*argv, **env)
+    assert res.code == 0, describe(res)
+    return res
+
+
+def describe(res: RunResult | CliResult) -> str:
+    return f"exit {res.code}\n--- stdout (tail)\n{res.stdout[-6000:]}\n--- stderr\n{res.stderr}"
+
+
+def error_lines(res: RunResult) -> list[str]:
+    """Every error the run reported: ``rds-log-shipper: error:`` lines on stderr and ``error``
+    log lines."""
+    found = [line for line in res.stderr.splitlines() if line.strip()]
+    found += [str(x.get("message")) for x in res.lines if x.get("level") == "ERROR"]
+    return found
+
+
+def assert_no_traceback(res: RunResult | CliResult) -> None:
+    text = res.stdout + res.stderr
+    assert "Traceback" not in text, describe(res)
+    assert 'File "' not in text, describe(res)
+
+
+# --- simulator request accounting ------------------------------------------------------------
+
+
+class RequestLog:
+    """Records every request the simulator sees (action, instance, log file), thread-safe."""
+
+    def __init__(self, aws: AwsWorld) -> None:
+        self._lock = threading.Lock()
+        self.seen: list[RequestInfo] = []
+        self._remove = aws.sim.add_hook(self._hook)
+
+    def _hook(self, info: RequestInfo) -> None:
+        with self._lock:
+            self.seen.append(info)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.seen.clear()
+
+    def close(self) -> None:
+        self._remove()
+
+    def actions(self) -> Counter[str]:
+        with self._lock:
+            return Counter(i.action for i in self.seen)
+
+    def downloads(self, instance: str | None = None,
+                  log_file: str | None = None) -> list[RequestInfo]:
+        with self._lock:
+            return [i for i in self.seen if i.action in DOWNLOAD_ACTIONS
+                    and (instance is None or i.instance == instance)
+                    and (log_file is None or i.log_file == log_file)]
+
+    def by_instance(self, action: str) -> Counter[str]:
+        with self._lock:
+            return Counter(str(i.instance) for i in self.seen if i.action == action)
+
+
+@contextlib.contextmanager
+def request_log(aws: AwsWorld) -> Iterator[RequestLog]:
+    rec = RequestLog(aws)
+    try:
+        yield rec
+    finally:
+        rec.close()
+
+
+# --- S3 reads --------------------------------------------------------------------------------
+
+
+def head_all(aws: AwsWorld) -> dict[str, dict[str, str]]:
+    """Every data object's user metadata, by key."""
+    client = aws.s3_client()
+    return {key: {k.lower(): v for k, v in client.head_object(
+        Bucket=aws.bucket, Key=key)["Metadata"].items()} for key in aws.data_keys()}
+
+
+def read_data(aws: AwsWorld, key: str) -> bytes:
+    body = aws.s3_client().get_object(Bucket=aws.bucket, Key=key)["Body"].read()
+    return gzip.decompress(body)
+
+
+def state_keys(aws: AwsWorld) -> list[str]:
+    client = aws.s3_client()
+    resp = client.list_objects_v2(Bucket=aws.bucket, Prefix=f"{PREFIX}_state/")
+    return [o["Key"] for o in resp.get("Contents", []) if o["Key"].endswith(".json")]
+
+
+def state_key(aws: AwsWorld, instance: str) -> str:
+    matches = [k for k in state_keys(aws) if k.endswith(f"/instance={instance}.json")]
+    assert len(matches) == 1, (instance, state_keys(aws))
+    return matches[0]
+
+
+def load_state(aws: AwsWorld, instance: str) -> dict[str, Any]:
+    client = aws.s3_client()
+    body = client.get_object(Bucket=aws.bucket, Key=state_key(aws, instance))["Body"].read()
+    doc: dict[str, Any] = json.loads(body)
+    return doc
+
+
+def dangling_objects(aws: AwsWorld) -> list[str]:
+    """Data objects that lie beyond their generation's committed offset in the state."""
+    metas = head_all(aws)
+    states: dict[str, dict[str, Any]] = {}
+    out = []
+    for key, meta in metas.items():
+        inst = meta["db-instance"]
+        if inst not in states:
+            states[inst] = load_state(aws, inst)
+        gen = states[inst]["generations"].get(meta["generation"])
+        if gen is None or int(meta["end-offset"]) > int(gen["offset"]):
+            out.append(key)
+    return out
+
+
+def truth_bytes(aws: AwsWorld, instance: str | None = None) -> int:
+    return sum(g.size for g in aws.world.generations(instance))
+
+
+def shipped_bytes(aws: AwsWorld, instance: str | None = None) -> int:
+    total = 0
+    for meta in head_all(aws).values():
+        if instance is None or meta["db-instance"] == instance:
+            total += int(meta["end-offset"]) - int(meta["start-offset"])
+    return total
+
+
+# --- child processes -------------------------------------------------------------------------
+
+
+def child_env(aws: AwsWorld, **env: str) -> dict[str, str]:
+    merged = {**os.environ, **aws.env, **env}
+    return {k: v for k, v in merged.items() if v != ""}
+
+
+def spawn_python(aws: AwsWorld, code: str, **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", code], env=child_env(aws, **env),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 120.0) -> RunResult:
+    """Wait for a child and parse its output like ``AwsWorld.run`` does."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"child did not exit within {timeout}s\n{out[-4000:]}\n{err}")
+    return RunResult(proc.returncode, parse_lines(out), out, err)
+
+
+def kill(proc: subprocess.Popen[str], sig: int = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, sig)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str,
+             proc: subprocess.Popen[str] | None = None, every: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc is not None and proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"child exited ({proc.returncode}) before {what}\n"
+                                 f"{out[-4000:]}\n{err}")
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -1,0 +1,59 @@
+"""Scenario 7: two and three runs started together split the instances through their leases;
+every instance is shipped by exactly one of them and nothing is duplicated."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import AwsWorld
+from tests.scenarios.helpers import ENGINES, describe, finish, kill, load_state
+
+INSTANCES = 12
+SKIPPED = "instance is being shipped by another run; skipping"
+
+
+@pytest.mark.parametrize("runs", [2, 3])
+def test_concurrent_runs_split_the_instances(aws_world: AwsWorld, runs: int) -> None:
+    w = aws_world.world
+    idents = [f"db{i:02d}" for i in range(INSTANCES)]
+    for i, ident in enumerate(idents):
+        w.add_instance(ident, ENGINES[i % len(ENGINES)], bytes_per_hour=100_000)
+    w.advance(80 * 60)
+    aws_world.sim.faults.latency_ms = 60
+    run_ids = [f"run-{chr(ord('a') + k)}" for k in range(runs)]
+    procs = [aws_world.spawn("run", SHIPPER_RUN_ID=rid, SHIPPER_CONCURRENCY="2")
+             for rid in run_ids]
+    try:
+        results = [finish(p, timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                kill(p)
+    for res in results:
+        assert res.code == 0, describe(res)
+
+    skipped_by = {rid: {str(x.get("instance")) for x in res.lines if x.get("message") == SKIPPED}
+                  for rid, res in zip(run_ids, results, strict=True)}
+    for rid, res in zip(run_ids, results, strict=True):
+        assert res.summary["instances_leased_elsewhere"] == len(skipped_by[rid])
+        assert res.summary["instances"] == INSTANCES
+    print({rid: sorted(s) for rid, s in skipped_by.items()},
+          [r.summary["objects_written"] for r in results])
+    assert sum(len(s) for s in skipped_by.values()) > 0, "the runs did not overlap"
+
+    # Each instance's state was committed by exactly one run, and that run did not skip it;
+    # the others either skipped it or found nothing left to do.
+    writers = {}
+    for ident in idents:
+        state = load_state(aws_world, ident)
+        writers[ident] = state["last_run_id"]
+        assert state["last_run_id"] in run_ids
+        assert ident not in skipped_by[state["last_run_id"]]
+    assert len(set(writers.values())) >= 2, writers
+    # No object was written twice: the objects the runs wrote are exactly the objects in S3.
+    keys = aws_world.data_keys()
+    assert sum(r.summary["objects_written"] for r in results) == len(keys)
+    assert sum(r.summary["bytes_shipped"] for r in results) == sum(
+        g.size for g in w.generations())
+    report = aws_world.verify()
+    report.assert_ok()

@@ -1,0 +1,102 @@
+"""Scenario 4: throttling and injected faults. Runs succeed, or fail cleanly (exit 1) when
+retries run out and a later clean run completes; the archive is exact at the end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import AwsWorld
+from tests.scenarios.helpers import assert_no_traceback, describe, ok_run
+
+MINUTE = 60
+
+
+def small_world(aws: AwsWorld) -> None:
+    w = aws.world
+    w.add_instance("pg", "postgres", bytes_per_hour=200_000)
+    w.add_instance("my", "mysql", bytes_per_hour=200_000)
+    w.add_instance("ms", "sqlserver-se", bytes_per_hour=150_000, trace_rotate_bytes=20_000)
+
+
+def test_throttled_runs_back_off_and_succeed(aws_world: AwsWorld) -> None:
+    small_world(aws_world)
+    faults = aws_world.sim.faults
+    faults.set_throttle(3, rate=15.0)  # the shipper is allowed 100/s with a burst of 300
+    throttles = retries = 0
+    for _ in range(3):
+        aws_world.world.advance(40 * MINUTE)
+        res = ok_run(aws_world, SHIPPER_MAX_ATTEMPTS="12")
+        throttles += res.summary["throttles"]
+        retries += res.summary["retries"]
+        assert res.summary["failures"] == 0, res.summary
+    print("throttles", throttles, "retries", retries, aws_world.sim.stats.snapshot())
+    assert aws_world.sim.stats.throttled > 0
+    assert throttles > 0 and retries >= throttles
+    aws_world.verify().assert_ok()
+
+
+FAULTS: dict[str, dict[str, Any]] = {
+    "error": {"error_rate": 0.15},
+    "drop": {"drop_rate": 0.1},
+    "drop-mid-stream": {"drop_mid_stream_rate": 0.5},
+    "empty-listing": {"empty_listing_rate": 0.5},
+    "size-lag": {"size_lag_rate": 0.6, "size_lag_max_bytes": 20_000},
+    "everything": {"error_rate": 0.05, "drop_rate": 0.05, "drop_mid_stream_rate": 0.3,
+                   "empty_listing_rate": 0.2, "size_lag_rate": 0.3, "overlap_rate": 0.2,
+                   "early_end_rate": 0.1},
+}
+
+
+def fired(aws: AwsWorld, name: str, counts: dict[str, int]) -> bool:
+    stats = aws.sim.stats
+    if name == "error":
+        return stats.errors_injected > 0
+    if name in ("drop", "drop-mid-stream"):
+        return stats.dropped > 0
+    if name == "everything":
+        return stats.errors_injected > 0 and stats.dropped > 0 and len(counts) == 2
+    return counts.get(name, 0) > 0
+
+
+@pytest.mark.parametrize("name", list(FAULTS))
+def test_faults_then_a_clean_run_completes(aws_world: AwsWorld, name: str) -> None:
+    small_world(aws_world)
+    faults = aws_world.sim.faults
+    faults.page_bytes = 16_384
+    counts: dict[str, int] = {}
+    original = faults.chance
+
+    def chance(rate: float) -> bool:  # count the listing quirks as they fire
+        hit = original(rate)
+        if hit and rate == faults.empty_listing_rate:
+            counts["empty-listing"] = counts.get("empty-listing", 0) + 1
+        if hit and rate == faults.size_lag_rate:
+            counts["size-lag"] = counts.get("size-lag", 0) + 1
+        return hit
+
+    faults.chance = chance  # type: ignore[method-assign]
+    for key, value in FAULTS[name].items():
+        setattr(faults, key, value)
+    codes = []
+    retries = 0
+    for _ in range(3):
+        aws_world.world.advance(30 * MINUTE)
+        res = aws_world.run(SHIPPER_MAX_ATTEMPTS="4")
+        assert res.code in (0, 1), describe(res)
+        assert_no_traceback(res)
+        if res.code == 1:
+            assert res.summary["failures"] > 0 and any(
+                x.get("level") == "ERROR" for x in res.lines), describe(res)
+        codes.append(res.code)
+        retries += res.summary["retries"]
+    assert fired(aws_world, name, counts), f"{name} never fired"
+    if name in ("error", "drop", "drop-mid-stream"):
+        assert retries > 0
+    for key in FAULTS[name]:
+        setattr(faults, key, 0.0)
+    clean = ok_run(aws_world)
+    assert clean.summary["failures"] == 0
+    print(name, codes, "retries", retries, aws_world.sim.stats.snapshot())
+    aws_world.verify().assert_ok()

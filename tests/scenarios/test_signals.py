@@ -1,0 +1,97 @@
+"""Scenario 6: SIGTERM mid-run and the max-runtime budget: a clean, committed stop, and the
+next run ships the rest without duplicating anything."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+from shipper.simulator.faults import RequestInfo
+from tests.conftest import AwsWorld
+from tests.scenarios.helpers import (
+    DOWNLOAD_ACTIONS,
+    dangling_objects,
+    describe,
+    finish,
+    kill,
+    ok_run,
+    wait_for,
+)
+
+ADOPTED = "adopted objects written after the last commit of a crashed run"
+
+
+def slow_world(aws: AwsWorld) -> None:
+    w = aws.world
+    for i, engine in enumerate(["postgres", "mysql", "oracle-ee", "aurora-mysql"]):
+        w.add_instance(f"db{i}", engine, bytes_per_hour=200_000, audit_rotate_bytes=60_000) \
+            if engine == "aurora-mysql" else w.add_instance(f"db{i}", engine,
+                                                            bytes_per_hour=200_000)
+    w.advance(2 * 3600 + 600)
+    aws.sim.faults.latency_ms = 250
+    aws.sim.faults.page_bytes = 16_384
+
+
+def test_sigterm_mid_run_commits_and_exits_143(aws_world: AwsWorld) -> None:
+    slow_world(aws_world)
+    downloads = {"n": 0}
+    lock = threading.Lock()
+
+    def hook(info: RequestInfo) -> None:
+        if info.action in DOWNLOAD_ACTIONS:
+            with lock:
+                downloads["n"] += 1
+
+    remove = aws_world.sim.add_hook(hook)
+    proc = aws_world.spawn("run", SHIPPER_CONCURRENCY="2")
+    try:
+        wait_for(lambda: bool(aws_world.data_keys()) and downloads["n"] >= 6, 60,
+                 "downloads and a first data object", proc)
+        kill(proc, signal.SIGTERM)
+        signalled = time.monotonic()
+        res = finish(proc, timeout=25)
+        stopped_after = time.monotonic() - signalled
+    finally:
+        remove()
+        if proc.poll() is None:
+            kill(proc)
+    print(f"stopped {stopped_after:.2f}s after SIGTERM", res.summary)
+    assert res.code == 143, describe(res)
+    assert stopped_after < 20
+    assert "Traceback" not in res.stderr
+    messages = [m for m in res.messages() if m != "None"]  # the EMF record has no message
+    assert "stop requested; committing what is durable" in messages
+    assert messages.index("stop requested; committing what is durable") > messages.index(
+        "run started")
+    assert messages[-1] == "run finished" and res.summary["exit_code"] == 143
+    assert not [m for m in res.messages("ERROR")], describe(res)
+    # Durable progress is committed: no data object lies beyond its committed offset.
+    assert aws_world.data_keys()
+    assert dangling_objects(aws_world) == []
+    report = aws_world.verify()
+    assert not report.ok and not report.problems  # partial, but nothing wrong in it
+    shipped_before = report.bytes
+
+    aws_world.sim.faults.latency_ms = 0
+    rest = ok_run(aws_world)
+    assert ADOPTED not in rest.messages()
+    final = aws_world.verify()
+    final.assert_ok()
+    assert rest.summary["bytes_shipped"] == final.bytes - shipped_before > 0
+
+
+def test_max_runtime_stops_cleanly_with_exit_5(aws_world: AwsWorld) -> None:
+    slow_world(aws_world)
+    res = aws_world.run(SHIPPER_MAX_RUNTIME="2", SHIPPER_CONCURRENCY="2")
+    assert res.code == 5, describe(res)
+    assert "max runtime reached; stopping cleanly" in res.messages()
+    assert res.summary["exit_code"] == 5 and res.summary["seconds"] < 20
+    assert dangling_objects(aws_world) == []
+    first = aws_world.verify()
+    assert not first.problems
+    aws_world.sim.faults.latency_ms = 0
+    rest = ok_run(aws_world)
+    final = aws_world.verify()
+    final.assert_ok()
+    assert rest.summary["bytes_shipped"] == final.bytes - first.bytes > 0

@@ -1,0 +1,71 @@
+"""Scenario 10: ``status`` (table and ``--json``) after runs, and the built-in ``demo``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import AwsWorld
+from tests.scenarios.helpers import child_env, ok_run, run_cli, shipped_bytes
+
+MINUTE = 60
+
+
+def test_status_reports_each_instance(aws_world: AwsWorld) -> None:
+    w = aws_world.world
+    idents = {"orders-pg": "postgres", "shop-mysql": "mysql", "erp-sql": "sqlserver-se"}
+    for ident, engine in idents.items():
+        w.add_instance(ident, engine, bytes_per_hour=150_000)
+    w.advance(45 * MINUTE)
+    started = time.time()
+    first = ok_run(aws_world)
+    w.advance(30 * MINUTE)
+    second = ok_run(aws_world, SHIPPER_INCLUDE="orders-pg,shop-mysql")  # erp-sql falls behind
+
+    res = run_cli(aws_world, "status", "--json")
+    assert res.code == 0, res.output
+    rows = {r["instance"]: r for r in json.loads(res.stdout)}
+    assert set(rows) == set(idents)
+    for ident, row in rows.items():
+        assert row["region"] == "us-east-1" and row["account"] == "123456789012"
+        assert row["last_run_clean"] is True
+        assert row["bytes_shipped"] == shipped_bytes(aws_world, ident) > 0
+        assert row["gap_bytes"] == 0 and row["bytes_behind"] == 0 and row["lag_seconds"] == 0
+        stamp = time.mktime(time.strptime(row["last_run_at"], "%Y-%m-%dT%H:%M:%SZ")) \
+            - time.timezone
+        assert started - 2 <= stamp <= time.time() + 1, row["last_run_at"]
+    assert first.summary["run_id"] != second.summary["run_id"]
+
+    table = run_cli(aws_world, "status")
+    assert table.code == 0, table.output
+    lines = table.stdout.splitlines()
+    assert "lag" in lines[0] and "shipped" in lines[0]
+    for ident in idents:
+        (line,) = [x for x in lines if x.startswith(ident + " ")]
+        assert str(rows[ident]["bytes_shipped"]) in line.split()
+
+
+def test_status_before_any_run(aws_world: AwsWorld) -> None:
+    res = run_cli(aws_world, "status")
+    assert res.code == 0 and "no state" in res.stdout, res.output
+    res = run_cli(aws_world, "status", "--json")
+    assert res.code == 0 and json.loads(res.stdout) == []
+
+
+def test_demo_runs_and_proves_the_archive(aws_world: AwsWorld, tmp_path: Path) -> None:
+    out = tmp_path / "demo-out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "shipper", "demo", "--instances", "3", "--hours", "6",
+         "--out", str(out)],
+        env=child_env(aws_world), capture_output=True, text=True, timeout=120, check=False)
+    print(proc.stdout[-3000:], proc.stderr[-2000:])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    verdict = [x for x in proc.stdout.splitlines() if "truth generations complete" in x]
+    assert len(verdict) == 1 and verdict[0].rstrip().endswith(" OK."), proc.stdout
+    assert "NOT OK" not in proc.stdout
+    copied = list(out.rglob("*.log.gz"))
+    assert copied and all("/data/" in str(p) for p in copied)
