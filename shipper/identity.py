@@ -114,10 +114,13 @@ def make_plan(state: InstanceState, listing: list[LogFile]) -> Plan:
     claimed_names: set[str] = set()
     settled: set[str] = set()
 
-    # 1. Same name, same LastWritten: the same generation (a listed Size may lag behind).
+    # 1. Same name, same LastWritten, not smaller than what we shipped: the same generation
+    # (a listed Size may lag behind the file, never behind our offset unless the name now
+    # holds a new file written in the same millisecond: that case is proven in step 3).
     for gen in state.generations.values():
         f = by_name.get(gen.name)
-        if f is not None and f.last_written_ms == gen.seen_lw and f.name not in claimed_names:
+        if f is not None and f.last_written_ms == gen.seen_lw and f.size >= gen.offset \
+                and f.name not in claimed_names:
             claimed_names.add(f.name)
             settled.add(gen.gen_id)
             if gen.offset < f.size:
@@ -157,7 +160,9 @@ def make_plan(state: InstanceState, listing: list[LogFile]) -> Plan:
                 stay = prev
             elif f.size == prev.seen_size and prev.active:
                 hold = prev  # only a file being written can have a listed Size that lags
-        if prev is not None and stay is None and hold is None and _plausible(prev, f):
+        same_instant = prev is not None and f.last_written_ms == prev.seen_lw
+        if prev is not None and stay is None and hold is None and (
+                same_instant or _plausible(prev, f)):
             others.append(prev)  # shrank: a new file, or a listing whose Size lags; prove it
         others.sort(key=lambda g: g.offset, reverse=True)
         jobs.append(FileJob(f, f.name in active, stay=stay, hold=hold, candidates=others))

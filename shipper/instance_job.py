@@ -190,12 +190,16 @@ class InstanceContext:
             return gen
 
     def settle(self, gen: Generation, file: LogFile, active: bool) -> None:
+        """Record where ``gen`` was seen. When we read fewer bytes than the listing promised,
+        the name changed hands after the listing: the entry describes another file, so it is
+        not remembered (LastWritten 0 means unknown; the next listing decides)."""
         with self.lock:
             if gen.name != file.name:
                 gen.marker = None if gen.marker_name != file.name else gen.marker
             gen.name = file.name
-            gen.seen_size = file.size
-            gen.seen_lw = file.last_written_ms
+            consistent = gen.offset >= file.size
+            gen.seen_size = file.size if consistent else gen.offset
+            gen.seen_lw = file.last_written_ms if consistent else 0
             gen.active = active
             gen.missing_since_ms = None
             self.dirty = True
@@ -305,6 +309,7 @@ class FileShipper:
             if parsed is None or parsed[1] != gen.offset or gen.marker is None:
                 raise NeedCompleteDownload("no usable marker for the shipped offset")
             marker, hour = gen.marker, parsed[0]
+        session_start = gen.offset
         builder = ObjectBuilder(gen.offset)
         early_ends = 0
         stop_at = file.size + self.ctx.settings.portion_max_bytes
@@ -321,8 +326,9 @@ class FileShipper:
                 self._flush(gen, builder, marker)
                 raise NeedCompleteDownload("marker is not in the <hour>:<offset> form")
             if hour is not None and new[0] != hour:
+                nothing_taken = builder.end == session_start
                 self._flush(gen, builder, marker)
-                raise RotatedWhilePaging(first_page=builder.end == gen.offset)
+                raise RotatedWhilePaging(first_page=nothing_taken)
             if new[1] - builder.end != len(data) or TRUNCATION_TEXT in page.data:
                 self._flush(gen, builder, marker)
                 raise NeedCompleteDownload("portion bytes do not match the marker (truncated, "
@@ -640,7 +646,8 @@ class InstanceJob:
                     "candidates": len(job.candidates)})
         # Certainly-new files get their generation recorded in one commit before any data.
         for job in plan.jobs:
-            if job.gen is None and job.stay is None and not job.candidates:
+            if job.gen is None and job.stay is None and job.hold is None \
+                    and not job.candidates:
                 job.gen = ctx.mint(job.file, commit=False)
         if ctx.dirty:
             ctx.commit()

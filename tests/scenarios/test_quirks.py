@@ -146,22 +146,6 @@ ROTATING = [
     ("mysql", "error/mysql-error-running.log"),
     ("sqlserver-se", "log/ERROR"),
 ]
-RESUMED_BUG = (
-    "BUG: rotation while resuming from a stored marker: the file now under the name is minted "
-    "as a new generation but settled with the listing's Size/LastWritten of the old file "
-    "(instance_job FileShipper._run mint path + InstanceContext.settle), so the next run's "
-    "rename rule (identity.make_plan rule 2) attaches the renamed old file to the new "
-    "generation and re-ships bytes already shipped (duplicates); for SQL Server the marker-hour "
-    "change is also misread as a first-page rotation (_page computes first_page after _flush "
-    "moved gen.offset)"
-)
-SAME_INSTANT_BUG = (
-    "BUG: a file renamed away in the same millisecond as its last write, while a new file "
-    "takes its name, is matched by (name, LastWritten) to the old generation although it is "
-    "smaller than the shipped offset: identity.make_plan rule 1 marks it unchanged, so the new "
-    "file is not shipped and the renamed one is re-shipped from 0 as a new generation "
-    "(duplicate bytes)"
-)
 
 
 def rotate_a_second_later(w: World, inst: Instance, name: str) -> None:
@@ -236,16 +220,21 @@ def test_rotation_while_paging_from_the_start(aws_world: AwsWorld, small_pages: 
     rotate_mid_paging(aws_world, engine, name, resumed=False)
 
 
-@pytest.mark.xfail(strict=True, reason=RESUMED_BUG)
 @pytest.mark.parametrize("engine,name", ROTATING)
 def test_rotation_while_paging_from_a_stored_marker(aws_world: AwsWorld, small_pages: Faults,
                                                     engine: str, name: str) -> None:
+    """Regression: the file now under the name was minted as a new generation but settled
+    with the listing's Size/LastWritten of the old file, so the next run's rename rule gave
+    the renamed old file to the new generation (bytes shipped twice); for SQL Server the
+    marker-hour change was also misread as a first-page rotation."""
     rotate_mid_paging(aws_world, engine, name, resumed=True)
 
 
-@pytest.mark.xfail(strict=True, reason=SAME_INSTANT_BUG)
 def test_rotation_while_paging_in_the_same_millisecond(aws_world: AwsWorld,
                                                        small_pages: Faults) -> None:
+    """Regression: a new file written in the same millisecond as the old one's last write
+    matched the old generation by (name, LastWritten) although it was smaller than the shipped
+    offset: the new file was never shipped and the renamed one was shipped again from 0."""
     rotate_mid_paging(aws_world, "mysql", "slowquery/mysql-slowquery.log", resumed=False,
                       same_instant=True)
 
