@@ -89,6 +89,7 @@ def test_faults_then_a_clean_run_completes(aws_world: AwsWorld, name: str) -> No
         if res.code == 1:
             assert res.summary["failures"] > 0 and any(
                 x.get("level") == "ERROR" for x in res.lines), describe(res)
+        assert res.summary["gap_bytes"] == 0, "a fault was mistaken for lost data"
         codes.append(res.code)
         retries += res.summary["retries"]
     assert fired(aws_world, name, counts), f"{name} never fired"

@@ -42,3 +42,19 @@ def test_fresh_ship_then_idle(aws_world: AwsWorld, engine: str) -> None:
     assert max(listings.values()) == 1, listings
     assert sorted(aws_world.data_keys()) == keys_before
     aws_world.verify().assert_ok()
+
+
+def test_more_than_one_page_of_instances(aws_world: AwsWorld) -> None:
+    """DescribeDBInstances answers at most 100 per page: the 101st instance is found too."""
+    w = aws_world.world
+    for i in range(101):
+        w.add_instance(f"i{i:03d}", "postgres", bytes_per_hour=3_000)
+    w.advance(20 * 60)
+    wanted = {"i000", "i100"}  # first and last page; the include filter keeps the test cheap
+    with request_log(aws_world) as rec:
+        res = ok_run(aws_world, SHIPPER_INCLUDE="i000,i100")
+    assert res.summary["instances"] == 2
+    assert rec.actions()["DescribeDBInstances"] == 2
+    assert set(rec.by_instance("DescribeDBLogFiles")) == wanted
+    aws_world.verify(instances=wanted).assert_ok()
+    assert {k.split("/instance=")[1].split("/")[0] for k in aws_world.data_keys()} == wanted

@@ -3,6 +3,7 @@ next run ships the rest without duplicating anything."""
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -16,6 +17,7 @@ from tests.scenarios.helpers import (
     finish,
     kill,
     ok_run,
+    run_cli,
     wait_for,
 )
 
@@ -90,8 +92,17 @@ def test_max_runtime_stops_cleanly_with_exit_5(aws_world: AwsWorld) -> None:
     assert dangling_objects(aws_world) == []
     first = aws_world.verify()
     assert not first.problems
+    # status shows who is behind, by how many bytes, since when (the simulated files were
+    # written days before the wall clock's now).
+    behind = json.loads(run_cli(aws_world, "status", "--json").stdout)
+    lagging = [r for r in behind if r["bytes_behind"] > 0]
+    assert lagging and all(r["lag_seconds"] > 3600 for r in lagging), behind
+    assert all(r["last_run_clean"] is False for r in lagging)
     aws_world.sim.faults.latency_ms = 0
     rest = ok_run(aws_world)
     final = aws_world.verify()
     final.assert_ok()
     assert rest.summary["bytes_shipped"] == final.bytes - first.bytes > 0
+    caught_up = json.loads(run_cli(aws_world, "status", "--json").stdout)
+    assert all(r["bytes_behind"] == 0 and r["lag_seconds"] == 0 for r in caught_up), caught_up
+    assert sum(r["bytes_shipped"] for r in caught_up) == final.bytes
