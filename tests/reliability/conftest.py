@@ -1,0 +1,33 @@
+"""Fixtures of the reliability suite (on top of tests/conftest.py's ``local_s3``/``aws_world``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from shipper.simulator.s3server import LocalS3
+from tests.reliability.harness import S3Tap
+
+
+@pytest.fixture(autouse=True)
+def _restore_shipper_logger() -> Iterator[None]:
+    """In-process runs call ``setup_logging``, which rewires the global ``shipper`` logger."""
+    logger = logging.getLogger("shipper")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:] = saved[0]
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]
+
+
+@pytest.fixture(scope="module")
+def s3tap(local_s3: LocalS3) -> Iterator[S3Tap]:
+    """A tap on the shared local S3 server for the whole module (hypothesis examples cannot
+    use function-scoped fixtures); ``reset()`` it per example."""
+    tap = S3Tap(local_s3)
+    try:
+        yield tap
+    finally:
+        tap.close()

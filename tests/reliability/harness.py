@@ -1,0 +1,472 @@
+"""Tools of the reliability suite: fresh worlds, S3 fault injection, kill points, output checks.
+
+Everything drives the real shipper through its CLI, either in this process (``run_inproc``:
+``shipper.cli.main`` with the world's environment) or as a child process (``spawn``: the
+console script, for SIGTERM, SIGKILL and runs started at once).
+
+S3 failures come from two places:
+
+* ``S3Faults`` (in-process runs only): a botocore event handler on every session the shipper
+  makes (``shipper.runner.make_session`` is wrapped) fails a fraction of PutObject calls with
+  HTTP 500 (nothing written), a refused connection (nothing written), or a lost response (the
+  object IS written, then the connection breaks: botocore sees ``ConnectionClosedError``).
+* ``S3Tap`` (any process): wraps the WSGI app of the session's ``LocalS3`` server, so the test
+  sees every S3 request as it is served (method, key kind, the ``AWS_SDK_UA_APP_ID`` of the
+  sender) and can act right after a request was applied and before its answer leaves: send
+  SIGKILL to the sender (it dies with that object durable and nothing after it) or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
+
+import shipper.runner
+from shipper.cli import main
+from shipper.simulator.faults import Faults
+from shipper.simulator.s3server import LocalS3
+from shipper.simulator.server import SimulatorServer
+from shipper.simulator.world import DEFAULT_START, World
+from tests.conftest import BASE_ENV, PREFIX, REGION, AwsWorld, parse_lines
+
+HOUR = 3600
+LEASE_SECONDS = 2.0
+
+
+# --- a fresh world per example ----------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def fresh_aws(local_s3: LocalS3, seed: int = 1, faults: Faults | None = None,
+              region: str = REGION, start: float = DEFAULT_START,
+              **env: str) -> Iterator[AwsWorld]:
+    """What the ``aws_world`` fixture gives, but usable inside a hypothesis example."""
+    world = World(seed=seed, region=region, start=start)
+    with SimulatorServer(world, faults or Faults(seed=seed)) as sim:
+        bucket = f"rel-{uuid.uuid4().hex[:12]}"
+        client = local_s3.client(region_name=region)
+        if region == "us-east-1":
+            client.create_bucket(Bucket=bucket)
+        else:
+            client.create_bucket(Bucket=bucket,
+                                 CreateBucketConfiguration={"LocationConstraint": region})
+        merged = {
+            **BASE_ENV,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "SHIPPER_BUCKET": bucket,
+            "AWS_ENDPOINT_URL_RDS": sim.endpoint_url,
+            "AWS_ENDPOINT_URL_S3": local_s3.endpoint_url,
+            **env,
+        }
+        yield AwsWorld(world, sim, local_s3, bucket, merged)
+
+
+# --- runs ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One shipper process (or in-process call) and what it printed."""
+
+    mode: str
+    code: int | None
+    stdout: str
+    stderr: str
+    killed: bool = False
+    run_id: str | None = None
+    crashed: str | None = None  # an exception that escaped main() (in-process runs)
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        for line in reversed(self.lines):
+            if line.get("message") == "run finished":
+                return dict(line["summary"])
+        return None
+
+    @property
+    def emf(self) -> dict[str, Any] | None:
+        for line in reversed(self.lines):
+            if "_aws" in line:
+                return line
+        return None
+
+    def errors(self) -> list[dict[str, Any]]:
+        return [x for x in self.lines if x.get("level") == "ERROR"]
+
+    def instance_errors(self, instance: str) -> list[dict[str, Any]]:
+        """Errors about the instance as a whole (no file named): it was not fully processed."""
+        return [x for x in self.errors()
+                if x.get("instance") == instance and not x.get("file")]
+
+    def skipped(self, instance: str) -> bool:
+        return any(x.get("instance") == instance and "skipping" in str(x.get("message"))
+                   for x in self.lines)
+
+    def describe(self) -> str:
+        return (f"[{self.mode}] exit {self.code} killed={self.killed} crashed={self.crashed}\n"
+                f"--- stdout (tail)\n{self.stdout[-5000:]}\n--- stderr (tail)\n"
+                f"{self.stderr[-3000:]}")
+
+
+def _clean_env(merged: dict[str, str]) -> None:
+    for name in [k for k, v in merged.items() if v == ""]:
+        os.environ.pop(name, None)
+
+
+def run_inproc(aws: AwsWorld, *argv: str, s3_faults: S3Faults | None = None,
+               session_hook: Callable[[Any], None] | None = None, **env: str) -> Run:
+    """``shipper.cli.main`` in this process. ``s3_faults``/``session_hook`` are applied to every
+    boto3 session the run creates. An exception escaping ``main`` is recorded, not raised."""
+    out, err = io.StringIO(), io.StringIO()
+    merged = {**aws.env, **env}
+    run_id = merged.get("SHIPPER_RUN_ID") or f"rel-{uuid.uuid4().hex[:10]}"
+    merged["SHIPPER_RUN_ID"] = run_id
+    hooks = [h for h in (s3_faults.register if s3_faults else None, session_hook) if h]
+    real = shipper.runner.make_session
+
+    def make_session(*a: Any, **k: Any) -> Any:
+        session = real(*a, **k)
+        for hook in hooks:
+            hook(session)
+        return session
+
+    crashed = None
+    code: int | None = None
+    with mock.patch.dict(os.environ, merged, clear=False), \
+            mock.patch.object(shipper.runner, "make_session", make_session), \
+            contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        _clean_env(merged)
+        try:
+            code = main(list(argv) or ["run"])
+        except BaseException as exc:
+            crashed = f"{type(exc).__name__}: {exc}"
+    return Run("inproc", code, out.getvalue(), err.getvalue(), run_id=run_id, crashed=crashed,
+               lines=parse_lines(out.getvalue()))
+
+
+def run_cli(aws: AwsWorld, *argv: str, session_hook: Callable[[Any], None] | None = None,
+            **env: str) -> Run:
+    """Any subcommand in-process (``status``/``state`` print non-JSON text too)."""
+    res = run_inproc(aws, *argv, session_hook=session_hook, **env)
+    res.mode = "cli"
+    return res
+
+
+def spawn(aws: AwsWorld, app_id: str, *argv: str, **env: str) -> subprocess.Popen[str]:
+    """The console script in a child process; its S3 requests carry ``app/<app_id>``."""
+    child_env = {**os.environ, **aws.env, "AWS_SDK_UA_APP_ID": app_id,
+                 "SHIPPER_RUN_ID": app_id, **env}
+    for name in [k for k, v in child_env.items() if v == ""]:
+        child_env.pop(name)
+    return subprocess.Popen(
+        [sys.executable, "-m", "shipper", *(argv or ("run",))],
+        env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def finish(proc: subprocess.Popen[str], mode: str, app_id: str, timeout: float = 60.0) -> Run:
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        stderr += f"\n[test] child did not finish within {timeout}s and was killed"
+    code = proc.returncode
+    killed = code == -signal.SIGKILL
+    return Run(mode, code, stdout, stderr, killed=killed, run_id=app_id,
+               lines=parse_lines(stdout))
+
+
+# --- S3 faults inside the shipper process ------------------------------------------------------
+
+
+class _RawBody:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+def s3_error_response(url: str, status: int, code: str, message: str) -> AWSResponse:
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+            f"<Message>{message}</Message><RequestId>REL{uuid.uuid4().hex[:12]}</RequestId>"
+            "</Error>").encode()
+    return AWSResponse(url, status, {"Content-Type": "application/xml",
+                                     "Content-Length": str(len(body))}, _RawBody(body))
+
+
+def key_kind(url_or_path: str) -> str:
+    if "/_state/" in url_or_path:
+        return "state"
+    if "/_leases/" in url_or_path:
+        return "lease"
+    if "/data/" in url_or_path:
+        return "data"
+    return "other"
+
+
+class S3Faults:
+    """Fail a fraction of the shipper's PutObject calls (see the module docstring).
+
+    ``modes``: any of "500" (InternalError, nothing written), "refused"
+    (EndpointConnectionError, nothing written), "lost" (written, then ConnectionClosedError).
+    Decided in ``before-call`` (which may answer instead of S3); a lost answer is raised from
+    ``after-call``, once S3 has stored the object."""
+
+    def __init__(self, rate: float, kinds: tuple[str, ...] = ("data", "state", "lease"),
+                 modes: tuple[str, ...] = ("500", "refused", "lost"), seed: int = 0) -> None:
+        self.rate = rate
+        self.kinds = kinds
+        self.modes = modes
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self.injected: dict[str, int] = {}
+
+    def _draw(self, kind: str) -> str | None:
+        if kind not in self.kinds or self.rate <= 0:
+            return None
+        with self._lock:
+            if self._rng.random() >= self.rate:
+                return None
+            mode = self._rng.choice(self.modes)
+            self.injected[mode] = self.injected.get(mode, 0) + 1
+            return mode
+
+    def register(self, session: Any) -> None:
+        session.events.register("before-call.s3.PutObject", self._before_call,
+                                unique_id="rel-s3faults-before")
+        session.events.register("after-call.s3.PutObject", self._after_call,
+                                unique_id="rel-s3faults-after")
+
+    def _before_call(self, params: dict[str, Any], context: dict[str, Any],
+                     **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        url = str(params.get("url", ""))
+        mode = self._draw(key_kind(url))
+        if mode == "500":
+            return s3_error(url, 500, "InternalError",
+                            "We encountered an internal error. Please try again.")
+        if mode == "refused":
+            raise EndpointConnectionError(endpoint_url=url)
+        if mode == "lost":
+            context["rel_lose_answer"] = url
+        return None
+
+    @staticmethod
+    def _after_call(http_response: Any, context: dict[str, Any] | None = None,
+                    **_: Any) -> None:
+        url = (context or {}).pop("rel_lose_answer", None)
+        if url and http_response is not None and http_response.status_code == 200:
+            raise ConnectionClosedError(endpoint_url=url)
+
+
+def s3_error(url: str, status: int, code: str, message: str
+             ) -> tuple[AWSResponse, dict[str, Any]]:
+    """What a ``before-call`` handler returns to answer with an S3 error instead of S3."""
+    parsed = {"Error": {"Code": code, "Message": message},
+              "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}}}
+    return s3_error_response(url, status, code, message), parsed
+
+
+# --- a tap on the local S3 server ---------------------------------------------------------------
+
+
+_UA_APP = re.compile(r"\bapp/([A-Za-z0-9._-]+)")
+
+
+@dataclass(frozen=True)
+class S3Request:
+    method: str
+    path: str
+    query: str
+    kind: str
+    app: str | None
+    status: int
+
+
+@dataclass
+class KillPoint:
+    """Signal the process ``app`` right after its ``nth`` request matching (method, kind) was
+    applied by S3, before the answer is sent back."""
+
+    app: str
+    proc: subprocess.Popen[str]
+    sig: int
+    method: str = "PUT"
+    kind: str = "data"
+    nth: int = 1
+    seen: int = 0
+    fired: bool = False
+
+
+class S3Tap:
+    def __init__(self, local_s3: LocalS3) -> None:
+        self._server = local_s3._server
+        self._inner = self._server.app
+        self._lock = threading.Lock()
+        self.requests: list[S3Request] = []
+        self.kills: list[KillPoint] = []
+        self.before: Callable[[S3Request], tuple[int, str, str] | None] | None = None
+        self._server.app = self
+
+    def close(self) -> None:
+        self._server.app = self._inner
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.kills.clear()
+        self.before = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        ua = str(environ.get("HTTP_USER_AGENT", ""))
+        match = _UA_APP.search(ua)
+        path = str(environ.get("PATH_INFO", ""))
+        method = str(environ.get("REQUEST_METHOD", ""))
+        pre = S3Request(method, path, str(environ.get("QUERY_STRING", "")), key_kind(path),
+                        match.group(1) if match else None, 0)
+        if self.before is not None:
+            refusal = self.before(pre)
+            if refusal is not None:
+                status, code, message = refusal
+                body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+                        f"<Message>{message}</Message></Error>").encode()
+                start_response(f"{status} Refused", [("Content-Type", "application/xml"),
+                                                      ("Content-Length", str(len(body)))])
+                with self._lock:
+                    self.requests.append(S3Request(**{**pre.__dict__, "status": status}))
+                return [body]
+        status_box: list[int] = []
+
+        def capture(status: str, headers: Any, exc_info: Any = None) -> Any:
+            status_box.append(int(status.split()[0]))
+            return start_response(status, headers, exc_info) if exc_info else \
+                start_response(status, headers)
+
+        result = self._inner(environ, capture)
+        req = S3Request(**{**pre.__dict__, "status": status_box[0] if status_box else 0})
+        with self._lock:
+            self.requests.append(req)
+            kills = list(self.kills)
+        for kp in kills:
+            if kp.fired or req.app != kp.app or req.method != kp.method or \
+                    (kp.kind != "any" and req.kind != kp.kind) or req.status >= 300:
+                continue
+            kp.seen += 1
+            if kp.seen == kp.nth:
+                kp.fired = True
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(kp.proc.pid, kp.sig)
+                if kp.sig == signal.SIGKILL:
+                    _wait_dead(kp.proc.pid)
+        return result
+
+
+def _wait_dead(pid: int, timeout: float = 5.0) -> None:
+    """Until the process is a zombie or gone (so it never sees the answer)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().split(")")[-1].split()[0] in ("Z", "X"):
+                    return
+        except OSError:
+            return
+        time.sleep(0.002)
+
+
+# --- reading what the shipper left in S3 -----------------------------------------------------
+
+
+def list_keys(aws: AwsWorld, prefix: str) -> list[str]:
+    client = aws.s3_client()
+    keys: list[str] = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=aws.bucket,
+                                                                 Prefix=prefix):
+        keys.extend(o["Key"] for o in page.get("Contents", []))
+    return keys
+
+
+def read_json_objects(aws: AwsWorld, prefix: str) -> dict[str, dict[str, Any]]:
+    client = aws.s3_client()
+    out = {}
+    for key in list_keys(aws, prefix):
+        if key.endswith(".json"):
+            body = client.get_object(Bucket=aws.bucket, Key=key)["Body"].read()
+            with contextlib.suppress(ValueError):
+                out[key] = json.loads(body)
+    return out
+
+
+def states(aws: AwsWorld) -> dict[str, dict[str, Any]]:
+    """Instance id -> its state document."""
+    return {doc.get("instance", key): doc
+            for key, doc in read_json_objects(aws, f"{PREFIX}_state/").items()}
+
+
+def wait_leases_expired(aws: AwsWorld) -> float:
+    """Sleep until no unreleased lease is still valid; returns the seconds waited."""
+    leases = read_json_objects(aws, f"{PREFIX}_leases/").values()
+    until = max((float(d.get("expires_at", 0)) for d in leases if not d.get("released")),
+                default=0.0)
+    wait = max(0.0, until - time.time() + 0.2)
+    time.sleep(wait)
+    return wait
+
+
+# --- output checks ------------------------------------------------------------------------------
+
+
+def assert_no_traceback(run: Run) -> None:
+    for stream in (run.stdout, run.stderr):
+        assert "Traceback" not in stream, run.describe()
+
+
+def one_line_error(run: Run) -> str:
+    """The operator-facing error of a failed run: the stderr line, or the single error log
+    line. Asserts it is one line and that nothing else was printed as an error."""
+    assert_no_traceback(run)
+    err_lines = [x for x in run.stderr.splitlines() if x.strip()]
+    logged = [str(x.get("message")) for x in run.errors()]
+    candidates = err_lines + logged
+    assert candidates, f"no error reported:\n{run.describe()}"
+    for text in candidates:
+        assert "\n" not in text and len(text) < 600, text
+    return " | ".join(candidates)
+
+
+# --- refusing one AWS operation inside the shipper process ------------------------------------
+
+
+def refuse(service: str, operation: str, status: int, code: str,
+           message: str = "refused by the test") -> Callable[[Any], None]:
+    """A ``session_hook`` for ``run_inproc``: every ``service``/``operation`` call is answered
+    with an AWS error instead of reaching the endpoint (``before-call`` short-circuit)."""
+
+    def answer(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        return s3_error(str(params.get("url", "")), status, code, message)
+
+    def hook(session: Any) -> None:
+        session.events.register(f"before-call.{service}.{operation}", answer,
+                                unique_id=f"rel-refuse-{service}-{operation}")
+
+    return hook
