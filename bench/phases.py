@@ -253,7 +253,43 @@ def throughput(lab: Lab, profile: Profile) -> Phase:
                      f"{fmt(med(key, 'throttles'), 0)}")
     _profile_shipper(lab, work, phase)
     _diagnose_throughput(phase, rows, mb)
+    _diagnose_active(phase, work, rows["shipper-full"][0]["rds_by_action"])
     return phase
+
+
+def _diagnose_active(phase: Phase, work: workloads.Workload, actions: dict[str, int]) -> None:
+    """Which files the shipper itself considers growing (its own ``active_names``), compared
+    with the files that really grow in this workload."""
+    try:
+        from shipper.identity import active_names
+        from shipper.rdsapi import LogFile
+    except ImportError:
+        return
+    growing = set(work.growing)
+    treated: list[tuple[str, str]] = []
+    for inst in work.world.instances():
+        listing = [LogFile(name, rec.size, int(rec.last_written * 1000))
+                   for name, rec in inst.files().items()]
+        treated.extend((inst.identifier, name) for name in active_names(listing)
+                       if any(f.name == name and f.size for f in listing))
+    extra = [t for t in treated if t not in growing]
+    by_engine: dict[str, int] = {}
+    for ident, _name in extra:
+        engine = work.world.instance(ident).engine
+        by_engine[engine] = by_engine.get(engine, 0) + 1
+    portions = actions.get("DownloadDBLogFilePortion", 0)
+    phase.notes.append(
+        f"{portions} DownloadDBLogFilePortion calls in a fresh full run: one per file the "
+        f"shipper treats as growing (after streaming such a file over REST it asks for a tail "
+        f"marker; a file of one page is read with that one call): the newest file of its name "
+        f"family ("
+        f"`shipper.identity.active_names`), i.e. {len(treated)} files, of which "
+        f"{len(growing)} really grow here"
+        + (f" and {len(extra)} are closed files that are each alone in their family ("
+           + ", ".join(f"{n} on {e}" for e, n in sorted(by_engine.items()))
+           + f", e.g. `{extra[0][1]}`)" if extra else "")
+        + ". A tail-marker call costs a request and a read of up to 1 MB at the end of the file "
+        "on the RDS side.")
 
 
 def _profile_shipper(lab: Lab, work: workloads.Workload, phase: Phase) -> None:
@@ -577,9 +613,10 @@ def scaleout(lab: Lab, profile: Profile) -> Phase:
                      None if n == 1 else near)
         redundant = [r["redundant"] for r in rs]
         if n > 1:
-            phase.figure(f"{n} processes: instances worked twice (redundant passes) per run",
-                         ", ".join(map(str, redundant)), "0 (each instance once)",
-                         max(redundant) == 0)
+            phase.figure(f"{n} processes: instances worked by two processes per run "
+                         "(redundant passes), throttled requests",
+                         f"{', '.join(map(str, redundant))}; "
+                         f"{', '.join(str(r['throttles']) for r in rs)}")
     phase.table(
         f"{work.label} ({work.mb:.1f} MB; the cheapest instance to ship: one listing and one "
         "download). N shipper processes started together with the default settings (each rate "

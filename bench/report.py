@@ -208,14 +208,16 @@ def _plot_throughput(ax: Any, data: dict[str, Any]) -> None:
     colors = ["#4c72b0" if k.startswith("shipper") else "#8c8c8c" if k == "baseline"
               else "#55a868" for k in keys]
     bars = ax.bar(range(len(keys)), mids, yerr=[lows, highs], color=colors, capsize=4)
-    for bar, k in zip(bars, keys, strict=True):
+    for bar, k, high in zip(bars, keys, highs, strict=True):
         wall = median([r["wall"] for r in rows[k]])
-        ax.annotate(f"{wall:.1f} s", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+        ax.annotate(f"{wall:.1f} s", (bar.get_x() + bar.get_width() / 2,
+                                      bar.get_height() + high),
                     ha="center", va="bottom", fontsize=8, xytext=(0, 3),
                     textcoords="offset points")
     ax.set_xticks(range(len(keys)), [SHORT.get(k, k) for k in keys], fontsize=7)
     ax.set_ylabel("MB/s (median, min-max)")
-    ax.set_title(f"Throughput: {data['workload']}", fontsize=9)
+    ax.set_title(f"Throughput: {data['workload']} (labels: median wall time)", fontsize=9)
+    ax.set_ylim(0, max(m + h for m, h in zip(mids, highs, strict=True)) * 1.15)
 
 
 def _plot_scaleout(ax: Any, data: dict[str, Any]) -> None:
@@ -258,8 +260,9 @@ def _plot_idle(ax: Any, data: dict[str, Any]) -> None:
     ax2.set_ylabel("wall time per instance (ms)")
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="upper left")
-    ax.set_title("Idle run cost (full budget)", fontsize=9)
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="upper center")
+    ax.set_title("Idle run cost (full budget): requests are linear, wall time is the "
+                 "account limit", fontsize=8)
 
 
 def write_json(path: Path, phases: list[Phase], profile: Profile) -> None:
