@@ -492,7 +492,7 @@ class InstanceJob:
     def __init__(self, scope: Scope, api: RdsApi, store: S3Store, leases: LeaseManager,
                  settings: Settings, stats: RunStats, run_id: str, stop: threading.Event,
                  pool: ThreadPoolExecutor, retrier: Retrier,
-                 file_filter: Callable[[str], bool]) -> None:
+                 file_filter: Callable[[str], bool], run_started: float | None = None) -> None:
         self.scope = scope
         self.api = api
         self.store = store
@@ -504,6 +504,7 @@ class InstanceJob:
         self.pool = pool
         self.retrier = retrier
         self.file_filter = file_filter
+        self.run_started = run_started
 
     def run(self) -> Outcome:
         try:
@@ -522,10 +523,11 @@ class InstanceJob:
 
     def _run(self) -> Outcome:
         outcome = Outcome(self.scope.instance)
-        lease = self.leases.acquire(self.scope.lease_key())
+        lease, refusal = self.leases.acquire_for_run(self.scope.lease_key(), self.run_started)
         if lease is None:
             outcome.skipped_reason = "leased by another run"
-            log.info("instance is being shipped by another run; skipping",
+            log.info("instance is being shipped by another run; skipping" if refusal == "held"
+                     else "instance was shipped by another run since this run started; skipping",
                      extra={"instance": self.scope.instance})
             return outcome
         ctx: InstanceContext | None = None

@@ -61,6 +61,13 @@ class LeaseManager:
 
     def acquire(self, key: str) -> Lease | None:
         """Take the lease or return None when another live run holds it."""
+        return self.acquire_for_run(key)[0]
+
+    def acquire_for_run(self, key: str, run_started: float | None = None
+                        ) -> tuple[Lease | None, str | None]:
+        """Take the lease, or say why not: ``"held"`` by another live run, or ``"done"``:
+        released by a run that finished the instance after ``run_started`` (runs started
+        together then never work an instance twice; the next scheduled run takes it)."""
         existing = self._store.get(key)
         expires = time.time() + self.ttl
         try:
@@ -70,17 +77,21 @@ class LeaseManager:
             else:
                 doc = _parse(existing.body)
                 if not doc.get("released") and float(doc["expires_at"]) > time.time():
-                    return None
+                    return None, "held"
+                released_at = doc.get("written_at")
+                if doc.get("released") and run_started is not None \
+                        and isinstance(released_at, (int, float)) and released_at >= run_started:
+                    return None, "done"
                 etag = self._store.put_conditional(
                     key, _body(self.holder, expires, False), existing.etag
                 )
                 crashed = not doc.get("released", False)
         except StateConflictError:
-            return None  # someone else won the race for it
+            return None, "held"  # someone else won the race for it
         lease = Lease(key, self.holder, etag, expires, crashed)
         with self._lock:
             self._held[key] = lease
-        return lease
+        return lease, None
 
     def renew_all(self) -> None:
         with self._lock:

@@ -192,3 +192,26 @@ def test_concurrent_acquirers_get_exactly_one_lease(store: S3Store,
         winners = [lease for lease in results if lease is not None]
         assert len(results) == 6 and len(winners) == 1
         assert lease_doc(store, key)["holder"] == winners[0].holder
+
+
+def test_runs_started_together_do_not_work_an_instance_twice(store: S3Store, key: str) -> None:
+    started = time.time()
+    first = LeaseManager(store, "run-a", ttl=30)
+    first.release(acquired(first, key))
+    lease, why = LeaseManager(store, "run-b", ttl=30).acquire_for_run(key, run_started=started)
+    assert lease is None and why == "done"
+
+
+def test_a_later_run_takes_an_instance_released_before_it_started(store: S3Store,
+                                                                  key: str) -> None:
+    first = LeaseManager(store, "run-a", ttl=30)
+    first.release(acquired(first, key))
+    time.sleep(0.01)
+    lease, why = LeaseManager(store, "run-b", ttl=30).acquire_for_run(key, run_started=time.time())
+    assert lease is not None and why is None and not lease.previous_crashed
+
+
+def test_live_lease_is_refused_as_held(store: S3Store, key: str) -> None:
+    acquired(LeaseManager(store, "run-a", ttl=30), key)
+    lease, why = LeaseManager(store, "run-b", ttl=30).acquire_for_run(key, run_started=0.0)
+    assert lease is None and why == "held"
