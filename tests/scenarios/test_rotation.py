@@ -26,8 +26,8 @@ OPTIONS: dict[str, dict[str, Any]] = {
 SCHEDULE = [
     15, 30, 45, 60, 75,                  # every 15 minutes, one exactly on 01:00
     97, 180, 420, 613, 1000, 1350,       # irregular, some exactly on the hour
-    1365, 1380, 1395, 1410, 1425, 1440, 1455, 1470, 1485, 1500,  # 15 min across midnight
-    1531, 1590, 1607,
+    1380, 1395, 1410, 1425, 1440, 1455, 1470,  # every 15 minutes across midnight (00:00 too)
+    1531, 1607,                          # mid-hour, past 26 hours
 ]
 
 
