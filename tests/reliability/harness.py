@@ -44,7 +44,7 @@ from shipper.simulator.faults import Faults
 from shipper.simulator.s3server import LocalS3
 from shipper.simulator.server import SimulatorServer
 from shipper.simulator.world import DEFAULT_START, World
-from tests.conftest import BASE_ENV, PREFIX, REGION, AwsWorld, parse_lines
+from tests.conftest import BASE_ENV, PREFIX, REGION, AwsWorld
 
 HOUR = 3600
 LEASE_SECONDS = 2.0
@@ -80,6 +80,19 @@ def fresh_aws(local_s3: LocalS3, seed: int = 1, faults: Faults | None = None,
 
 
 # --- runs ---------------------------------------------------------------------------------------
+
+
+def parse_lines(text: str) -> list[dict[str, Any]]:
+    """The JSON lines of an output (other lines, e.g. ``state show``'s document, skipped)."""
+    lines = []
+    for raw in text.splitlines():
+        raw = raw.strip()
+        if raw.startswith("{"):
+            with contextlib.suppress(ValueError):
+                doc = json.loads(raw)
+                if isinstance(doc, dict):
+                    lines.append(doc)
+    return lines
 
 
 @dataclass

@@ -135,3 +135,66 @@ def test_oracle_traces_deleted_unseen_are_a_suspected_gap(aws_world: AwsWorld) -
     lost = [g for g in inst.generations() if not g.exists and g.truth_id not in seen]
     assert lost, "the scenario must delete traces nobody listed"
     assert reported(second)[1] >= 1, second.describe()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: when DescribeDBLogFiles comes back empty twice (the API's 'empty for a moment' "
+    "quirk), InstanceJob._account_for_missing treats every known file as vanished and records "
+    "its unshipped bytes as a gap; the files are back at the next run and get shipped, but the "
+    "gap stays in the state and was counted in gap_bytes/GapBytes: a false alarm"))
+def test_an_empty_listing_is_not_a_gap(aws_world: AwsWorld) -> None:
+    w = aws_world.world
+    inst = w.add_instance("pg", "postgres", bytes_per_hour=120_000)
+    w.advance(HOUR + 600)
+    closed = "error/postgresql.log.2026-11-20-00"
+
+    def refuse(info: RequestInfo) -> ApiError | None:
+        if info.log_file == closed:
+            return ApiError("InternalFailure", "injected", 500)
+        return None
+
+    remove = aws_world.sim.add_hook(refuse)
+    first = run_inproc(aws_world, "run", SHIPPER_MAX_ATTEMPTS="1")
+    remove()
+    assert first.code == 1, first.describe()
+    aws_world.sim.faults.empty_listing_rate = 1.0
+    blind = run_inproc(aws_world, "run")
+    aws_world.sim.faults.empty_listing_rate = 0.0
+    assert blind.code in (0, 1), blind.describe()
+    after = ok(run_inproc(aws_world, "run"))
+    aws_world.verify().assert_ok()
+    assert inst.file(closed).size > 0
+    assert reported(blind)[0] == 0 and reported(after)[0] == 0, blind.describe()
+    assert not [g for g in states(aws_world)["pg"]["gaps"] if g.get("bytes")], (
+        states(aws_world)["pg"]["gaps"])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: a known generation's listed size is recorded only when its download succeeds "
+    "(InstanceContext.settle): when the download fails and the file is then deleted, the gap "
+    "is computed from the older seen_size, so bytes a run listed are lost with gap_bytes 0 "
+    "(only a suspected gap is reported)"))
+def test_bytes_listed_by_a_failed_run_are_counted_when_lost(aws_world: AwsWorld) -> None:
+    w = aws_world.world
+    inst = w.add_instance("pg", "postgres", bytes_per_hour=120_000, retention_hours=1)
+    name = "error/postgresql.log.2026-11-20-00"
+    w.advance(1800)
+    ok(run_inproc(aws_world, "run"))  # ships the first 60 KB of -00
+    shipped = inst.file(name).size
+    w.advance(1200)
+    listed = inst.file(name).size  # 100 KB listed by the next run, which cannot download it
+
+    def refuse(info: RequestInfo) -> ApiError | None:
+        if info.log_file == name and info.action != "DescribeDBLogFiles":
+            return ApiError("InternalFailure", "injected", 500)
+        return None
+
+    remove = aws_world.sim.add_hook(refuse)
+    failed = run_inproc(aws_world, "run", SHIPPER_MAX_ATTEMPTS="1")
+    remove()
+    assert failed.code == 1, failed.describe()
+    w.advance(5400)  # retention deletes -00
+    after = ok(run_inproc(aws_world, "run"))
+    assert name not in inst.files()
+    gap_bytes, _ = reported(after)
+    assert gap_bytes >= listed - shipped, after.describe()

@@ -27,7 +27,8 @@ After the schedule: faults off, leases expired, one clean run, then the checks (
    the bytes of deleted generations that never reached S3;
 5. gaps are never silent: bytes a run listed (and committed to the state) that were deleted
    before reaching S3 are all recorded as gap bytes; and a generation deleted by retention
-   that no run ever listed leaves a suspected gap for its family in the state;
+   that no run ever listed, in a family the state already knew when it was created, leaves a
+   suspected gap for that family in the state;
 6. every run that printed a summary printed the same ``gap_bytes``/``suspected_gaps`` in its
    EMF record, and nothing printed a Traceback.
 
@@ -39,6 +40,7 @@ Schedules that once failed are kept as ``@example``s below.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from dataclasses import dataclass, field
@@ -174,8 +176,31 @@ def insts(draw: st.DrawFn) -> Inst:
                 tuple(sorted(opts.items())))
 
 
+# One named fault per profile makes a failure easy to attribute; up to three are combined,
+# and a fully random mix is drawn as well.
+PROFILES: dict[str, Fx] = {
+    "throttle": Fx(throttle=(5, 40.0)),
+    "errors": Fx(error_rate=0.3, max_attempts=2),
+    "drops": Fx(drop_rate=0.15, drop_mid_stream_rate=0.5),
+    "slow": Fx(latency_ms=15.0),
+    "size-lag": Fx(size_lag_rate=0.9),
+    "empty-listings": Fx(empty_listing_rate=0.6),
+    "portions": Fx(overlap_rate=0.5, early_end_rate=0.5, page_bytes=4096),
+    "s3": Fx(s3_rate=0.3),
+    "s3-state": Fx(s3_rate=0.5, s3_kinds=("state",)),
+}
+
+
+def combine(names: list[str]) -> Fx:
+    fields: dict[str, Any] = {}
+    for name in names:
+        profile = PROFILES[name]
+        fields.update({k: v for k, v in profile.__dict__.items() if v != getattr(Fx(), k)})
+    return Fx(**fields)
+
+
 fx_strategy = st.one_of(
-    st.just(Fx()),
+    st.lists(st.sampled_from(sorted(PROFILES)), max_size=3, unique=True).map(combine),
     st.builds(
         Fx,
         throttle=st.sampled_from([None, (5, 40.0), (20, 25.0)]),
@@ -183,13 +208,13 @@ fx_strategy = st.one_of(
         drop_rate=st.sampled_from([0.0, 0.05, 0.15]),
         drop_mid_stream_rate=st.sampled_from([0.0, 0.3]),
         latency_ms=st.sampled_from([0.0, 10.0]),
-        size_lag_rate=st.sampled_from([0.0, 0.0, 0.4]),
-        empty_listing_rate=st.sampled_from([0.0, 0.0, 0.3]),
+        size_lag_rate=st.sampled_from([0.0, 0.4]),
+        empty_listing_rate=st.sampled_from([0.0, 0.3]),
         overlap_rate=st.sampled_from([0.0, 0.4]),
         early_end_rate=st.sampled_from([0.0, 0.4]),
         page_bytes=st.sampled_from([1_048_576, 16_384, 4096]),
         max_attempts=st.sampled_from([2, 8]),
-        s3_rate=st.sampled_from([0.0, 0.0, 0.1, 0.3]),
+        s3_rate=st.sampled_from([0.0, 0.1, 0.3]),
         s3_kinds=st.sampled_from([("data", "state", "lease"), ("data",), ("state",)]),
     ),
 )
@@ -240,6 +265,11 @@ class Ledger:
     first_run_at: float | None = None
     tiny: set[str] = field(default_factory=set)  # shipper generation ids ever live at <= 4 KiB
     tiny_families: set[tuple[str, str]] = field(default_factory=set)  # (instance, family)
+    # (instance, family) -> world time of the first listing after which the committed state
+    # held a live generation of that family: from then on a break in it can be noticed
+    known_since: dict[tuple[str, str], float] = field(default_factory=dict)
+    windows: list[tuple[float, float, Fx]] = field(default_factory=list)  # real time of runs
+    lag_dups: set[str] = field(default_factory=set)  # known bug D: generations shipped twice
     notes: list[str] = field(default_factory=list)
 
 
@@ -296,7 +326,7 @@ def _active_text_file(world: World, which: int) -> tuple[str, str] | None:
 def _record(ledger: Ledger, aws: AwsWorld, obs: Observation, runs: list[Run], fx: Fx) -> None:
     """Credit each finished run with what it listed, when its state commit proves it did."""
     docs = states(aws)
-    _note_tiny(ledger, docs)
+    _note_state(ledger, docs, obs.at)
     for run in runs:
         ledger.runs.append(run)
         assert_no_traceback(run)
@@ -325,12 +355,16 @@ def _credit(ledger: Ledger, obs: Observation, run: Run, inst: str) -> None:
         _merge(ledger.shipped_ok, inst, sizes)
 
 
-def _note_tiny(ledger: Ledger, docs: dict[str, dict[str, Any]]) -> None:
+def _note_state(ledger: Ledger, docs: dict[str, dict[str, Any]], at: float) -> None:
     for inst, doc in docs.items():
         for gen_id, gen in doc.get("generations", {}).items():
-            if gen.get("missing_since_ms") is None and gen.get("offset", 0) <= TINY_GENERATION:
+            if gen.get("missing_since_ms") is not None:
+                continue
+            fam = family(str(gen.get("name")))
+            ledger.known_since.setdefault((inst, fam), at)
+            if gen.get("offset", 0) <= TINY_GENERATION:
                 ledger.tiny.add(gen_id)
-                ledger.tiny_families.add((inst, family(str(gen.get("name")))))
+                ledger.tiny_families.add((inst, fam))
 
 
 def _ship(aws: AwsWorld, tap: S3Tap, step: Ship, ledger: Ledger, index: int, seed: int) -> None:
@@ -343,6 +377,9 @@ def _ship(aws: AwsWorld, tap: S3Tap, step: Ship, ledger: Ledger, index: int, see
         _merge(ledger.seen, inst, sizes)
     env = {**RUN_ENV, "SHIPPER_MAX_ATTEMPTS": str(step.fx.max_attempts)}
     runs: list[Run] = []
+    lagging = step.fx.size_lag_rate > 0
+    unmatched_before = _unmatched(aws) if lagging else set()
+    began = time.time()
     if step.mode == "inproc":
         s3 = S3Faults(step.fx.s3_rate, step.fx.s3_kinds, seed=seed + index) \
             if step.fx.s3_rate else None
@@ -371,7 +408,25 @@ def _ship(aws: AwsWorld, tap: S3Tap, step: Ship, ledger: Ledger, index: int, see
                 assert run.killed, run.describe()
             runs.append(run)
     _apply_faults(faults, Fx())
+    ledger.windows.append((began, time.time(), step.fx))
+    if lagging:
+        new = _unmatched(aws) - unmatched_before
+        if new:
+            ledger.lag_dups |= new
+            ledger.notes.append(KNOWN_BUG_D)
     _record(ledger, aws, obs, runs, step.fx)
+
+
+def _unmatched(aws: AwsWorld) -> set[str]:
+    """Shipped generations that duplicate each other (both sides: which one the oracle calls
+    the duplicate may change as the newer one grows)."""
+    report = aws.verify(require=lambda g: False)
+    found = set()
+    for p in report.unmatched:
+        if "duplicate of data" in p.detail:
+            found.add(p.generation or "")
+            found.update(re.findall(r"shipped as ([0-9a-f]{20})", p.detail))
+    return found
 
 
 def execute(local_s3: LocalS3, tap: S3Tap, schedule: Schedule) -> None:
@@ -415,7 +470,7 @@ def execute(local_s3: LocalS3, tap: S3Tap, schedule: Schedule) -> None:
         final = run_inproc(aws, "run", **RUN_ENV, SHIPPER_LOG_LEVEL="debug")
         assert final.code == 0 and not final.errors(), final.describe()
         ledger.runs.append(final)
-        _note_tiny(ledger, states(aws))
+        _note_state(ledger, states(aws), final_obs.at)
         for inst, sizes in final_obs.sizes.items():
             _merge(ledger.seen, inst, sizes)
             _credit(ledger, final_obs, final, inst)
@@ -449,8 +504,17 @@ def execute(local_s3: LocalS3, tap: S3Tap, schedule: Schedule) -> None:
 #    continued in a later file (signature: a shipped generation whose state says it was first
 #    seen before its matched truth generation existed).
 # B: files that are their own family (Oracle traces, SQL Server .trc/.xel) deleted unseen.
+# C: bytes listed by a run that failed to download them are not counted when lost; the
+#    property credits no file a run complained about, so it does not trip on this one.
+# D: a listed Size lagging below the shipped offset re-ships the file as new (duplicate, and a
+#    false gap for the old generation). Duplicates that appear during a run with size lag are
+#    set aside (test_regressions.py), and so are gaps recorded during runs with listing quirks.
+# E: a listing empty twice turns unshipped bytes into false gaps (test_gaps.py): covered by the
+#    same rule for gaps recorded during runs with listing quirks.
 KNOWN_BUG_A = "tiny generation found again in a later file (test_gaps.py)"
 KNOWN_BUG_B = "singleton family deleted unseen (test_gaps.py)"
+KNOWN_BUG_D = "lagging size re-shipped a file (test_regressions.py)"
+KNOWN_BUG_E = "gap recorded during a run with listing quirks (test_gaps.py)"
 
 
 def _singleton_family(g: GenerationRecord) -> bool:
@@ -483,6 +547,8 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
     must = {t for sizes in ledger.shipped_ok.values() for t, s in sizes.items() if s > 0}
     report = aws.verify(require=lambda g: g.exists or g.truth_id in must,
                         allow_partial=lambda g: not g.exists)
+    set_aside = [p for p in report.unmatched if p.generation in ledger.lag_dups]
+    report.unmatched = [p for p in report.unmatched if p not in set_aside]
     if not report.ok:
         involved = sorted({p.instance for p in report.problems}
                           | {f.split(" ")[2].split(":")[0] for f in report.failures
@@ -510,8 +576,11 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
         gens = [g for g in truths.values() if g.instance == inst]
         lost = {g.truth_id: g.size - covered.get(g.truth_id, 0) for g in gens if not g.exists}
         recorded = sum(int(x.get("bytes", 0)) for x in gaps)
+        quirky = sum(int(x.get("bytes", 0)) for x in gaps if _during_listing_quirks(ledger, x))
+        if quirky:
+            ledger.notes.append(KNOWN_BUG_E)
         # 4. no false alarms
-        assert recorded <= sum(lost.values()), (
+        assert recorded - quirky <= sum(lost.values()), (
             f"{inst}: the state records {recorded} gap bytes but only {sum(lost.values())} "
             f"bytes of deleted generations are missing from S3: {gaps}\n" + report.details())
         # 5a. listed bytes that were deleted before reaching S3 are counted
@@ -526,7 +595,9 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
         # 5b. generations deleted by retention that no run listed leave a suspected gap
         unseen = [g for g in gens if not g.exists and g.size > 0
                   and g.truth_id not in ledger.seen.get(inst, {})
-                  and (g.deleted_at or 0) > first and _deleted_by_age(world, g)]
+                  and (g.deleted_at or 0) > first and _deleted_by_age(world, g)
+                  and ledger.known_since.get((inst, family(g.names[-1])), float("inf"))
+                  <= g.created_at]
         if any(_singleton_family(g) for g in unseen):
             ledger.notes.append(KNOWN_BUG_B)
         unseen = [g for g in unseen if not _singleton_family(g)]
@@ -552,6 +623,12 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
         assert emf["GapBytes"] == summary["gap_bytes"], run.describe()
         assert emf["SuspectedGaps"] == summary["suspected_gaps"], run.describe()
         assert emf["exit_code"] == run.code, run.describe()
+
+
+def _during_listing_quirks(ledger: Ledger, gap: dict[str, Any]) -> bool:
+    at = float(gap.get("at_ms", 0)) / 1000
+    return any(start <= at <= end + 1 and fx.listing_quirks
+               for start, end, fx in ledger.windows)
 
 
 def _stitched_families(report: Any, docs: dict[str, dict[str, Any]],

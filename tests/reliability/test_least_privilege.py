@@ -1,0 +1,244 @@
+"""Least privilege, proven: the task role policy of infra/shipper.yaml is enough for everything
+the task runs, and every action in it is needed.
+
+S3 is moto with IAM enforcement switched on (``POST /moto-api/reset-auth`` with ``0``: from
+then on every request must be signed by a known access key, and moto evaluates the caller's
+identity policies for the request's action and resource). The caller is an IAM user whose only
+policy is the task role's inline policy, rendered for this bucket and prefix by
+tests/infra/cfntools.py. RDS is our simulator, which checks no IAM at all: a simulator hook
+evaluates the same rendered policy's statements for every request (query actions as
+``rds:<Action>``, the REST download as ``rds:DownloadCompleteDBLogFile``) against the
+instance's ARN, and refuses with ``AccessDenied`` (403) like RDS.
+
+What moto does NOT enforce, and what this test does instead:
+
+* Conditions: moto evaluates only ``StringEquals`` (and only on AssumeRole trust policies);
+  ``StringLikeIfExists`` on ``s3:prefix`` of the ``ListUnderPrefix`` statement is ignored. The
+  S3 tap records every listing and the test asserts each one asks for a prefix under ours (what
+  the condition would demand).
+* A GetObject of a missing key answers 404 under moto whether or not ``s3:ListBucket`` is held
+  (real S3 answers 403 without it); the shipper's check_bucket listing needs ListBucket first
+  anyway, so removing ListBucket still fails, at that call.
+* moto names the permission of HeadBucket ``s3:HeadBucket`` (AWS: ``s3:ListBucket``); the
+  shipper no longer calls HeadBucket, and the test fails if it ever does again (then alias it).
+* Resource-based policies (the bucket's TLS-only policy) are not evaluated; the tests use HTTP.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs
+
+import boto3
+import pytest
+
+from shipper.simulator.faults import ApiError, RequestInfo
+from shipper.simulator.s3server import LocalS3
+from tests.conftest import PREFIX, AwsWorld
+from tests.infra import cfntools as cfn
+from tests.infra.common import SHIPPER_REQUIRED
+from tests.reliability.harness import (
+    S3Tap,
+    fresh_aws,
+    one_line_error,
+    run_cli,
+    run_inproc,
+)
+
+REGION = cfn.REGION  # the template is rendered for this region: the world lives there too
+ACCOUNT = cfn.ACCOUNT
+HOUR = 3600
+
+
+def task_policy(bucket: str) -> dict[str, Any]:
+    rendered = cfn.render("shipper.yaml", {**SHIPPER_REQUIRED, "Prefix": PREFIX},
+                          refs={"LogBucket": bucket},
+                          attrs={"LogBucket.Arn": f"arn:aws:s3:::{bucket}"})
+    (policy,) = rendered.props("TaskRole")["Policies"]
+    return dict(policy["PolicyDocument"])
+
+
+def policy_actions(doc: dict[str, Any]) -> list[str]:
+    return sorted({a for st in cfn.policy_statements(doc) for a in cfn.as_list(st["Action"])})
+
+
+def without(doc: dict[str, Any], action: str) -> dict[str, Any]:
+    statements = []
+    for st in cfn.policy_statements(doc):
+        actions = [a for a in cfn.as_list(st["Action"]) if a != action]
+        if actions:
+            statements.append({**st, "Action": actions})
+    return {**doc, "Statement": statements}
+
+
+def _match(pattern: str, value: str, case: bool) -> bool:
+    if not case:
+        pattern, value = pattern.lower(), value.lower()
+    return fnmatch.fnmatchcase(value, pattern.replace("[", "[[]"))
+
+
+def allowed(doc: dict[str, Any], action: str, resource: str) -> bool:
+    """IAM evaluation for identity policies without conditions: an explicit Deny wins, then any
+    Allow, else the implicit deny."""
+    verdict = False
+    for st in cfn.policy_statements(doc):
+        if not any(_match(a, action, case=False) for a in cfn.as_list(st["Action"])):
+            continue
+        if not any(_match(r, resource, case=True) for r in cfn.as_list(st["Resource"])):
+            continue
+        assert "Condition" not in st, f"the RDS hook cannot evaluate conditions: {st}"
+        if st["Effect"] == "Deny":
+            return False
+        verdict = True
+    return verdict
+
+
+class RdsPolicy:
+    """The simulator hook enforcing the policy's RDS part."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+        self.denied: list[str] = []
+
+    def __call__(self, info: RequestInfo) -> ApiError | None:
+        action = ("rds:DownloadCompleteDBLogFile" if info.action == "DownloadCompleteLogFile"
+                  else f"rds:{info.action}")
+        resource = f"arn:aws:rds:{REGION}:{ACCOUNT}:db:{info.instance or '*'}"
+        if allowed(self.doc, action, resource):
+            return None
+        self.denied.append(action)
+        return ApiError("AccessDenied", f"User: arn:aws:iam::{ACCOUNT}:user/rds-log-shipper is "
+                        f"not authorized to perform: {action} on resource: {resource}", 403)
+
+
+def _moto_auth(endpoint: str, count: str) -> None:
+    req = urllib.request.Request(f"{endpoint}/moto-api/reset-auth", data=count.encode(),
+                                 method="POST", headers={"Content-Type": "text/plain"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        resp.read()
+
+
+class Iam:
+    """The IAM user the shipper runs as, in moto."""
+
+    def __init__(self, local_s3: LocalS3) -> None:
+        self.endpoint = local_s3.endpoint_url
+        self.iam = boto3.client("iam", endpoint_url=self.endpoint, region_name="us-east-1",
+                                aws_access_key_id="testing", aws_secret_access_key="testing")
+        self.user = "rds-log-shipper-task"
+        self.iam.create_user(UserName=self.user)
+        key = self.iam.create_access_key(UserName=self.user)["AccessKey"]
+        self.env = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+                    "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"], "AWS_SESSION_TOKEN": ""}
+        self.enforced = False
+
+    def attach(self, doc: dict[str, Any]) -> None:
+        """The user's only policy (needs enforcement off: the admin calls are unsigned)."""
+        assert not self.enforced
+        self.iam.put_user_policy(UserName=self.user, PolicyName="task-role",
+                                 PolicyDocument=json.dumps(doc))
+
+    def enforce(self, on: bool) -> None:
+        _moto_auth(self.endpoint, "0" if on else "inf")
+        self.enforced = on
+
+    def close(self) -> None:
+        if self.enforced:
+            self.enforce(False)
+        for name in self.iam.list_user_policies(UserName=self.user)["PolicyNames"]:
+            self.iam.delete_user_policy(UserName=self.user, PolicyName=name)
+        for key in self.iam.list_access_keys(UserName=self.user)["AccessKeyMetadata"]:
+            self.iam.delete_access_key(UserName=self.user, AccessKeyId=key["AccessKeyId"])
+        self.iam.delete_user(UserName=self.user)
+
+
+@pytest.fixture
+def iam_user(local_s3: LocalS3) -> Iterator[Iam]:
+    user = Iam(local_s3)
+    try:
+        yield user
+    finally:
+        user.close()
+
+
+@pytest.fixture
+def tap(local_s3: LocalS3) -> Iterator[S3Tap]:
+    tap = S3Tap(local_s3)
+    try:
+        yield tap
+    finally:
+        tap.close()
+
+
+def _scenario(aws: AwsWorld) -> None:
+    """A closed file (REST download) and the file being written (portions)."""
+    aws.world.add_instance("pg-1", "postgres", bytes_per_hour=60_000)
+    aws.world.add_instance("my-1", "mysql", bytes_per_hour=60_000)
+    aws.world.advance(HOUR + 600)
+
+
+def test_the_task_role_policy_is_enough(local_s3: LocalS3, iam_user: Iam, tap: S3Tap) -> None:
+    with fresh_aws(local_s3, region=REGION) as aws:
+        doc = task_policy(aws.bucket)
+        rds = RdsPolicy(doc)
+        aws.sim.add_hook(rds)
+        _scenario(aws)
+        iam_user.attach(doc)
+        env = {**iam_user.env}
+        iam_user.enforce(True)
+        try:
+            # Enforcement is on: a key outside the prefix is refused to this user.
+            outside = boto3.client("s3", endpoint_url=local_s3.endpoint_url, region_name=REGION,
+                                   aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                                   aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+            with pytest.raises(outside.exceptions.ClientError, match="AccessDenied"):
+                outside.put_object(Bucket=aws.bucket, Key="elsewhere/x", Body=b"x")
+            codes = {}
+            codes["run"] = run_inproc(aws, "run", **env)
+            aws.world.advance(600)
+            codes["run again"] = run_inproc(aws, "run", **env)
+            codes["status"] = run_cli(aws, "status", **env)
+            codes["state show"] = run_cli(aws, "state", "show", "--instance", "pg-1", **env)
+            codes["state repair"] = run_cli(aws, "state", "repair", "--instance", "pg-1",
+                                            "--yes", **env)
+            codes["run after repair"] = run_inproc(aws, "run", **env)
+        finally:
+            iam_user.enforce(False)
+        for what, res in codes.items():
+            assert res.code == 0, f"{what}:\n{res.describe()}"
+        assert not rds.denied
+        aws.verify().assert_ok()
+        listings = [parse_qs(r.query) for r in tap.requests
+                    if r.method == "GET" and "list-type=2" in r.query]
+        assert listings, "the runs list the bucket (check_bucket, status, state repair)"
+        for query in listings:
+            assert query.get("prefix", [""])[0].startswith(PREFIX), (
+                f"a listing outside the prefix would be refused by the s3:prefix condition: "
+                f"{query}")
+        assert not [r for r in tap.requests if r.method == "HEAD" and r.path.count("/") == 1], (
+            "HeadBucket is authorized as s3:HeadBucket by moto: alias it before relying on it")
+
+
+@pytest.mark.parametrize("action", policy_actions(task_policy("bucket-for-listing")))
+def test_each_action_is_needed(local_s3: LocalS3, iam_user: Iam, action: str) -> None:
+    with fresh_aws(local_s3, region=REGION) as aws:
+        doc = without(task_policy(aws.bucket), action)
+        rds = RdsPolicy(doc)
+        aws.sim.add_hook(rds)
+        _scenario(aws)
+        iam_user.attach(doc)
+        iam_user.enforce(True)
+        try:
+            res = run_inproc(aws, "run", **iam_user.env)
+        finally:
+            iam_user.enforce(False)
+        assert res.code in (1, 3), res.describe()
+        message = one_line_error(res)
+        print(f"without {action}: exit {res.code}: {message}")
+        assert action in message, (
+            f"without {action} the run must say which action it was refused: {message}")
+        assert "AccessDenied" in message or "refused" in message, message
