@@ -83,9 +83,17 @@ def _plausible(gen: Generation, file: LogFile) -> bool:
     """Could ``file`` be ``gen``, renamed and perhaps grown? Content decides, this only filters."""
     if gen.offset > file.size or file.last_written_ms < gen.seen_lw:
         return False
+    if gen.offset == 0 or gen.header_only:
+        return False  # nothing to prove it by: no bytes, or only the engine's common header
     if family(gen.name) != family(file.name):
         return False
     return not _quiet_tiny(gen, file)
+
+
+def continuity_family(name: str) -> str:
+    """Files that replace one another over time (digits folded: Oracle and SQL Server trace
+    files get new numbered names), for noticing that all of them vanished between runs."""
+    return re.sub(r"\d+", "#", family(name))
 
 
 def _quiet_tiny(gen: Generation, file: LogFile) -> bool:

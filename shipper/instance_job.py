@@ -36,7 +36,7 @@ from shipper.exceptions import (
     StateConflictError,
     StopRequested,
 )
-from shipper.identity import FileJob, Plan, family, make_plan
+from shipper.identity import FileJob, Plan, continuity_family, make_plan
 from shipper.layout import Scope, data_metadata
 from shipper.lease import Lease, LeaseManager
 from shipper.rdsapi import STREAM_CHUNK, InstanceNotReady, LogFile, RdsApi
@@ -155,6 +155,7 @@ class InstanceContext:
             self.scope, log_name, gen.gen_id, sealed.start, sealed.end, sealed.sha256))
         with self.lock:
             gen.offset = sealed.end
+            gen.header_only = sealed.header_only
             for check in sealed.checks:
                 gen.add_check(check)
             gen.marker = sealed.marker
@@ -197,6 +198,7 @@ class InstanceContext:
             if gen.name != file.name:
                 gen.marker = None if gen.marker_name != file.name else gen.marker
             gen.name = file.name
+            gen.max_listed = max(gen.max_listed, file.size)
             consistent = gen.offset >= file.size
             gen.seen_size = file.size if consistent else gen.offset
             gen.seen_lw = file.last_written_ms if consistent else 0
@@ -266,6 +268,8 @@ class FileShipper:
                 return True
             except NeedCompleteDownload as why:
                 self._note_fallback(why)
+        if gen.header_only:
+            return False  # its bytes are any file's header: only a marker can tell
         return self._ship_rest_known(gen)
 
     def _defer(self, gen: Generation) -> None:
@@ -639,6 +643,12 @@ class InstanceJob:
         self.stats.add(files_seen=len(listing))
         known_before = [g for g in ctx.state.generations.values() if g.missing_since_ms is None]
         plan = make_plan(ctx.state, listing)
+        with ctx.lock:  # what the listing promised, so a later loss is counted in full
+            for job in plan.jobs:
+                known = job.gen or job.stay or job.hold
+                if known is not None and job.file.size > known.max_listed:
+                    known.max_listed = job.file.size
+                    ctx.dirty = True
         if log.isEnabledFor(logging.DEBUG):
             for job in plan.jobs:
                 log.debug("planned", extra={
@@ -672,8 +682,9 @@ class InstanceJob:
         if last and not errors and not self.stop.is_set():
             errors += self._collect(
                 [(last[0], self.pool.submit(self._run_serially, ctx, last))], outcome)
-        self._account_for_missing(ctx, plan, listing)
-        self._check_continuity(ctx, known_before, listing)
+        if listing:  # an empty listing (after a retry) says nothing about what vanished
+            self._account_for_missing(ctx, plan, listing)
+            self._check_continuity(ctx, known_before, listing)
         outcome.lag_seconds = self._lag(ctx, listing)
         self.stats.observe_lag(outcome.lag_seconds)
         if errors:
@@ -736,10 +747,10 @@ class InstanceJob:
         """Files that were created and deleted between two runs were never seen, so their bytes
         cannot be counted; but when none of a family's known generations is listed any more
         while new ones are, whatever came between them is gone: report it, never silently."""
-        listed = {family(f.name) for f in listing}
+        listed = {continuity_family(f.name) for f in listing}
         by_family: dict[str, list[Generation]] = {}
         for gen in known_before:
-            by_family.setdefault(family(gen.name), []).append(gen)
+            by_family.setdefault(continuity_family(gen.name), []).append(gen)
         now = int(time.time() * 1000)
         with ctx.lock:
             for fam, gens in by_family.items():
@@ -765,7 +776,7 @@ class InstanceJob:
                 if gen.missing_since_ms is None:
                     gen.missing_since_ms = now
                     ctx.dirty = True
-                    lost = max(0, gen.seen_size - gen.offset)
+                    lost = max(0, max(gen.seen_size, gen.max_listed) - gen.offset)
                     if lost:
                         ctx.state.gaps.append({"generation": gen.gen_id, "file": gen.name,
                                                "bytes": lost, "at_ms": now})

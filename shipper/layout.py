@@ -61,14 +61,29 @@ def safe_segment(value: str) -> str:
     return encoded
 
 
+MAX_METADATA_VALUE = 1024
+
+
 def metadata_value(value: str) -> str:
-    """S3 user metadata must be ASCII: percent-encode the rest (same rules as key segments,
-    without the length cut so the full log file name survives)."""
-    return "".join(
+    """S3 user metadata must be ASCII: percent-encode the rest, and the spaces at either end
+    (HTTP drops them from header values). S3 allows 2 KB of user metadata per object, so a
+    name longer than 1 KiB encoded is cut and suffixed with ``~`` and a hash of the full
+    name (the state keeps the full name)."""
+    encoded = "".join(
         ch if 0x20 <= ord(ch) < 0x7F and ch != "%" else
         "".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
         for ch in value
     )
+    stripped = encoded.strip(" ")
+    lead = len(encoded) - len(encoded.lstrip(" "))
+    trail = len(encoded) - len(encoded.rstrip(" ")) if stripped else 0
+    encoded = "%20" * lead + stripped + "%20" * trail
+    if len(encoded) > MAX_METADATA_VALUE:
+        digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        cut = encoded[: MAX_METADATA_VALUE - 17]
+        cut = cut[: cut.rfind("%")] if "%" in cut[-2:] else cut  # never split a %XX
+        encoded = f"{cut}~{digest}"
+    return encoded
 
 
 def decode_metadata_value(value: str) -> str:

@@ -71,6 +71,9 @@ def rds_access_error(err: ClientError | NoCredentialsError, action: str) -> AwsA
     if isinstance(err, NoCredentialsError):
         return AwsAccessError("no usable AWS credentials for RDS",
                               "set AWS credentials, a profile, or run with a task role")
+    if error_code(err) in ("ExpiredToken", "ExpiredTokenException"):
+        return AwsAccessError(f"AWS credentials expired (rds:{action})",
+                              "refresh the credentials or the session token")
     return AwsAccessError(
         f"RDS refused rds:{action}: {error_code(err)}",
         f"the task role needs rds:{action}",

@@ -58,6 +58,11 @@ class Generation:
     marker_name: str | None = None
     checks: list[RangeCheck] = field(default_factory=list)
     missing_since_ms: int | None = None
+    # Everything shipped so far is the engine's common startup header: content cannot tell
+    # this generation from the next file that starts with the same header.
+    header_only: bool = False
+    # The largest Size any listing showed for it: what a gap is counted against.
+    max_listed: int = 0
 
     def add_check(self, check: RangeCheck) -> None:
         """Keep the head check (from offset 0) and the most recent tail checks."""
@@ -94,7 +99,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "gen_id": (str,), "name": (str,), "first_name": (str,), "first_seen_ms": (int,),
     "offset": (int,), "seen_size": (int,), "seen_lw": (int,), "active": (bool,),
     "marker": (str, type(None)), "marker_name": (str, type(None)),
-    "missing_since_ms": (int, type(None)),
+    "missing_since_ms": (int, type(None)), "header_only": (bool,), "max_listed": (int,),
 }
 
 
@@ -134,7 +139,7 @@ class InstanceState:
         )
         try:
             doc = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
             raise StateCorruptError(f"state object is not valid JSON ({err})", hint) from err
         if not isinstance(doc, dict):
             raise StateCorruptError("state object is not a JSON object", hint)
@@ -151,6 +156,7 @@ class InstanceState:
                 gen_id: Generation.from_json(raw)
                 for gen_id, raw in dict(doc["generations"]).items()
             }
+            _check_top_level(doc)
             state = cls(
                 instance=str(doc["instance"]),
                 region=str(doc["region"]),
@@ -159,7 +165,7 @@ class InstanceState:
                 gaps=list(doc.get("gaps", [])),
                 last_run_id=doc.get("last_run_id"),
                 last_run_at=doc.get("last_run_at"),
-                last_run_clean=bool(doc.get("last_run_clean", True)),
+                last_run_clean=doc.get("last_run_clean", True),
                 revision=int(doc.get("revision", 0)),
             )
         except (KeyError, TypeError, ValueError) as err:
@@ -177,6 +183,25 @@ class InstanceState:
 
     def live(self) -> Iterable[Generation]:
         return (g for g in self.generations.values() if g.missing_since_ms is None)
+
+
+def _check_top_level(doc: dict[str, Any]) -> None:
+    expected: dict[str, tuple[type, ...]] = {
+        "instance": (str,), "region": (str,), "account": (str,), "generations": (dict,),
+        "gaps": (list,), "last_run_id": (str, type(None)),
+        "last_run_at": (int, float, type(None)), "last_run_clean": (bool,), "revision": (int,),
+    }
+    for name, kinds in expected.items():
+        if name not in doc:
+            if name in ("instance", "region", "account", "generations"):
+                raise KeyError(name)
+            continue
+        value = doc[name]
+        if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+            raise ValueError(f"field {name} has the wrong type")
+    for gap in doc.get("gaps", []):
+        if not isinstance(gap, dict):
+            raise ValueError("a gap entry is not an object")
 
 
 def new_generation_id() -> str:

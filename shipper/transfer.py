@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,6 +11,17 @@ from dataclasses import dataclass
 from shipper.state import CHECK_WINDOW, RangeCheck
 
 HEAD_BYTES = 4096
+
+
+# The three lines every MySQL/MariaDB slow and general log generation starts with.
+_ENGINE_HEADER = re.compile(
+    rb"\A(?:[^\n]*started with:\n)?(?:Tcp port: [^\n]*\n)?(?:Time +Id +Command +Argument\n)?\Z"
+)
+
+
+def is_engine_header(data: bytes) -> bool:
+    """True when ``data`` holds nothing but (part of) an engine's common startup header."""
+    return bool(data) and _ENGINE_HEADER.match(data) is not None
 
 
 @dataclass
@@ -20,6 +32,7 @@ class SealedObject:
     sha256: str
     checks: list[RangeCheck]
     marker: str | None
+    header_only: bool = False
 
 
 class ObjectBuilder:
@@ -62,7 +75,10 @@ class ObjectBuilder:
                                      hashlib.sha256(self._tail).hexdigest()))
         body = b"".join(self._parts)
         self._parts = []
-        return SealedObject(self.start, self.end, body, self._sha.hexdigest(), checks, marker)
+        header_only = (self.start == 0 and self.end <= HEAD_BYTES
+                       and is_engine_header(bytes(self._head or b"")))
+        return SealedObject(self.start, self.end, body, self._sha.hexdigest(), checks, marker,
+                            header_only)
 
 
 class RangeVerifier:
