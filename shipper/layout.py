@@ -86,6 +86,12 @@ def metadata_value(value: str) -> str:
     return encoded
 
 
+def metadata_names(value: str, name: str) -> bool:
+    """Does the (decoded) ``log-file`` metadata ``value`` stand for the file ``name``? Equal,
+    or, for a name too long for S3 metadata, its cut form with the hash of the full name."""
+    return value == name or decode_metadata_value(metadata_value(name)) == value
+
+
 def decode_metadata_value(value: str) -> str:
     from urllib.parse import unquote
 

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from shipper.layout import DATA_SUFFIX, DataObjectInfo, safe_segment
+from shipper.layout import DATA_SUFFIX, DataObjectInfo, metadata_names, safe_segment
 from shipper.simulator.world import GenerationRecord, World
 
 HEAD_BYTES = 256
@@ -271,7 +271,8 @@ class _Truths:
         return cached
 
     def consistent(self, s: ShippedGeneration, g: GenerationRecord, check_names: bool) -> bool:
-        if check_names and not set(s.log_files) <= set(g.names):
+        if check_names and not all(any(metadata_names(f, n) for n in g.names)
+                                   for f in s.log_files):
             return False
         for o in s.objects:
             if o.info.end > g.size:

@@ -209,9 +209,14 @@ def test_metadata_value_keeps_plain_ascii_readable() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 def test_metadata_value_round_trips_any_text(name: str) -> None:
+    from shipper.layout import MAX_METADATA_VALUE, metadata_names
+
     encoded = metadata_value(name)
     assert all(0x20 <= ord(c) < 0x7F for c in encoded)
-    assert decode_metadata_value(encoded) == name
+    assert len(encoded) <= MAX_METADATA_VALUE and encoded.strip(" ") == encoded
+    if decode_metadata_value(encoded) != name:  # only names too long for S3 metadata are cut
+        assert len(metadata_value(name[: len(name) // 2])) > MAX_METADATA_VALUE // 4
+    assert metadata_names(decode_metadata_value(encoded), name)
 
 
 def test_data_metadata_values_are_ascii_and_describe_the_object() -> None:
@@ -260,3 +265,21 @@ def test_new_generation_id_is_20_hex_digits_and_deterministic() -> None:
 def test_new_generation_id_separates_its_parts() -> None:
     assert new_generation_id("ab", "c") != new_generation_id("a", "bc")
     assert new_generation_id("a") != new_generation_id("b")
+
+
+def test_long_names_fit_the_s3_metadata_limit_and_still_identify_the_file() -> None:
+    from shipper.layout import MAX_METADATA_VALUE, metadata_names
+
+    name = "error/" + "日志" * 160 + ".log"
+    value = metadata_value(name)
+    assert len(value) <= MAX_METADATA_VALUE and value.isascii()
+    decoded = decode_metadata_value(value)
+    assert decoded != name and metadata_names(decoded, name)
+    assert not metadata_names(decoded, name + "x")
+    assert metadata_names("error/short.log", "error/short.log")
+
+
+def test_edge_spaces_survive_http_header_trimming() -> None:
+    value = metadata_value("  a b ")
+    assert value == "%20%20a b%20" and value.strip() == value
+    assert decode_metadata_value(value) == "  a b "
