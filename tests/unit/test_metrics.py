@@ -18,7 +18,8 @@ EMF_UNITS = {
 }
 SUMMARY: dict[str, Any] = {
     "bytes_shipped": 1_048_576, "objects_written": 3, "failures": 1, "max_lag_seconds": 42.5,
-    "gap_bytes": 0, "suspected_gaps": 2, "throttles": 7, "seconds": 12.25, "run_id": "run-1", "exit_code": 1,
+    "gap_bytes": 0, "suspected_gaps": 2, "throttles": 7, "seconds": 12.25, "run_id": "run-1",
+    "exit_code": 1,
 }
 
 
