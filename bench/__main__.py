@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.harness import Lab
 from bench.measure import Phase
 from bench.phases import FULL, PHASES, QUICK, say
-from bench.report import load_average, write_json, write_markdown, write_plot
+from bench.report import commit, load_average, write_json, write_markdown, write_plot
 
 HERE = Path(__file__).resolve().parent
 
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         f" --only {args.only}" if args.only != ",".join(PHASES) else "")
     started = time.time()
     load_before = load_average()
+    commit_before = commit()
     phases: list[Phase] = []
     failed = False
     with Lab() as lab:
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     has_png = write_plot(png, phases)
     md = out / "RESULTS.md"
     write_markdown(md, phases, profile, png.name if has_png else None, started, command,
-                   load_before)
+                   load_before, commit_before)
     write_json(raw_dir / f"results-{profile.name}.json", phases, profile)
     say(f"wrote {md}" + (f" and {png}" if has_png else "") + f" in {time.time() - started:.0f}s")
     return 1 if failed else 0

@@ -635,14 +635,18 @@ def scaleout(lab: Lab, profile: Profile) -> Phase:
     if over:
         most = max(over)
         rs = rows[most]
+        redundant = median([r["redundant"] for r in rs])
         phase.notes.append(
             f"With {most} processes the demand ({5 * most}/s) exceeds the account's 12/s: "
-            f"accepted requests/s {fmt(median([r['ok_rps'] for r in rs]), 1)}, "
-            f"{fmt(median([r['throttles'] for r in rs]), 0)} throttled requests per run and "
-            f"{fmt(median([r['redundant'] for r in rs]), 0)} redundant instance passes (median) "
-            f"— a process that falls behind finds leases already released and re-lists those "
-            f"instances (one DescribeDBLogFiles each, nothing to ship), spending the shared "
-            f"budget on work another process has just done.")
+            f"accepted requests/s {fmt(median([r['ok_rps'] for r in rs]), 1)} and "
+            f"{fmt(median([r['throttles'] for r in rs]), 0)} throttled requests per run (median; "
+            f"each one a wasted round trip and a back-off), so the speed-up stops at about "
+            f"12/5 = 2.4. "
+            + (f"{fmt(redundant, 0)} instances per run were worked by two processes: a process "
+               "that falls behind finds leases already released and lists those instances "
+               "again (nothing left to ship), spending the shared budget on work another "
+               "process has just done." if redundant > 0 else
+               "No instance was worked by two processes."))
     phase.data["rows"] = {str(k): v for k, v in rows.items()}
     phase.data["speedups"] = {str(k): v for k, v in speedups.items()}
     phase.data["processes"] = list(profile.so_processes)

@@ -57,11 +57,11 @@ def machine() -> dict[str, str]:
         "os": platform.platform(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "packages": ", ".join(f"{k} {v}" for k, v in versions.items()),
-        "commit": _commit(),
+        "commit": commit(),
     }
 
 
-def _commit() -> str:
+def commit() -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
                              capture_output=True, text=True, timeout=10).stdout.strip()
@@ -83,8 +83,12 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def write_markdown(path: Path, phases: list[Phase], profile: Profile, png_name: str | None,
-                   started: float, command: str, load_before: str = "") -> None:
+                   started: float, command: str, load_before: str = "",
+                   commit_before: str = "") -> None:
     m = machine()
+    if commit_before and commit_before != m["commit"]:
+        m["commit"] = (f"{commit_before} at the start, {m['commit']} at the end (the package "
+                       "changed during the run)")
     faults = Faults.realistic()
     took = time.time() - started
     out: list[str] = [
