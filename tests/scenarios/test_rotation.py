@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shipper.simulator.world import GenerationRecord
+from shipper.simulator.world import DEFAULT_START, GenerationRecord
 from tests.conftest import AwsWorld
 from tests.scenarios.helpers import ENGINES, ok_run
 
@@ -78,3 +78,36 @@ def test_incremental_runs_across_rotations_for_26_hours(aws_world: AwsWorld) -> 
     assert idle.summary["portion_calls"] == idle.summary["complete_downloads"] == 0
     assert idle.summary["objects_written"] == 0
     assert idle.summary["rds_requests"] <= 1 + len(ENGINES)
+
+
+def test_header_only_logs_renamed_by_rotation_are_not_shipped_again(aws_world: AwsWorld
+                                                                    ) -> None:
+    """A fresh MySQL instance's slow and general logs hold only the common header when the
+    first run ships them; the hourly rotation renames them (grown) to ``.0``. The header must
+    not be shipped a second time under a new generation."""
+    w = aws_world.world
+    w.add_instance("my", "mysql", bytes_per_hour=150_000)
+    ok_run(aws_world)
+    w.advance(90 * 60)
+    ok_run(aws_world)
+    aws_world.verify().assert_ok()
+
+
+def test_reused_name_a_day_later_is_no_gap(aws_world: AwsWorld) -> None:
+    """MySQL reuses ``….log.0`` every day. The day-old generation it replaces was shipped in
+    full, so no gap may be reported for it, even when the new ``.0`` is larger."""
+    w = aws_world.world
+    my = w.add_instance("my", "mysql", bytes_per_hour=150_000)
+    gaps: dict[int, int] = {}
+    for minute, rate in ((30, None), (90, None), (24 * 60, 300_000), (24 * 60 + 90, None),
+                         (24 * 60 + 100, None)):
+        w.advance_to(DEFAULT_START + minute * 60)
+        if rate:
+            my.bytes_per_hour = rate  # the next day's hour 0 is busier
+            continue
+        gaps[minute] = ok_run(aws_world).summary["gap_bytes"]
+    reused = [g for g in w.generations() if "slowquery/mysql-slowquery.log.0" in g.names]
+    assert len(reused) == 2 and not reused[0].exists and reused[1].size > reused[0].size
+    # The replaced generation is in S3 completely, so any reported gap is a false alarm.
+    aws_world.verify(require=lambda g: g.exists or g in reused[:1]).assert_ok()
+    assert set(gaps.values()) == {0}, gaps
