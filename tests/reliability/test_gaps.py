@@ -6,15 +6,13 @@ are gone. A run that had listed the file knows how many bytes it lost (``gap_byt
 summary, ``GapBytes`` in the EMF record, an entry in the state's ``gaps``). Files created and
 deleted between two runs cannot be counted, but the break in continuity can: the state gets a
 ``{"kind": "unseen", "family": ...}`` gap and the run counts ``suspected_gaps``
-(``SuspectedGaps``). These tests pin both, and keep the cases the shipper misses today as
-strict xfails.
+(``SuspectedGaps``). These tests pin both; the cases the shipper used to miss stay here as
+regression tests.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-import pytest
 
 from shipper.simulator.faults import ApiError, RequestInfo
 from tests.conftest import AwsWorld
@@ -82,14 +80,13 @@ def test_files_created_and_deleted_between_runs_are_a_suspected_gap(
     assert "error/postgresql.log" in unseen_families(aws_world, "pg")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a generation last seen empty (checks == []) is 'proven' by content in any later file "
-    "of its family (RangeVerifier with no checks matches everything), so the files between "
-    "them are lost without a suspected gap; the new file's bytes are archived under the old "
-    "generation's id and dt= partition (instance_job.FileShipper._ship_rest_candidates / "
-    "identity._plausible)"))
 def test_an_empty_file_seen_once_is_not_found_again_in_a_later_file(
         aws_world: AwsWorld) -> None:
+    """Was a bug, fixed in 2304241: a generation last seen empty (checks == []) is 'proven' by
+    content in any later file of its family (RangeVerifier with no checks matches
+    everything), so the files between them are lost without a suspected gap; the new file's
+    bytes are archived under the old generation's id and dt= partition
+    (instance_job.FileShipper._ship_rest_candidates / identity._plausible)"""
     w = aws_world.world
     w.add_instance("pg", "postgres", bytes_per_hour=100_000, retention_hours=1)
     ok(run_inproc(aws_world, "run"))  # at 00:00: error/postgresql.log.2026-11-20-00 is empty
@@ -102,28 +99,28 @@ def test_an_empty_file_seen_once_is_not_found_again_in_a_later_file(
     assert reported(second)[1] >= 1, second.describe()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a MySQL running log seen with nothing but its header (active, offset <= 4096) is "
-    "'proven' by that common header in the running file of a later hour, so the hours between "
-    "are lost without a suspected gap (identity.make_plan 'stay' + FileShipper._try_stay: "
-    "_quiet_tiny exempts active generations)"))
 def test_a_header_only_running_log_is_not_found_again_hours_later(
         aws_world: AwsWorld) -> None:
+    """Was a bug, fixed in 2304241: a MySQL running log seen with nothing but its header (active,
+    offset <= 4096) is 'proven' by that common header in the running file of a later hour,
+    so the hours between are lost without a suspected gap (identity.make_plan 'stay' +
+    FileShipper._try_stay: _quiet_tiny exempts active generations)"""
     w = aws_world.world
-    w.add_instance("my", "mysql", bytes_per_hour=100_000, retention_hours=1)
+    inst = w.add_instance("my", "mysql", bytes_per_hour=100_000, retention_hours=1)
     ok(run_inproc(aws_world, "run"))  # the slow and general logs hold only the header
     w.advance(3 * HOUR + 600)  # .0, .1 deleted unseen; .2 listed; running files grown
     second = ok(run_inproc(aws_world, "run"))
+    assert [g for g in inst.generations() if not g.exists and g.names[-1].endswith(".1")]
     families = unseen_families(aws_world, "my")
     assert {"slowquery/mysql-slowquery.log", "general/mysql-general.log"} <= families, (
         families, second.describe())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: Oracle trace files (and SQL Server .trc/.xel) are each their own family "
-    "(identity.family strips no suffix), and _check_continuity skips families with nothing "
-    "listed: traces created and deleted between runs vanish without a suspected gap"))
 def test_oracle_traces_deleted_unseen_are_a_suspected_gap(aws_world: AwsWorld) -> None:
+    """Was a bug, fixed in 2304241: Oracle trace files (and SQL Server .trc/.xel) are each their
+    own family (identity.family strips no suffix), and _check_continuity skips families
+    with nothing listed: traces created and deleted between runs vanish without a suspected
+    gap"""
     w = aws_world.world
     inst = w.add_instance("ora", "oracle-ee", bytes_per_hour=100_000, retention_hours=1,
                           traces_per_hour=2.0, trace_bytes=4096)
@@ -137,12 +134,12 @@ def test_oracle_traces_deleted_unseen_are_a_suspected_gap(aws_world: AwsWorld) -
     assert reported(second)[1] >= 1, second.describe()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: when DescribeDBLogFiles comes back empty twice (the API's 'empty for a moment' "
-    "quirk), InstanceJob._account_for_missing treats every known file as vanished and records "
-    "its unshipped bytes as a gap; the files are back at the next run and get shipped, but the "
-    "gap stays in the state and was counted in gap_bytes/GapBytes: a false alarm"))
 def test_an_empty_listing_is_not_a_gap(aws_world: AwsWorld) -> None:
+    """Was a bug, fixed in 2304241: when DescribeDBLogFiles comes back empty twice (the API's
+    'empty for a moment' quirk), InstanceJob._account_for_missing treats every known file
+    as vanished and records its unshipped bytes as a gap; the files are back at the next
+    run and get shipped, but the gap stays in the state and was counted in
+    gap_bytes/GapBytes: a false alarm"""
     w = aws_world.world
     inst = w.add_instance("pg", "postgres", bytes_per_hour=120_000)
     w.advance(HOUR + 600)
@@ -169,12 +166,11 @@ def test_an_empty_listing_is_not_a_gap(aws_world: AwsWorld) -> None:
         states(aws_world)["pg"]["gaps"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a known generation's listed size is recorded only when its download succeeds "
-    "(InstanceContext.settle): when the download fails and the file is then deleted, the gap "
-    "is computed from the older seen_size, so bytes a run listed are lost with gap_bytes 0 "
-    "(only a suspected gap is reported)"))
 def test_bytes_listed_by_a_failed_run_are_counted_when_lost(aws_world: AwsWorld) -> None:
+    """Was a bug, fixed in 2304241: a known generation's listed size is recorded only when its
+    download succeeds (InstanceContext.settle): when the download fails and the file is
+    then deleted, the gap is computed from the older seen_size, so bytes a run listed are
+    lost with gap_bytes 0 (only a suspected gap is reported)"""
     w = aws_world.world
     inst = w.add_instance("pg", "postgres", bytes_per_hour=120_000, retention_hours=1)
     name = "error/postgresql.log.2026-11-20-00"
