@@ -43,11 +43,12 @@ import os
 import re
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from shipper.identity import TINY_GENERATION, continuity_family
@@ -266,7 +267,8 @@ class Ledger:
     # (instance, family) -> world time of the first listing after which the committed state
     # held a live generation of that family: from then on a break in it can be noticed
     known_since: dict[tuple[str, str], float] = field(default_factory=dict)
-    windows: list[tuple[float, float, Fx]] = field(default_factory=list)  # real time of runs
+    # real time of each step's runs, its faults, and whether a run stopped early (SIGTERM...)
+    windows: list[tuple[float, float, Fx, bool]] = field(default_factory=list)
     lag_dups: set[str] = field(default_factory=set)  # known bug D: generations shipped twice
     notes: list[str] = field(default_factory=list)
 
@@ -402,7 +404,8 @@ def _ship(aws: AwsWorld, tap: S3Tap, step: Ship, ledger: Ledger, index: int, see
                 assert run.killed, run.describe()
             runs.append(run)
     _apply_faults(faults, Fx())
-    ledger.windows.append((began, time.time(), step.fx))
+    stopped_early = any(r.code in (3, 5, 130, 143) for r in runs)
+    ledger.windows.append((began, time.time(), step.fx, stopped_early))
     if lagging:
         new = _unmatched(aws) - unmatched_before
         if new:
@@ -498,9 +501,20 @@ def execute(local_s3: LocalS3, tap: S3Tap, schedule: Schedule) -> None:
 #    continuation: the header is archived twice (a duplicate of at most 4 KiB from byte 0) and
 #    the old generation reports a false gap. Such duplicates are set aside, and so are gaps of
 #    header-only generations.
+# G: a generation with nothing shipped is continued (through the 'stay' path) by a later file
+#    of its name (test_gaps.py). The bytes are right, but the generation's first_seen/dt= are
+#    the empty one's and losses in between raise no suspected gap. Recognised by its signature
+#    (a shipped generation whose state says it was first seen before its truth generation
+#    existed); its family is not asked for a suspected gap.
+# H: a run that stops early (SIGTERM, max runtime, an access error in the first round) marks
+#    the grown files it did not reach as vanished and records false gaps
+#    (test_regressions.py). Gaps recorded during a step where a run stopped early are set
+#    aside.
 # (A, B, C and E, found earlier by this suite, are fixed; their tests are in test_gaps.py.)
 KNOWN_BUG_D = "lagging size re-shipped a file (test_regressions.py)"
 KNOWN_BUG_F = "header-only generation re-shipped under its rotated name (test_regressions.py)"
+KNOWN_BUG_G = "empty generation continued by a later file of its name (test_gaps.py)"
+KNOWN_BUG_H = "false gap recorded by a run that stopped early (test_regressions.py)"
 
 
 def _known_duplicate(ledger: Ledger, problem: Any) -> bool:
@@ -515,8 +529,11 @@ def _known_duplicate(ledger: Ledger, problem: Any) -> bool:
 
 
 def _known_false_gap(ledger: Ledger, doc: dict[str, Any], gap: dict[str, Any]) -> bool:
-    if _during_listing_quirks(ledger, gap):
+    if _during(ledger, gap, lambda fx, early: fx.listing_quirks):
         ledger.notes.append(KNOWN_BUG_D)
+        return True
+    if _during(ledger, gap, lambda fx, early: early):
+        ledger.notes.append(KNOWN_BUG_H)
         return True
     gen = doc.get("generations", {}).get(str(gap.get("generation")), {})
     if gen.get("header_only"):
@@ -571,7 +588,9 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
                 + report.details())
 
     docs = states(aws)
-    _assert_no_stitching(report, docs)
+    stitched = _stitched_families(report, docs)
+    if stitched:
+        ledger.notes.append(KNOWN_BUG_G)
     first = ledger.first_run_at if ledger.first_run_at is not None else float("inf")
     for inst in (i.identifier for i in world.instances()):
         doc = docs.get(inst, {})
@@ -599,6 +618,8 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
                   and (g.deleted_at or 0) > first and _deleted_by_age(world, g)
                   and ledger.known_since.get((inst, continuity_family(g.names[-1])),
                                              float("inf")) <= g.created_at]
+        unseen = [g for g in unseen
+                  if continuity_family(g.names[-1]) not in stitched.get(inst, set())]
         suspected = {x.get("family") for x in gaps if x.get("kind") == "unseen"}
         missed = [g for g in unseen if continuity_family(g.names[-1]) not in suspected]
         assert not missed, (
@@ -619,24 +640,26 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
         assert emf["exit_code"] == run.code, run.describe()
 
 
-def _during_listing_quirks(ledger: Ledger, gap: dict[str, Any]) -> bool:
+def _during(ledger: Ledger, gap: dict[str, Any], what: Callable[[Fx, bool], bool]) -> bool:
     at = float(gap.get("at_ms", 0)) / 1000
-    return any(start <= at <= end + 1 and fx.listing_quirks
-               for start, end, fx in ledger.windows)
+    return any(start <= at <= end + 1 and what(fx, early)
+               for start, end, fx, early in ledger.windows)
 
 
-def _assert_no_stitching(report: Any, docs: dict[str, dict[str, Any]]) -> None:
-    """No generation is continued in another file: a shipped generation whose state says it was
-    first seen before its matched truth generation existed holds bytes of two files."""
+def _stitched_families(report: Any, docs: dict[str, dict[str, Any]]) -> dict[str, set[str]]:
+    """Families (per instance) where a generation was continued in another file: a shipped
+    generation whose state says it was first seen before its matched truth generation existed
+    (known bug G; the oracle has already checked that its bytes are that truth's)."""
+    found: dict[str, set[str]] = {}
     for match in [*report.complete, *report.partial]:
         if match.shipped is None:
             continue
-        gen_id = match.shipped.generation
-        gen = docs.get(match.truth.instance, {}).get("generations", {}).get(gen_id)
-        assert gen is None or gen["first_seen_ms"] >= int(match.truth.created_at * 1000) - 1, (
-            f"generation {gen_id} ({gen['first_name']!r}, first seen at "
-            f"{gen['first_seen_ms']}) holds truth #{match.truth.truth_id} {match.truth.names}, "
-            f"created later at {match.truth.created_at:.0f}: continued in another file")
+        gen = docs.get(match.truth.instance, {}).get("generations", {}).get(
+            match.shipped.generation)
+        if gen is not None and gen["first_seen_ms"] < int(match.truth.created_at * 1000) - 1:
+            found.setdefault(match.truth.instance, set()).add(
+                continuity_family(match.truth.names[-1]))
+    return found
 
 
 def _deleted_by_age(world: World, g: GenerationRecord) -> bool:
@@ -657,6 +680,36 @@ def _deleted_by_age(world: World, g: GenerationRecord) -> bool:
                                  HealthCheck.data_too_large, HealthCheck.large_base_example],
           print_blob=True)
 @given(schedule=schedules)
+# The exactly-once core, always run: SIGKILL right after the second data object became durable
+# (before the state commit that would record it), then a run that must adopt it.
+@example(schedule=Schedule(
+    insts=(Inst("postgres", 150_000), Inst("mysql", 150_000)),
+    steps=(Advance(90), Ship("kill", at=("PUT", "data", 2)), Advance(20), Ship("inproc")),
+    seed=2))
+# Three runs at once, the first killed after its second state commit; then a SIGTERM.
+@example(schedule=Schedule(
+    insts=(Inst("aurora-mysql", 150_000, 2.0, (("audit_rotate_bytes", 15_000),)),
+           Inst("sqlserver-se", 150_000, None, (
+               ("max_error_logs", 2), ("rotation_minutes", 60), ("trace_files", True),
+               ("trace_rotate_bytes", 30_000), ("xel_bytes", 4096)))),
+    steps=(Advance(150), Ship("group", n=3, kill_first=True, at=("PUT", "state", 2)),
+           Advance(200), Ship("term", at=("PUT", "data", 2))),
+    seed=3))
+# Found by this property: known bug F (header-only logs re-shipped under their rotated name).
+@example(schedule=Schedule(
+    insts=(Inst("mariadb", 100_000),),
+    steps=(Ship("inproc", combine(["drops"])), Advance(60)), seed=0))
+# Found by the no-leak runs: known bug D (a lagging listed size re-ships the file).
+@example(schedule=Schedule(
+    insts=(Inst("mysql", 100_000), Inst("postgres", 100_000)),
+    steps=(Advance(30), Ship("inproc"), Advance(10), Ship("inproc", Fx(size_lag_rate=0.9))),
+    seed=1))
+# Found by this property (fixed in 2304241): files deleted unseen after a run that saw the
+# families' first, header-only or empty, files.
+@example(schedule=Schedule(
+    insts=(Inst("postgres", 100_000, 1.0), Inst("mysql", 100_000, 1.0),
+           Inst("oracle-ee", 100_000, 1.0, (("trace_bytes", 4096), ("traces_per_hour", 3.0)))),
+    steps=(Ship("inproc"), Advance(180), Ship("inproc")), seed=4))
 def test_schedules_end_byte_for_byte_right(local_s3: LocalS3, s3tap: S3Tap,
                                            schedule: Schedule) -> None:
     execute(local_s3, s3tap, schedule)
