@@ -216,47 +216,79 @@ CORRUPTIONS = ["not-json", "truncated", "empty", "binary", "a-list", "deeply-nes
 # "deeply-nested" raised RecursionError (exit 1) instead of exit 4 with the recovery.
 
 
-@pytest.mark.parametrize("kind", CORRUPTIONS)
-def test_bad_state_stops_that_instance_only_and_repair_recovers(
-        aws_world: AwsWorld, kind: str) -> None:
-    w = aws_world.world
-    w.add_instance("victim", "postgres", bytes_per_hour=60_000)
-    w.add_instance("other", "mysql", bytes_per_hour=60_000)
-    w.advance(HOUR + 600)
-    assert run_inproc(aws_world, "run").code == 0
+VICTIM_DATA = f"{PREFIX}data/account=123456789012/region=us-east-1/instance=victim/"
+OTHER_DATA = f"{PREFIX}data/account=123456789012/region=us-east-1/instance=other/"
+
+
+def _two_instances(aws: AwsWorld) -> tuple[str, bytes]:
+    """'victim' and 'other', shipped once; returns the victim's state key and good state."""
+    aws.world.add_instance("victim", "postgres", bytes_per_hour=60_000)
+    aws.world.add_instance("other", "mysql", bytes_per_hour=60_000)
+    aws.world.advance(HOUR + 600)
+    assert run_inproc(aws, "run").code == 0
+    key = _state_key(aws, "victim")
+    good = aws.s3_client().get_object(Bucket=aws.bucket, Key=key)["Body"].read()
+    return key, good
+
+
+def _refused(aws: AwsWorld, kind: str) -> list[str]:
+    """One run with the victim's state corrupted by ``kind``; what went wrong, if anything."""
+    victim_keys = set(list_keys(aws, VICTIM_DATA))
+    other_before = len(list_keys(aws, OTHER_DATA))
+    bad = run_inproc(aws, "run")
+    problems = []
+    if bad.code != 4:
+        problems.append(f"exit {bad.code}, not 4")
+    try:
+        message = one_line_error(bad)
+    except AssertionError as err:
+        return [*problems, str(err)]
+    expected = "upgrade" if kind == "future-schema" else "state repair"
+    if "victim" not in message or expected not in message:
+        problems.append(f"the error does not name the instance and {expected!r}: {message}")
+    if set(list_keys(aws, VICTIM_DATA)) != victim_keys:
+        problems.append("data was shipped for the instance whose state is unusable")
+    if len(list_keys(aws, OTHER_DATA)) <= other_before:
+        problems.append("the other instance was not shipped")
+    show = run_cli(aws, "state", "show", "--instance", "victim")
+    if show.code != 4 or "Traceback" in show.stdout + show.stderr:
+        problems.append(f"`state show` exit {show.code}: {show.stdout[-300:]}{show.stderr}")
+    status = run_cli(aws, "status")
+    if status.code != 4 or status.crashed or "Traceback" in status.stdout + status.stderr:
+        problems.append(f"`status` exit {status.code} {status.crashed}: {status.stderr[-300:]}")
+    return problems
+
+
+def test_a_bad_state_stops_that_instance_only(aws_world: AwsWorld) -> None:
+    """Every kind of bad state object, one after the other on the same instance: exit 4 with a
+    one-line error naming the recovery, nothing shipped for it, the other instance shipped,
+    ``state show`` and ``status`` saying so without a Traceback."""
+    key, good = _two_instances(aws_world)
     client = aws_world.s3_client()
-    key = _state_key(aws_world, "victim")
-    doc = json.loads(client.get_object(Bucket=aws_world.bucket, Key=key)["Body"].read())
-    client.put_object(Bucket=aws_world.bucket, Key=key, Body=_corrupt(doc, kind))
-    victim_keys = set(list_keys(aws_world, f"{PREFIX}data/account=123456789012/"
-                                           "region=us-east-1/instance=victim/"))
-    other_before = len(list_keys(aws_world, f"{PREFIX}data/account=123456789012/"
-                                             "region=us-east-1/instance=other/"))
-    w.advance(HOUR)
+    failures = {}
+    for kind in CORRUPTIONS:
+        client.put_object(Bucket=aws_world.bucket, Key=key,
+                          Body=_corrupt(json.loads(good), kind))
+        aws_world.world.advance(600)
+        problems = _refused(aws_world, kind)
+        if problems:
+            failures[kind] = problems
+    assert not failures, json.dumps(failures, indent=1)
 
-    bad = run_inproc(aws_world, "run")
-    assert bad.code == 4, bad.describe()
-    message = one_line_error(bad)
-    assert "victim" in message
-    if kind == "future-schema":
-        assert "upgrade" in message, message
-    else:
-        assert "state repair" in message, message
-    assert set(list_keys(aws_world, f"{PREFIX}data/account=123456789012/"
-                                    "region=us-east-1/instance=victim/")) == victim_keys, (
-        "nothing may be shipped for an instance whose state is unusable")
-    assert len(list_keys(aws_world, f"{PREFIX}data/account=123456789012/"
-                                    "region=us-east-1/instance=other/")) > other_before, (
-        "the other instance must still be shipped")
-    show = run_cli(aws_world, "state", "show", "--instance", "victim")
-    assert show.code == 4 and "Traceback" not in show.stdout + show.stderr, show.describe()
 
+@pytest.mark.parametrize("kind", ["not-json", "truncated", "offset-as-text", "future-schema",
+                                  "deeply-nested"])
+def test_repair_after_a_bad_state_ships_only_new_bytes(aws_world: AwsWorld, kind: str) -> None:
+    key, good = _two_instances(aws_world)
+    aws_world.s3_client().put_object(Bucket=aws_world.bucket, Key=key,
+                                     Body=_corrupt(json.loads(good), kind))
+    aws_world.world.advance(HOUR)
+    assert not _refused(aws_world, kind)
     repair = run_cli(aws_world, "state", "repair", "--instance", "victim", "--yes")
     assert repair.code == 0, repair.describe()
     after = run_inproc(aws_world, "run")
     assert after.code == 0, after.describe()
-    report = aws_world.verify()
-    report.assert_ok()  # complete, and nothing shipped twice
+    aws_world.verify().assert_ok()  # complete, and nothing shipped twice
     idle = run_inproc(aws_world, "run")
     assert idle.summary is not None and idle.summary["objects_written"] == 0, idle.describe()
 

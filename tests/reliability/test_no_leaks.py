@@ -99,7 +99,7 @@ def test_debug_output_under_faults_carries_no_content_or_secrets(aws_world: AwsW
                                                                  fmt: str) -> None:
     _seed(aws_world)
     env = {**CREDENTIALS, "SHIPPER_LOG_LEVEL": "debug", "SHIPPER_LOG_FORMAT": fmt,
-           "SHIPPER_MAX_ATTEMPTS": "3", "SHIPPER_LEASE_SECONDS": "5"}
+           "SHIPPER_MAX_ATTEMPTS": "3", "SHIPPER_LEASE_SECONDS": "2"}
     runs: list[tuple[str, Run]] = []
 
     _noisy_faults(aws_world)

@@ -11,7 +11,7 @@ import pytest
 
 from shipper.simulator.faults import ApiError, RequestInfo
 from tests.conftest import AwsWorld
-from tests.reliability.harness import Run, run_inproc, states
+from tests.reliability.harness import Run, S3Faults, run_inproc, states
 
 HOUR = 3600
 
@@ -100,3 +100,26 @@ def test_a_run_that_stops_early_records_no_gap_for_files_it_did_not_reach(
     assert stopped.summary is not None and stopped.summary["gap_bytes"] == 0, (
         stopped.describe())
     assert not gaps, (gaps, after.describe())
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: a generation that shipped nothing (its data PUTs failed) cannot be recognised under "
+    "its rotated name (no bytes to prove it by), so the renamed file is shipped as a new "
+    "generation (right) while the old one is declared vanished with its listed size as gap "
+    "bytes (InstanceJob._account_for_missing): a false alarm, nothing was lost (found by "
+    "test_schedules: S3 PutObject failures on a fresh MySQL instance)"))
+def test_a_file_first_shipped_under_its_rotated_name_is_no_gap(aws_world: AwsWorld) -> None:
+    w = aws_world.world
+    w.add_instance("my", "mysql", bytes_per_hour=200_000)
+    w.advance(420)
+    failed = run_inproc(aws_world, "run", SHIPPER_MAX_ATTEMPTS="1",
+                        s3_faults=S3Faults(1.0, kinds=("data",), modes=("500",)))
+    assert failed.code == 1, failed.describe()
+    w.advance(90 * 60)  # the logs seen at 00:07 are renamed .0 at 01:00
+    after = ok(run_inproc(aws_world, "run"))
+    report = aws_world.verify()
+    report.assert_ok()
+    assert not [m for m in report.partial], report.details()
+    gaps = [g for g in states(aws_world)["my"]["gaps"] if g.get("bytes")]
+    assert after.summary is not None and after.summary["gap_bytes"] == 0, (gaps,
+                                                                          after.describe())
