@@ -35,6 +35,7 @@ _SUFFIXES = (
 )
 TINY_GENERATION = 4096
 HOUR_MS = 3_600_000
+HEADER_ONLY_REACH_MS = HOUR_MS + 10 * 60_000
 
 
 def family(name: str) -> str:
@@ -83,11 +84,24 @@ def _plausible(gen: Generation, file: LogFile) -> bool:
     """Could ``file`` be ``gen``, renamed and perhaps grown? Content decides, this only filters."""
     if gen.offset > file.size or file.last_written_ms < gen.seen_lw:
         return False
-    if gen.offset == 0 or gen.header_only:
-        return False  # nothing to prove it by: no bytes, or only the engine's common header
+    if gen.offset == 0:
+        return False  # nothing to prove it by
+    if gen.header_only and file.last_written_ms - gen.seen_lw > HEADER_ONLY_REACH_MS:
+        # Only the engine's common header to prove it by: it can be the file its name was
+        # rotated to (last written within the hour after it was seen), not a later hour's.
+        return False
     if family(gen.name) != family(file.name):
         return False
     return not _quiet_tiny(gen, file)
+
+
+def _provable_here(gen: Generation, file: LogFile) -> bool:
+    """May ``file``, listed under ``gen``'s own name, be proven to be ``gen`` whatever its
+    listed Size says? Only if ``gen`` has distinguishing bytes to prove it by."""
+    return (gen.offset > 0 and file.last_written_ms >= gen.seen_lw
+            and not (gen.header_only
+                     and file.last_written_ms - gen.seen_lw > HEADER_ONLY_REACH_MS)
+            and not _quiet_tiny(gen, file))
 
 
 def continuity_family(name: str) -> str:
@@ -168,10 +182,10 @@ def make_plan(state: InstanceState, listing: list[LogFile]) -> Plan:
                 stay = prev
             elif f.size == prev.seen_size and prev.active:
                 hold = prev  # only a file being written can have a listed Size that lags
-        same_instant = prev is not None and f.last_written_ms == prev.seen_lw
-        if prev is not None and stay is None and hold is None and (
-                same_instant or _plausible(prev, f)):
-            others.append(prev)  # shrank: a new file, or a listing whose Size lags; prove it
+        if prev is not None and stay is None and hold is None and _provable_here(prev, f):
+            # Smaller than before: a new file, or a listing whose Size lags behind the file
+            # (even behind what we shipped); the stream, not the listing, decides.
+            others.append(prev)
         others.sort(key=lambda g: g.offset, reverse=True)
         jobs.append(FileJob(f, f.name in active, stay=stay, hold=hold, candidates=others))
 

@@ -69,7 +69,12 @@ def parse_marker(marker: str | None) -> tuple[int, int] | None:
 
 
 class NeedCompleteDownload(Exception):
-    """The portion API cannot give these bytes exactly; stream the file over REST instead."""
+    """The portion API cannot give these bytes exactly; stream the file over REST instead.
+    ``hour_verified``: the pages came back with the stored marker's hour (same generation)."""
+
+    def __init__(self, message: str, hour_verified: bool = False) -> None:
+        super().__init__(message)
+        self.hour_verified = hour_verified
 
 
 class NeedsProof(Exception):
@@ -192,8 +197,9 @@ class InstanceContext:
 
     def settle(self, gen: Generation, file: LogFile, active: bool) -> None:
         """Record where ``gen`` was seen. When we read fewer bytes than the listing promised,
-        the name changed hands after the listing: the entry describes another file, so it is
-        not remembered (LastWritten 0 means unknown; the next listing decides)."""
+        the name changed hands after the listing: the entry describes another file, so its
+        Size is not remembered (the renamed file must not be taken for this one by the
+        rename rule), only what we read."""
         with self.lock:
             if gen.name != file.name:
                 gen.marker = None if gen.marker_name != file.name else gen.marker
@@ -201,7 +207,7 @@ class InstanceContext:
             gen.max_listed = max(gen.max_listed, file.size)
             consistent = gen.offset >= file.size
             gen.seen_size = file.size if consistent else gen.offset
-            gen.seen_lw = file.last_written_ms if consistent else 0
+            gen.seen_lw = file.last_written_ms
             gen.active = active
             gen.missing_since_ms = None
             self.dirty = True
@@ -218,7 +224,19 @@ class FileShipper:
         self.object_bytes = ctx.settings.object_bytes
 
     def run(self) -> None:
-        self._run()
+        try:
+            self._run()
+        except NeedsProof:
+            raise
+        except Exception:
+            # A grown file whose download failed keeps its listed Size: if it is deleted
+            # before the next run, the loss is counted in full.
+            stay = self.job.stay
+            if stay is not None and self.job.file.size > stay.max_listed:
+                with self.ctx.lock:
+                    stay.max_listed = self.job.file.size
+                    self.ctx.dirty = True
+            raise
         self.ctx.stats.add(files_shipped=1)
 
     def _run(self) -> None:
@@ -268,6 +286,9 @@ class FileShipper:
                 return True
             except NeedCompleteDownload as why:
                 self._note_fallback(why)
+                if gen.header_only and not why.hour_verified:
+                    return False  # its bytes are any file's header: only a marker can tell
+                return self._ship_rest_known(gen)
         if gen.header_only:
             return False  # its bytes are any file's header: only a marker can tell
         return self._ship_rest_known(gen)
@@ -314,6 +335,7 @@ class FileShipper:
                 raise NeedCompleteDownload("no usable marker for the shipped offset")
             marker, hour = gen.marker, parsed[0]
         session_start = gen.offset
+        resumed = hour is not None  # every page is checked against the stored marker's hour
         builder = ObjectBuilder(gen.offset)
         early_ends = 0
         stop_at = file.size + self.ctx.settings.portion_max_bytes
@@ -336,7 +358,7 @@ class FileShipper:
             if new[1] - builder.end != len(data) or TRUNCATION_TEXT in page.data:
                 self._flush(gen, builder, marker)
                 raise NeedCompleteDownload("portion bytes do not match the marker (truncated, "
-                                           "overlapping or re-encoded)")
+                                           "overlapping or re-encoded)", resumed)
             hour = new[0]
             builder.feed(data)
             marker = page.marker or marker
@@ -353,7 +375,8 @@ class FileShipper:
                 continue
             if builder.end < file.size:
                 self._flush(gen, builder, marker)
-                raise NeedCompleteDownload("AdditionalDataPending ended before the listed size")
+                raise NeedCompleteDownload("AdditionalDataPending ended before the listed size",
+                                           resumed)
             break
         self._flush(gen, builder, marker)
         self.ctx.settle(gen, file, self.job.active)
@@ -645,9 +668,8 @@ class InstanceJob:
         plan = make_plan(ctx.state, listing)
         with ctx.lock:  # what the listing promised, so a later loss is counted in full
             for job in plan.jobs:
-                known = job.gen or job.stay or job.hold
-                if known is not None and job.file.size > known.max_listed:
-                    known.max_listed = job.file.size
+                if job.gen is not None and job.file.size > job.gen.max_listed:
+                    job.gen.max_listed = job.file.size
                     ctx.dirty = True
         if log.isEnabledFor(logging.DEBUG):
             for job in plan.jobs:
