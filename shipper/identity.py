@@ -95,6 +95,12 @@ def _plausible(gen: Generation, file: LogFile) -> bool:
     return not _quiet_tiny(gen, file)
 
 
+def _empty_and_stale(gen: Generation, file: LogFile) -> bool:
+    """Nothing shipped, so nothing to prove it by: a file under its name over an hour later
+    (its name rotated away meanwhile) is a new one, not its continuation."""
+    return gen.offset == 0 and file.last_written_ms - gen.seen_lw > HEADER_ONLY_REACH_MS
+
+
 def _provable_here(gen: Generation, file: LogFile) -> bool:
     """May ``file``, listed under ``gen``'s own name, be proven to be ``gen`` whatever its
     listed Size says? Only if ``gen`` has distinguishing bytes to prove it by."""
@@ -177,7 +183,8 @@ def make_plan(state: InstanceState, listing: list[LogFile]) -> Plan:
                     None)
         stay = hold = None
         others = [g for g in open_gens if g is not prev and _plausible(g, f)]
-        if prev is not None and f.last_written_ms > prev.seen_lw and not _quiet_tiny(prev, f):
+        if prev is not None and f.last_written_ms > prev.seen_lw and not _quiet_tiny(prev, f) \
+                and not _empty_and_stale(prev, f):
             if f.size > prev.seen_size:
                 stay = prev
             elif f.size == prev.seen_size and prev.active:

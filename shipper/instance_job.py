@@ -180,13 +180,13 @@ class InstanceContext:
             self.claimed.add(gen.gen_id)
             return True
 
-    def mint(self, file: LogFile, commit: bool = True) -> Generation:
+    def mint(self, file: LogFile, active: bool, commit: bool = True) -> Generation:
         """A new generation, recorded (and, by default, committed) before any of its data."""
         with self.lock:
             gen = Generation(
                 gen_id=new_generation_id(), name=file.name, first_name=file.name,
                 first_seen_ms=file.last_written_ms or int(time.time() * 1000),
-                seen_size=file.size, seen_lw=file.last_written_ms,
+                seen_size=file.size, seen_lw=file.last_written_ms, active=active,
             )
             self.state.generations[gen.gen_id] = gen
             self.claimed.add(gen.gen_id)
@@ -230,12 +230,16 @@ class FileShipper:
             raise
         except Exception:
             # A grown file whose download failed keeps its listed Size: if it is deleted
-            # before the next run, the loss is counted in full.
-            stay = self.job.stay
-            if stay is not None and self.job.file.size > stay.max_listed:
-                with self.ctx.lock:
-                    stay.max_listed = self.job.file.size
+            # before the next run, the loss is counted in full. Whatever it might have been
+            # is undecided, not vanished.
+            job = self.job
+            with self.ctx.lock:
+                if job.stay is not None and job.file.size > job.stay.max_listed:
+                    job.stay.max_listed = job.file.size
                     self.ctx.dirty = True
+                for gen in (job.gen, job.stay, job.hold, *job.candidates):
+                    if gen is not None:
+                        self.ctx.deferred.add(gen.gen_id)
             raise
         self.ctx.stats.add(files_shipped=1)
 
@@ -262,7 +266,7 @@ class FileShipper:
             log.info("file has a newer LastWritten but the same size; deciding next run",
                      extra=self._extra())
             return
-        gen = self.ctx.mint(job.file)
+        gen = self.ctx.mint(job.file, job.active)
         if self._portion_suits(gen):
             self._ship_portions(gen)
         elif not self._ship_rest_known(gen):
@@ -682,7 +686,7 @@ class InstanceJob:
         for job in plan.jobs:
             if job.gen is None and job.stay is None and job.hold is None \
                     and not job.candidates:
-                job.gen = ctx.mint(job.file, commit=False)
+                job.gen = ctx.mint(job.file, job.active, commit=False)
         if ctx.dirty:
             ctx.commit()
         certain = [j for j in plan.jobs if j.gen is not None]
@@ -697,14 +701,19 @@ class InstanceJob:
             first.append((proofs[0], self.pool.submit(self._run_serially, ctx, proofs)))
         errors = self._collect(first, outcome)
         unproven: list[FileJob] = []
+        completed = False
         if not errors and not self.stop.is_set():
             second = [(j, self.pool.submit(FileShipper(ctx, self.api, j).run)) for j in stays]
             errors += self._collect(second, outcome, unproven)
-        last = [replace(j, stay=None) for j in unproven] + holds
-        if last and not errors and not self.stop.is_set():
-            errors += self._collect(
-                [(last[0], self.pool.submit(self._run_serially, ctx, last))], outcome)
-        if listing:  # an empty listing (after a retry) says nothing about what vanished
+            last = [replace(j, stay=None) for j in unproven] + holds
+            if not errors and not self.stop.is_set():
+                if last:
+                    errors += self._collect(
+                        [(last[0], self.pool.submit(self._run_serially, ctx, last))], outcome)
+                completed = not errors and not self.stop.is_set()
+        # Only a complete pass may conclude that a file vanished: an empty listing (after a
+        # retry) says nothing, and files a stopped run did not reach are still there.
+        if listing and completed:
             self._account_for_missing(ctx, plan, listing)
             self._check_continuity(ctx, known_before, listing)
         outcome.lag_seconds = self._lag(ctx, listing)
@@ -798,7 +807,14 @@ class InstanceJob:
                 if gen.missing_since_ms is None:
                     gen.missing_since_ms = now
                     ctx.dirty = True
-                    lost = max(0, max(gen.seen_size, gen.max_listed) - gen.offset)
+                    # A file being written that shipped nothing has no proven identity: it
+                    # was most likely renamed as it grew (a closed file keeps its Size and
+                    # LastWritten and is found by the rename rule), and its bytes archived
+                    # under the generation of its new name. Whole families that vanish are
+                    # reported by _check_continuity.
+                    unproven = gen.offset == 0 and gen.active
+                    lost = 0 if unproven else max(0, max(gen.seen_size, gen.max_listed)
+                                                  - gen.offset)
                     if lost:
                         ctx.state.gaps.append({"generation": gen.gen_id, "file": gen.name,
                                                "bytes": lost, "at_ms": now})

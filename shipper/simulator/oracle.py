@@ -29,7 +29,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from shipper.layout import DATA_SUFFIX, DataObjectInfo, metadata_names, safe_segment
+from shipper.layout import (
+    DATA_SUFFIX,
+    DataObjectInfo,
+    decode_metadata_value,
+    metadata_names,
+    metadata_value,
+    safe_segment,
+)
 from shipper.simulator.world import GenerationRecord, World
 
 HEAD_BYTES = 256
@@ -258,6 +265,9 @@ class _Truths:
             for g in self.records:
                 for n in dict.fromkeys(g.names):
                     self._by_name.setdefault(n, []).append(g)
+                    cut = decode_metadata_value(metadata_value(n))
+                    if cut != n:  # a name too long for S3 metadata is archived cut
+                        self._by_name.setdefault(cut, []).append(g)
         return self._by_name.get(name, [])
 
     def range_digest(self, g: GenerationRecord, start: int, end: int) -> str:

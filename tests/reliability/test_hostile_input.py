@@ -136,11 +136,6 @@ def test_edge_spaces_in_a_name_survive_the_metadata(aws_world: AwsWorld) -> None
     aws_world.verify().assert_ok()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (oracle, simulator/oracle.py verify): candidates are looked up by the exact log-file "
-    "name (pool.named(s.log_files[0])), so a name cut to fit S3's metadata limit never finds its "
-    "truth generation and the archive is reported 'unmatched'; consistent() already uses "
-    "layout.metadata_names, the lookup must too"))
 def test_a_long_non_ascii_name_fits_the_s3_metadata_limit(aws_world: AwsWorld) -> None:
     """Was a shipper bug, fixed in 2304241: the log-file metadata was the whole percent-encoded
     name (2.7 KB for 300 non-ASCII characters) and S3 refuses user metadata over 2 KB

@@ -7,8 +7,6 @@ where they matter, so the reproduction does not depend on timing.
 
 from __future__ import annotations
 
-import pytest
-
 from shipper.simulator.faults import ApiError, RequestInfo
 from tests.conftest import AwsWorld
 from tests.reliability.harness import Run, S3Faults, run_inproc, states
@@ -21,11 +19,6 @@ def ok(run: Run) -> Run:
     return run
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a listed Size that lags below the bytes already shipped (DescribeDBLogFiles quirk, "
-    "aws-cli#1504) makes the file being written look 'shrunk': identity._plausible rejects "
-    "the generation (offset > size), make_plan plans a certainly-new file and the run ships it "
-    "again from byte 0 -> duplicate data in S3 (and a false gap for the old generation)"))
 def test_a_lagging_listed_size_does_not_reship_the_file(aws_world: AwsWorld) -> None:
     w = aws_world.world
     w.add_instance("pg", "postgres", bytes_per_hour=60_000)
@@ -52,12 +45,6 @@ def test_two_runs_back_to_back_ship_once(aws_world: AwsWorld) -> None:
     aws_world.verify().assert_ok()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (since 2304241): a generation that shipped only the engine's common header is no "
-    "candidate for any other name (identity._plausible: gen.header_only), so when MySQL renames "
-    "the running slow/general log to .0 at the hour, the .0 file is planned as a new generation "
-    "and shipped again from byte 0: the header is archived twice, and the old generation "
-    "reports a false gap (found by test_schedules with the 'drops' profile)"))
 def test_a_header_only_running_log_continues_under_its_rotated_name(
         aws_world: AwsWorld) -> None:
     w = aws_world.world
@@ -70,12 +57,6 @@ def test_a_header_only_running_log_continues_under_its_rotated_name(
     assert second.summary is not None and second.summary["gap_bytes"] == 0, second.describe()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: InstanceJob._ship calls _account_for_missing even when the run stopped early (an "
-    "error in the first round, SIGTERM, max runtime): the grown files whose 'stay' jobs never "
-    "ran are unclaimed, so they are marked missing and their unshipped bytes recorded as a "
-    "gap (gap_bytes/GapBytes), although the files are still there and the next run ships "
-    "them (found by test_schedules: a SIGTERM'd run on SQL Server)"))
 def test_a_run_that_stops_early_records_no_gap_for_files_it_did_not_reach(
         aws_world: AwsWorld) -> None:
     w = aws_world.world
@@ -102,12 +83,6 @@ def test_a_run_that_stops_early_records_no_gap_for_files_it_did_not_reach(
     assert not gaps, (gaps, after.describe())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a generation that shipped nothing (its data PUTs failed) cannot be recognised under "
-    "its rotated name (no bytes to prove it by), so the renamed file is shipped as a new "
-    "generation (right) while the old one is declared vanished with its listed size as gap "
-    "bytes (InstanceJob._account_for_missing): a false alarm, nothing was lost (found by "
-    "test_schedules: S3 PutObject failures on a fresh MySQL instance)"))
 def test_a_file_first_shipped_under_its_rotated_name_is_no_gap(aws_world: AwsWorld) -> None:
     w = aws_world.world
     w.add_instance("my", "mysql", bytes_per_hour=200_000)
