@@ -124,14 +124,24 @@ def _quiet_tiny(gen: Generation, file: LogFile) -> bool:
     return gen.offset <= TINY_GENERATION and not gen.active and quiet_for > HOUR_MS
 
 
+_TRACE_SUFFIXES = (".trc", ".trm", ".xel")
+
+
+def _activity_group(name: str) -> str:
+    """Files of which only the newest is being written: a family, except that trace files
+    (Oracle, SQL Server), each a new numbered name, form one group per pattern."""
+    return continuity_family(name) if name.endswith(_TRACE_SUFFIXES) else family(name)
+
+
 def active_names(listing: Iterable[LogFile]) -> set[str]:
     newest: dict[str, int] = {}
     files = list(listing)
     for f in files:
-        fam = family(f.name)
-        newest[fam] = max(newest.get(fam, -1), f.last_written_ms)
+        group = _activity_group(f.name)
+        newest[group] = max(newest.get(group, -1), f.last_written_ms)
     return {f.name for f in files
-            if f.last_written_ms == newest[family(f.name)] and not f.name.endswith(".gz")}
+            if f.last_written_ms == newest[_activity_group(f.name)]
+            and not f.name.endswith(".gz")}
 
 
 def make_plan(state: InstanceState, listing: list[LogFile]) -> Plan:

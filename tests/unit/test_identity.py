@@ -348,3 +348,17 @@ def test_candidates_are_ordered_longest_shipped_first() -> None:
     plan = make_plan(state_of(short, long), [LogFile(f"{SLOW}.5", 20_000, T0 + 2),
                                              LogFile(SLOW, 10, T0 + 3)])
     assert job_for(plan, f"{SLOW}.5").candidates == [long, short]
+
+
+def test_only_the_newest_trace_file_counts_as_being_written() -> None:
+    listing = [LogFile("trace/ORCL_ora_101.trc", 4096, T0),
+               LogFile("trace/ORCL_ora_202.trc", 4096, T0 + MIN_MS),
+               LogFile("trace/alert_ORCL.log", 9000, T0 + 2 * MIN_MS),
+               LogFile("audit/audit.log.0.2024-01-02-03-00.00001", 10, T0),
+               LogFile("audit/audit.log.1.2024-01-02-03-00.00002", 10, T0 - MIN_MS)]
+    active = active_names(listing)
+    assert "trace/ORCL_ora_202.trc" in active and "trace/ORCL_ora_101.trc" not in active
+    assert "trace/alert_ORCL.log" in active
+    # audit writer slots are written at once: each slot's newest file is active
+    assert {"audit/audit.log.0.2024-01-02-03-00.00001",
+            "audit/audit.log.1.2024-01-02-03-00.00002"} <= active
