@@ -14,9 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from shipper.simulator.faults import ApiError, RequestInfo
+from shipper.simulator.s3server import LocalS3
+from shipper.simulator.world import DEFAULT_START
 from tests.conftest import AwsWorld
-from tests.reliability.harness import Run, run_inproc, states
+from tests.reliability.harness import Run, fresh_aws, run_inproc, states
 
 HOUR = 3600
 
@@ -211,3 +215,54 @@ def test_an_empty_running_log_is_not_continued_by_a_later_file_of_its_name(
     assert owner and owner[0]["first_seen_ms"] >= int(running.created_at * 1000), owner
     assert "error/mysql-error-running.log" in unseen_families(aws_world, "my"), (
         second.describe())
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG (rest of G after a03a140): an empty generation is still continued by the next file "
+    "under its name when that file is listed less than an hour after it was seen: MySQL's "
+    "error log, empty at 00:07 and renamed to .2026-11-20.00 at 01:00, is 'continued' at 01:05 "
+    "by the new running log (created 01:00), which is filed under the empty generation's "
+    "identity and first_seen/dt= (identity._quiet_tiny's one-hour rule; the rename is visible "
+    "in the same listing). Found by test_schedules"))
+def test_an_empty_running_log_is_not_continued_by_the_next_hours_file(local_s3: LocalS3) -> None:
+    with fresh_aws(local_s3, start=DEFAULT_START + 420) as aws:
+        aws.world.add_instance("my", "mariadb", bytes_per_hour=100_000)
+        ok(run_inproc(aws, "run"))  # 00:07: a fresh instance, its error log is empty
+        aws.world.advance(58 * 60)  # 01:05: renamed at 01:00, a new running log since
+        ok(run_inproc(aws, "run"))
+        aws.verify().assert_ok()
+        running = aws.world.instance("my").file("error/mysql-error-running.log")
+        owner = [g for g in states(aws)["my"]["generations"].values()
+                 if g["name"] == "error/mysql-error-running.log"
+                 and g["missing_since_ms"] is None]
+        assert owner and owner[0]["first_seen_ms"] >= int(running.created_at * 1000), owner
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: the break in continuity is lost when the first run to see the new files stops early "
+    "(SIGTERM, max runtime, an access error): that run rightly concludes nothing about "
+    "vanished files, but it records the new files' generations, so the next run finds the "
+    "family still 'known and listed' (InstanceJob._check_continuity looks at known_before) and "
+    "the files deleted unseen in between never raise a suspected gap. Found by test_schedules "
+    "(a SIGTERM'd run after three hours with Aurora audit logs)"))
+def test_a_break_first_seen_by_a_run_that_stopped_early_is_still_reported(
+        aws_world: AwsWorld) -> None:
+    w = aws_world.world
+    inst = w.add_instance("pg", "postgres", bytes_per_hour=60_000, retention_hours=1)
+    w.advance(1800)
+    ok(run_inproc(aws_world, "run"))  # knows -00
+    w.advance(3 * HOUR)  # -00 and -01 deleted; -02 and -03 listed, nobody saw -01
+    inst.add_file("other/denied.log", b"a first-round job that fails\n" * 50)
+
+    def deny(info: RequestInfo) -> ApiError | None:
+        if info.log_file == "other/denied.log" and info.action != "DescribeDBLogFiles":
+            return ApiError("AccessDenied", "not authorized", 403)
+        return None
+
+    remove = aws_world.sim.add_hook(deny)
+    stopped = run_inproc(aws_world, "run")
+    remove()
+    assert stopped.code == 3, stopped.describe()
+    after = ok(run_inproc(aws_world, "run"))
+    assert [g for g in inst.generations() if g.names[-1].endswith("-01") and not g.exists]
+    assert "error/postgresql.log" in unseen_families(aws_world, "pg"), after.describe()

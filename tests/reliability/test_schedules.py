@@ -43,7 +43,6 @@ import os
 import re
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +50,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from shipper.identity import TINY_GENERATION, continuity_family
+from shipper.identity import continuity_family
 from shipper.simulator.faults import Faults
 from shipper.simulator.s3server import LocalS3
 from shipper.simulator.world import DEFAULT_START, GenerationRecord, World
@@ -267,10 +266,8 @@ class Ledger:
     # (instance, family) -> world time of the first listing after which the committed state
     # held a live generation of that family: from then on a break in it can be noticed
     known_since: dict[tuple[str, str], float] = field(default_factory=dict)
-    # real time of each step's runs, its faults, and whether a run stopped early (SIGTERM...)
-    windows: list[tuple[float, float, Fx, bool]] = field(default_factory=list)
-    lag_dups: set[str] = field(default_factory=set)  # known bug D: generations shipped twice
-    notes: list[str] = field(default_factory=list)
+    early_stops: list[float] = field(default_factory=list)  # world times (KNOWN_EARLY_STOP)
+    set_aside: set[str] = field(default_factory=set)  # duplicated generations (KNOWN_TWO_LIVE)
 
 
 def _snapshot(world: World) -> Observation:
@@ -373,9 +370,8 @@ def _ship(aws: AwsWorld, tap: S3Tap, step: Ship, ledger: Ledger, index: int, see
         _merge(ledger.seen, inst, sizes)
     env = {**RUN_ENV, "SHIPPER_MAX_ATTEMPTS": str(step.fx.max_attempts)}
     runs: list[Run] = []
-    lagging = step.fx.size_lag_rate > 0
-    unmatched_before = _unmatched(aws) if lagging else set()
-    began = time.time()
+    watch = step.fx.size_lag_rate > 0 and bool(ledger.early_stops)  # KNOWN_TWO_LIVE
+    duplicated_before = _duplicated(aws) if watch else set()
     if step.mode == "inproc":
         s3 = S3Faults(step.fx.s3_rate, step.fx.s3_kinds, seed=seed + index) \
             if step.fx.s3_rate else None
@@ -404,22 +400,18 @@ def _ship(aws: AwsWorld, tap: S3Tap, step: Ship, ledger: Ledger, index: int, see
                 assert run.killed, run.describe()
             runs.append(run)
     _apply_faults(faults, Fx())
-    stopped_early = any(r.code in (3, 5, 130, 143) for r in runs)
-    ledger.windows.append((began, time.time(), step.fx, stopped_early))
-    if lagging:
-        new = _unmatched(aws) - unmatched_before
-        if new:
-            ledger.lag_dups |= new
-            ledger.notes.append(KNOWN_BUG_D)
+    if watch:
+        ledger.set_aside |= _duplicated(aws) - duplicated_before
+    if any(r.killed or r.code in (3, 5, 130, 143) for r in runs):
+        ledger.early_stops.append(obs.at)
     _record(ledger, aws, obs, runs, step.fx)
 
 
-def _unmatched(aws: AwsWorld) -> set[str]:
+def _duplicated(aws: AwsWorld) -> set[str]:
     """Shipped generations that duplicate each other (both sides: which one the oracle calls
     the duplicate may change as the newer one grows)."""
-    report = aws.verify(require=lambda g: False)
     found = set()
-    for p in report.unmatched:
+    for p in aws.verify(require=lambda g: False).unmatched:
         if "duplicate of data" in p.detail:
             found.add(p.generation or "")
             found.update(re.findall(r"shipped as ([0-9a-f]{20})", p.detail))
@@ -490,63 +482,32 @@ def execute(local_s3: LocalS3, tap: S3Tap, schedule: Schedule) -> None:
 
 # --- the checks -----------------------------------------------------------------------------------
 
-# Situations the shipper is known to get wrong, each with its strict xfail regression test in
-# test_regressions.py; the property sets aside exactly these so that it keeps exploring
-# everything else. Remove an entry when its bug is fixed (its regression test then XPASSes).
+# Bugs this suite found, all fixed now, each kept as a regression test (test_gaps.py,
+# test_regressions.py, test_hostile_input.py) and, where the property found it, as an
+# @example below: A an empty or header-only generation found again in a later file; B traces
+# deleted unseen without a suspected gap; C listed bytes of a failed download not counted;
+# D a lagging listed Size re-shipping a file; E an empty listing turned into false gaps; F a
+# header-only log re-shipped under its rotated name (a regression of the fix for A); G an
+# empty generation continued by a later file of its name; H false gaps from a run that
+# stopped early; I a false gap for a generation that shipped nothing. If a new one shows up
+# and cannot be fixed at once, set it aside here (narrowly) next to its xfail test.
 #
-# D: a listed Size lagging below the shipped offset re-ships the file as new (duplicate, and a
-#    false gap for the old generation). Duplicates that appear during a run with size lag are
-#    set aside, and so are gaps recorded during runs with listing quirks.
-# F: a generation that shipped only the engine's header is no candidate for its renamed
-#    continuation: the header is archived twice (a duplicate of at most 4 KiB from byte 0) and
-#    the old generation reports a false gap. Such duplicates are set aside, and so are gaps of
-#    header-only generations.
-# G: a generation with nothing shipped is continued (through the 'stay' path) by a later file
-#    of its name (test_gaps.py). The bytes are right, but the generation's first_seen/dt= are
-#    the empty one's and losses in between raise no suspected gap. Recognised by its signature
-#    (a shipped generation whose state says it was first seen before its truth generation
-#    existed); its family is not asked for a suspected gap.
-# H: a run that stops early (SIGTERM, max runtime, an access error in the first round) marks
-#    the grown files it did not reach as vanished and records false gaps
-#    (test_regressions.py). Gaps recorded during a step where a run stopped early are set
-#    aside.
-# I: a generation that shipped nothing is declared vanished when its file is renamed (it cannot
-#    be proven under the new name, which is shipped as a new generation): a false gap of its
-#    listed size (test_regressions.py). Gaps of generations with offset 0 are set aside.
-# (A, B, C and E, found earlier by this suite, are fixed; their tests are in test_gaps.py.)
-KNOWN_BUG_D = "lagging size re-shipped a file (test_regressions.py)"
-KNOWN_BUG_F = "header-only generation re-shipped under its rotated name (test_regressions.py)"
-KNOWN_BUG_G = "empty generation continued by a later file of its name (test_gaps.py)"
-KNOWN_BUG_H = "false gap recorded by a run that stopped early (test_regressions.py)"
-KNOWN_BUG_I = "false gap of a generation that shipped nothing (test_regressions.py)"
-
-
-def _known_duplicate(ledger: Ledger, problem: Any) -> bool:
-    if problem.generation in ledger.lag_dups:
-        ledger.notes.append(KNOWN_BUG_D)
-        return True
-    if "duplicate of data" in problem.detail and problem.start == 0 \
-            and problem.end <= TINY_GENERATION:
-        ledger.notes.append(KNOWN_BUG_F)
-        return True
-    return False
-
-
-def _known_false_gap(ledger: Ledger, doc: dict[str, Any], gap: dict[str, Any]) -> bool:
-    if _during(ledger, gap, lambda fx, early: fx.listing_quirks):
-        ledger.notes.append(KNOWN_BUG_D)
-        return True
-    if _during(ledger, gap, lambda fx, early: early):
-        ledger.notes.append(KNOWN_BUG_H)
-        return True
-    gen = doc.get("generations", {}).get(str(gap.get("generation")), {})
-    if gen.get("header_only"):
-        ledger.notes.append(KNOWN_BUG_F)
-        return True
-    if gen.get("offset") == 0:
-        ledger.notes.append(KNOWN_BUG_I)
-        return True
-    return False
+# Set aside today: G' (the rest of G, xfail in test_gaps.py): an empty generation is still
+# continued by the next file under its name when that one is listed within the hour. Its
+# signature: a shipped generation whose state says it was first seen before its truth
+# generation existed (the oracle has already proven the bytes right, so it was empty). Such a
+# family is not asked for a suspected gap; remove this when the xfail test passes.
+KNOWN_STITCH = "empty generation continued by the next file of its name (test_gaps.py)"
+#
+# And J (xfail in test_gaps.py): when the first run to list the files after a loss stops early
+# (SIGTERM, SIGKILL, an access error), the break in continuity is never reported. Losses seen
+# first by such a run are not asked for a suspected gap; remove this when the test passes.
+KNOWN_EARLY_STOP = "break first listed by a run that stopped early (test_gaps.py)"
+#
+# And K (xfail in test_regressions.py): after a run that stopped early left a stale empty
+# generation under a name, a listed Size lagging below the shipped offset re-ships the file.
+# Duplicates that appear during a run with size lag after an early stop are set aside.
+KNOWN_TWO_LIVE = "stale same-named generation + lagging size re-shipped a file"
 
 
 def _trail(ledger: Ledger, inst: str, limit: int = 80) -> str:
@@ -575,7 +536,8 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
     must = {t for sizes in ledger.shipped_ok.values() for t, s in sizes.items() if s > 0}
     report = aws.verify(require=lambda g: g.exists or g.truth_id in must,
                         allow_partial=lambda g: not g.exists)
-    report.unmatched = [p for p in report.unmatched if not _known_duplicate(ledger, p)]
+    report.unmatched = [p for p in report.unmatched  # KNOWN_TWO_LIVE
+                        if p.generation not in ledger.set_aside]
     if not report.ok:
         involved = sorted({p.instance for p in report.problems}
                           | {f.split(" ")[2].split(":")[0] for f in report.failures
@@ -596,8 +558,6 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
 
     docs = states(aws)
     stitched = _stitched_families(report, docs)
-    if stitched:
-        ledger.notes.append(KNOWN_BUG_G)
     first = ledger.first_run_at if ledger.first_run_at is not None else float("inf")
     for inst in (i.identifier for i in world.instances()):
         doc = docs.get(inst, {})
@@ -605,9 +565,8 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
         gens = [g for g in truths.values() if g.instance == inst]
         lost = {g.truth_id: g.size - covered.get(g.truth_id, 0) for g in gens if not g.exists}
         recorded = sum(int(x.get("bytes", 0)) for x in gaps)
-        quirky = sum(int(x.get("bytes", 0)) for x in gaps if _known_false_gap(ledger, doc, x))
         # 4. no false alarms
-        assert recorded - quirky <= sum(lost.values()), (
+        assert recorded <= sum(lost.values()), (
             f"{inst}: the state records {recorded} gap bytes but only {sum(lost.values())} "
             f"bytes of deleted generations are missing from S3: {gaps}\n" + report.details())
         # 5a. listed bytes that were deleted before reaching S3 are counted
@@ -625,8 +584,10 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
                   and (g.deleted_at or 0) > first and _deleted_by_age(world, g)
                   and ledger.known_since.get((inst, continuity_family(g.names[-1])),
                                              float("inf")) <= g.created_at]
-        unseen = [g for g in unseen
+        unseen = [g for g in unseen  # KNOWN_STITCH
                   if continuity_family(g.names[-1]) not in stitched.get(inst, set())]
+        unseen = [g for g in unseen  # KNOWN_EARLY_STOP
+                  if not any(at >= (g.deleted_at or 0) for at in ledger.early_stops)]
         suspected = {x.get("family") for x in gaps if x.get("kind") == "unseen"}
         missed = [g for g in unseen if continuity_family(g.names[-1]) not in suspected]
         assert not missed, (
@@ -647,16 +608,11 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
         assert emf["exit_code"] == run.code, run.describe()
 
 
-def _during(ledger: Ledger, gap: dict[str, Any], what: Callable[[Fx, bool], bool]) -> bool:
-    at = float(gap.get("at_ms", 0)) / 1000
-    return any(start <= at <= end + 1 and what(fx, early)
-               for start, end, fx, early in ledger.windows)
-
-
 def _stitched_families(report: Any, docs: dict[str, dict[str, Any]]) -> dict[str, set[str]]:
-    """Families (per instance) where a generation was continued in another file: a shipped
-    generation whose state says it was first seen before its matched truth generation existed
-    (known bug G; the oracle has already checked that its bytes are that truth's)."""
+    """Families (per instance) where a generation was continued in another file (KNOWN_STITCH):
+    a shipped generation whose state says it was first seen before its matched truth generation
+    existed. The oracle has checked its bytes; what is wrong is its identity (first_seen, dt=)
+    and that a loss in between would go unnoticed."""
     found: dict[str, set[str]] = {}
     for match in [*report.complete, *report.partial]:
         if match.shipped is None:
@@ -702,15 +658,24 @@ def _deleted_by_age(world: World, g: GenerationRecord) -> bool:
     steps=(Advance(150), Ship("group", n=3, kill_first=True, at=("PUT", "state", 2)),
            Advance(200), Ship("term", at=("PUT", "data", 2))),
     seed=3))
-# Found by this property: known bug F (header-only logs re-shipped under their rotated name).
+# Found by this property: bug F (header-only logs re-shipped under their rotated name).
 @example(schedule=Schedule(
     insts=(Inst("mariadb", 100_000),),
     steps=(Ship("inproc", combine(["drops"])), Advance(60)), seed=0))
-# Found by this property: known bug I (S3 failures on a fresh instance, then a rotation).
+# Found by this property: bug I (S3 failures on a fresh instance, then a rotation).
 @example(schedule=Schedule(
     insts=(Inst("mysql", 200_000, 4.0),),
     steps=(Ship("inproc", combine(["s3"])), Advance(90)), seed=0))
-# Found by the no-leak runs: known bug D (a lagging listed size re-ships the file).
+# Found by this property: bugs J and K (SIGTERM'd runs, a day later another, then size lag).
+@example(schedule=Schedule(
+    insts=(Inst("mysql", 200_000, 4.0), Inst("aurora-postgresql", 100_000, 1.0)),
+    steps=(Ship("term", at=("PUT", "data", 1)), Advance(1530),
+           Ship("term", at=("PUT", "data", 6)),
+           Ship("inproc", Fx(throttle=(5, 40.0), drop_rate=0.05, latency_ms=10.0,
+                             size_lag_rate=0.4, max_attempts=2, s3_rate=0.1,
+                             s3_kinds=("state",)))),
+    seed=14))
+# Found by the no-leak runs: bug D (a lagging listed size re-ships the file).
 @example(schedule=Schedule(
     insts=(Inst("mysql", 100_000), Inst("postgres", 100_000)),
     steps=(Advance(30), Ship("inproc"), Advance(10), Ship("inproc", Fx(size_lag_rate=0.9))),
