@@ -6,10 +6,11 @@ console script, for SIGTERM, SIGKILL and runs started at once).
 
 S3 failures come from two places:
 
-* ``S3Faults`` (in-process runs only): a botocore event handler on every session the shipper
-  makes (``shipper.runner.make_session`` is wrapped) fails a fraction of PutObject calls with
-  HTTP 500 (nothing written), a refused connection (nothing written), or a lost response (the
-  object IS written, then the connection breaks: botocore sees ``ConnectionClosedError``).
+* ``S3Faults`` (in-process runs only): botocore event handlers (``before-call`` and
+  ``after-call``) on every session the shipper makes (``shipper.runner.make_session`` is
+  wrapped) fail a fraction of PutObject calls with HTTP 500 (nothing written), a refused
+  connection (nothing written), or a lost answer (the object IS written, then the connection
+  breaks: botocore sees ``ConnectionClosedError``).
 * ``S3Tap`` (any process): wraps the WSGI app of the session's ``LocalS3`` server, so the test
   sees every S3 request as it is served (method, key kind, the ``AWS_SDK_UA_APP_ID`` of the
   sender) and can act right after a request was applied and before its answer leaves: send
@@ -338,7 +339,6 @@ class S3Tap:
         self._lock = threading.Lock()
         self.requests: list[S3Request] = []
         self.kills: list[KillPoint] = []
-        self.before: Callable[[S3Request], tuple[int, str, str] | None] | None = None
         self._server.app = self
 
     def close(self) -> None:
@@ -348,7 +348,6 @@ class S3Tap:
         with self._lock:
             self.requests.clear()
             self.kills.clear()
-        self.before = None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         ua = str(environ.get("HTTP_USER_AGENT", ""))
@@ -357,17 +356,6 @@ class S3Tap:
         method = str(environ.get("REQUEST_METHOD", ""))
         pre = S3Request(method, path, str(environ.get("QUERY_STRING", "")), key_kind(path),
                         match.group(1) if match else None, 0)
-        if self.before is not None:
-            refusal = self.before(pre)
-            if refusal is not None:
-                status, code, message = refusal
-                body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
-                        f"<Message>{message}</Message></Error>").encode()
-                start_response(f"{status} Refused", [("Content-Type", "application/xml"),
-                                                      ("Content-Length", str(len(body)))])
-                with self._lock:
-                    self.requests.append(S3Request(**{**pre.__dict__, "status": status}))
-                return [body]
         status_box: list[int] = []
 
         def capture(status: str, headers: Any, exc_info: Any = None) -> Any:
