@@ -33,9 +33,14 @@ _SUFFIXES = (
     re.compile(r"\.\d{4}-\d{2}-\d{2}\.\d{2}$"),  # MySQL error log, renamed hourly
     re.compile(r"\.\d+$"),  # MySQL .N, SQL Server ERROR.N
 )
+# The timestamped ones name a file for good: it is never renamed to another timestamp.
+_STAMPED = _SUFFIXES[:3]
 TINY_GENERATION = 4096
 HOUR_MS = 3_600_000
 HEADER_ONLY_REACH_MS = HOUR_MS + 10 * 60_000
+# A reused name (MySQL .N) comes back with a generation of the same hour a day later; within
+# this window a matching marker hour identifies the generation.
+STAY_TRUST_MS = 23 * HOUR_MS
 
 
 def family(name: str) -> str:
@@ -80,10 +85,22 @@ class Plan:
     displaced: list[Generation]
 
 
+def stamp(name: str) -> str | None:
+    """The timestamp a rotated name carries (``.2024-01-02-03``), without ``.gz``; None for
+    names without one (running logs, ``.N`` slots, SQL Server's chain, trace files)."""
+    for pattern in _STAMPED:
+        match = pattern.search(name)
+        if match:
+            return match.group(0).removesuffix(".gz")
+    return None
+
+
 def _plausible(gen: Generation, file: LogFile) -> bool:
     """Could ``file`` be ``gen``, renamed and perhaps grown? Content decides, this only filters."""
     if gen.offset > file.size or file.last_written_ms < gen.seen_lw:
         return False
+    if stamp(gen.name) not in (None, stamp(file.name)):
+        return False  # a file named for its hour keeps that name (PostgreSQL's next hour)
     if gen.offset == 0:
         return False  # nothing to prove it by
     if gen.header_only and file.last_written_ms - gen.seen_lw > HEADER_ONLY_REACH_MS:
@@ -99,6 +116,18 @@ def _empty_and_stale(gen: Generation, file: LogFile) -> bool:
     """Nothing shipped, so nothing to prove it by: a file under its name over an hour later
     (its name rotated away meanwhile) is a new one, not its continuation."""
     return gen.offset == 0 and file.last_written_ms - gen.seen_lw > HEADER_ONLY_REACH_MS
+
+
+def _unprovable_stay(gen: Generation, file: LogFile) -> bool:
+    """A header-only generation can be resumed under its name only by a marker of that name
+    whose hour the file still matches: with none, or over STAY_TRUST_MS later, and past the
+    header's reach, nothing could prove it (the file is a new one, decided as such now)."""
+    if not gen.header_only:
+        return False
+    quiet_for = file.last_written_ms - gen.seen_lw
+    usable_marker = bool(gen.marker) and gen.marker_name == file.name \
+        and quiet_for < STAY_TRUST_MS
+    return quiet_for > HEADER_ONLY_REACH_MS and not usable_marker
 
 
 def _provable_here(gen: Generation, file: LogFile) -> bool:
@@ -189,13 +218,12 @@ def make_plan(state: InstanceState, listing: list[LogFile]) -> Plan:
     for f in listing:
         if f.name in claimed_names:
             continue
-        prev = next((g for g in open_gens if g.name == f.name and g.missing_since_ms is None),
-                    None)
+        prev = _last_under(f.name, open_gens)
         stay = hold = None
         others = [g for g in open_gens if g is not prev and _plausible(g, f)]
         if prev is not None and f.last_written_ms > prev.seen_lw and not _quiet_tiny(prev, f) \
-                and not _empty_and_stale(prev, f):
-            if f.size > prev.seen_size:
+                and not _empty_and_stale(prev, f) and not _rotated_away(prev, listing):
+            if f.size > prev.seen_size and not _unprovable_stay(prev, f):
                 stay = prev
             elif f.size == prev.seen_size and prev.active:
                 hold = prev  # only a file being written can have a listed Size that lags
@@ -207,6 +235,32 @@ def make_plan(state: InstanceState, listing: list[LogFile]) -> Plan:
         jobs.append(FileJob(f, f.name in active, stay=stay, hold=hold, candidates=others))
 
     return Plan(jobs, unchanged, open_gens)
+
+
+def _last_under(name: str, gens: list[Generation]) -> Generation | None:
+    """The generation last listed under ``name``. A run that stopped early may leave an older
+    one recorded under the same name (it could not yet conclude where that one went); the
+    newest is the one the name held last, the older one proves nothing about this file."""
+    same = [g for g in gens if g.name == name and g.missing_since_ms is None]
+    return max(same, key=lambda g: (g.seen_lw, g.offset, g.first_seen_ms), default=None)
+
+
+def _rotated_away(gen: Generation, listing: list[LogFile]) -> bool:
+    """Has an empty generation's name been rotated since it was seen? Nothing was shipped, so
+    content cannot tell; the listing can: a closed file of its family under another name
+    that was written after it was seen (the rotation closed it), or that carries exactly the
+    empty generation's (Size 0, LastWritten) (a rename keeps the mtime). Then the file now
+    under its name is the next one, not its continuation."""
+    if gen.offset > 0 or not gen.active or family(gen.name) != gen.name:
+        return False  # only a base name (no rotation suffix) is handed to the next file
+    fam = family(gen.name)
+    for f in listing:
+        if f.name == gen.name or family(f.name) != fam or f.name.endswith(".gz"):
+            continue
+        if f.last_written_ms > gen.seen_lw or (f.size == 0 == gen.seen_size
+                                                and f.last_written_ms == gen.seen_lw):
+            return True
+    return False
 
 
 def _can_resume(gen: Generation, name: str) -> bool:

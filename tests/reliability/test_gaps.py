@@ -217,14 +217,9 @@ def test_an_empty_running_log_is_not_continued_by_a_later_file_of_its_name(
         second.describe())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (rest of G after a03a140): an empty generation is still continued by the next file "
-    "under its name when that file is listed less than an hour after it was seen: MySQL's "
-    "error log, empty at 00:07 and renamed to .2026-11-20.00 at 01:00, is 'continued' at 01:05 "
-    "by the new running log (created 01:00), which is filed under the empty generation's "
-    "identity and first_seen/dt= (identity._quiet_tiny's one-hour rule; the rename is visible "
-    "in the same listing). Found by test_schedules"))
 def test_an_empty_running_log_is_not_continued_by_the_next_hours_file(local_s3: LocalS3) -> None:
+    """MySQL's error log, empty at 00:07 and renamed at 01:00, must not be 'continued' at 01:05
+    by the new running log: the rename is in the same listing (found by test_schedules)."""
     with fresh_aws(local_s3, start=DEFAULT_START + 420) as aws:
         aws.world.add_instance("my", "mariadb", bytes_per_hour=100_000)
         ok(run_inproc(aws, "run"))  # 00:07: a fresh instance, its error log is empty

@@ -94,15 +94,6 @@ def _assert_clean(run: Run, what: str) -> None:
         assert needle not in text, f"{what}: output contains {needle!r}:\n{run.describe()}"
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "BUG (open, diagnosed): under this test's fault mix the oracle at its end sometimes finds a "
-    "MySQL log shipped twice. The noisy run records the logs' generations but ships nothing "
-    "(S3 failures), the REST-denied run stops early so that empty generation stays live next "
-    "to the one it minted and shipped for the new file under the same name, and the next run "
-    "takes the stale empty one as 'prev' and continues it with no checks from byte 0. "
-    "Deterministic: test_regressions.py::test_a_stale_empty_generation_does_not_take_over_a_"
-    "shipped_file (and ...does_not_hide_the_one_being_shipped). The no-leak assertions, made "
-    "before the oracle, pass."))
 @pytest.mark.parametrize("fmt", ["json", "text"])
 def test_debug_output_under_faults_carries_no_content_or_secrets(aws_world: AwsWorld,
                                                                  fmt: str) -> None:

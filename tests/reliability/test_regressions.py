@@ -105,15 +105,11 @@ def test_a_file_first_shipped_under_its_rotated_name_is_no_gap(aws_world: AwsWor
                                                                           after.describe())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: two live generations under one name (an empty one a stopped run left undecided, and "
-    "the file shipped since) and a listed Size lagging below the shipped offset: make_plan "
-    "takes the first same-named generation in id order as 'prev' (the stale empty one, which "
-    "proves nothing), and _plausible drops the right one (offset > listed size), so the file "
-    "is minted anew and shipped again from byte 0 -> duplicate. Found by test_schedules "
-    "(SIGTERM'd runs, then a run with size lag)"))
 def test_a_stale_empty_generation_does_not_hide_the_one_being_shipped(
         aws_world: AwsWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stopped run leaves an empty generation under the running log's name next to the one
+    it shipped the new file under; with the listed Size lagging below the shipped offset, the
+    stale one was taken for the file and the file shipped again (found by test_schedules)."""
     # Generation ids are random, and which same-named generation make_plan meets first follows
     # them: ids that grow with time make the older one come first, every time.
     ids = itertools.count(1)
@@ -143,16 +139,10 @@ def test_a_stale_empty_generation_does_not_hide_the_one_being_shipped(
     aws_world.verify().assert_ok()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (same root cause as the one above, no size lag needed): the stale empty generation "
-    "that a stopped run left under the slow log's name is taken as 'prev' (first same-named "
-    "generation in id order), is within HEADER_ONLY_REACH_MS, and the grown file 'stays' with "
-    "it: FileShipper._try_stay -> _ship_rest_known proves it with no checks and ships the file "
-    "from byte 0 under it, although another generation already shipped that file -> "
-    "duplicate, plus a false gap for that one. This is the duplicate the no-leak test sees "
-    "under its fault mix (S3 failures, then a run stopped by AccessDenied)"))
 def test_a_stale_empty_generation_does_not_take_over_a_shipped_file(
         aws_world: AwsWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same as above without size lag: the stale empty generation 'stayed' with the grown file
+    and shipped it from byte 0 a second time (the no-leak test's duplicate)."""
     ids = itertools.count(1)
     monkeypatch.setattr(shipper.instance_job, "new_generation_id",
                         lambda: f"{next(ids):020x}")

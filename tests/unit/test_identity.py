@@ -14,6 +14,7 @@ from shipper.identity import (
     active_names,
     family,
     make_plan,
+    stamp,
 )
 from shipper.rdsapi import LogFile
 from shipper.state import Generation, InstanceState
@@ -197,6 +198,7 @@ def test_brand_new_file_is_a_job_without_anything_to_prove() -> None:
 # --- MySQL slow/general logs: renamed to .N hourly, names reused daily ---------------------
 
 SLOW = "slowquery/mysql-slowquery.log"
+RUNNING = "error/mysql-error-running.log"
 
 
 def test_rotated_slow_log_is_recognised_by_size_and_last_written() -> None:
@@ -268,6 +270,103 @@ def test_empty_files_are_never_matched_by_size_and_time_alone() -> None:
     plan = make_plan(state_of(empty), [LogFile("log/ERROR.1", 0, T0),
                                        LogFile("log/ERROR", 0, T0 + HOUR_MS)])
     assert empty not in plan.unchanged
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("error/postgresql.log.2024-01-02-03", ".2024-01-02-03"),
+    ("error/postgresql.log.2024-01-02-03.gz", ".2024-01-02-03"),
+    ("error/postgresql.log.2024-01-02-0315", ".2024-01-02-0315"),
+    ("error/mysql-error-running.log.2024-01-02.03", ".2024-01-02.03"),
+    ("audit/audit.log.0.2024-01-02-03-00.00001", ".2024-01-02-03-00.00001"),
+    ("error/mysql-error-running.log", None),
+    ("slowquery/mysql-slowquery.log.3", None),
+    ("log/ERROR.2", None),
+    ("trace/ORCL_ora_101.trc", None),
+])
+def test_stamp_is_the_timestamp_a_rotated_name_carries(name: str, expected: str | None) -> None:
+    assert stamp(name) == expected
+
+
+def test_a_file_named_for_a_later_hour_is_never_a_candidate_for_an_earlier_one() -> None:
+    h3, h4 = "error/postgresql.log.2024-01-02-03", "error/postgresql.log.2024-01-02-04"
+    old = gen(h3, 9_000, T0 + 50 * MIN_MS, active=True)
+    plan = make_plan(state_of(old), [LogFile(h4, 20_000, T0 + 70 * MIN_MS)])
+    assert job_for(plan, h4).candidates == []
+
+
+def test_a_running_log_may_be_found_again_under_its_timestamped_name() -> None:
+    running = gen(RUNNING, 9_000, T0 + 50 * MIN_MS, active=True)
+    renamed = f"{RUNNING}.2024-01-02.03"
+    plan = make_plan(state_of(running), [LogFile(renamed, 12_000, T0 + 59 * MIN_MS)])
+    assert job_for(plan, renamed).candidates == [running]
+
+
+# --- header-only generations: the engine's common header proves nothing --------------------
+
+
+@pytest.mark.parametrize(("quiet_ms", "marker", "stays"), [
+    (30 * MIN_MS, None, True),                      # within the header's reach: tried as before
+    (2 * HOUR_MS, f"3:{TINY_GENERATION}", True),   # a marker of its name may still prove it
+    (2 * HOUR_MS, None, False),                     # nothing could prove it: a new file
+    (25 * HOUR_MS, f"3:{TINY_GENERATION}", False),  # a day later the marker hour repeats
+])
+def test_header_only_generation_stays_only_while_something_could_prove_it(
+        quiet_ms: int, marker: str | None, stays: bool) -> None:
+    header = gen(SLOW, 900, T0, active=True, marker=marker, marker_name=SLOW if marker else None)
+    header.header_only = True
+    job = job_for(make_plan(state_of(header), [LogFile(SLOW, 50_000, T0 + quiet_ms)]), SLOW)
+    assert (job.stay is header) is stays
+
+
+# --- empty generations: nothing to prove them by -------------------------------------------
+
+def test_empty_running_log_renamed_within_the_hour_is_not_continued_by_the_next_one() -> None:
+    empty = gen(RUNNING, 0, T0, active=True)
+    listing = [LogFile(f"{RUNNING}.2024-01-02.03", 0, T0),  # the rename kept its mtime
+               LogFile(RUNNING, 300, T0 + 62 * MIN_MS)]
+    fresh = job_for(make_plan(state_of(empty), listing), RUNNING)
+    assert (fresh.gen, fresh.stay, fresh.hold, fresh.candidates) == (None, None, None, [])
+
+
+def test_empty_running_log_that_grew_and_was_rotated_is_not_continued_by_the_next_one() -> None:
+    empty = gen(RUNNING, 0, T0 + 5 * MIN_MS, active=True)
+    listing = [LogFile(f"{RUNNING}.2024-01-02.03", 700, T0 + 59 * MIN_MS),
+               LogFile(RUNNING, 0, T0 + 60 * MIN_MS)]
+    fresh = job_for(make_plan(state_of(empty), listing), RUNNING)
+    assert (fresh.stay, fresh.hold) == (None, None)
+
+
+def test_empty_running_log_that_grew_in_place_is_continued() -> None:
+    empty = gen(RUNNING, 0, T0 + 5 * MIN_MS, active=True)
+    listing = [LogFile(f"{RUNNING}.2024-01-02.02", 900, T0 - MIN_MS),  # rotated before
+               LogFile(RUNNING, 300, T0 + 30 * MIN_MS)]
+    assert job_for(make_plan(state_of(empty), listing), RUNNING).stay is empty
+
+
+def test_empty_hourly_named_log_is_continued_whatever_its_family_does() -> None:
+    # PostgreSQL never hands a name to another file: a newer hour says nothing about this one.
+    h3, h4 = "error/postgresql.log.2024-01-02-03", "error/postgresql.log.2024-01-02-04"
+    empty = gen(h3, 0, T0 + MIN_MS, active=True)
+    listing = [LogFile(h3, 400, T0 + 59 * MIN_MS), LogFile(h4, 10, T0 + 61 * MIN_MS)]
+    assert job_for(make_plan(state_of(empty), listing), h3).stay is empty
+
+
+def test_the_newest_of_two_generations_under_one_name_is_the_one_that_stays() -> None:
+    # A run that stopped early may leave a stale empty generation under the name next to the
+    # one it shipped the new file under; the stale one must not take the file over.
+    stale = gen(SLOW, 0, T0 + 40 * MIN_MS, active=True)
+    shipped = gen(SLOW, 6_000, T0 + 80 * MIN_MS, active=True)
+    grown = [LogFile(SLOW, 9_000, T0 + 95 * MIN_MS)]
+    for order in ((stale, shipped), (shipped, stale)):
+        assert job_for(make_plan(state_of(*order), grown), SLOW).stay is shipped
+
+
+def test_the_newest_of_two_generations_under_one_name_is_proven_under_size_lag() -> None:
+    stale = gen(SLOW, 0, T0 + 40 * MIN_MS, active=True)
+    shipped = gen(SLOW, 6_000, T0 + 80 * MIN_MS, active=True)
+    lagging = [LogFile(SLOW, 5_000, T0 + 81 * MIN_MS)]  # listed Size below what we shipped
+    job = job_for(make_plan(state_of(stale, shipped), lagging), SLOW)
+    assert (job.stay, job.hold, job.candidates) == (None, None, [shipped])
 
 
 # --- PostgreSQL: a new name every hour ------------------------------------------------------
