@@ -26,6 +26,7 @@ from typing import Any
 import urllib3
 
 from shipper.config import Settings
+from shipper.continuity import Break, judge_listing, settle_pending
 from shipper.exceptions import (
     AwsAccessError,
     DownloadMismatchError,
@@ -36,7 +37,7 @@ from shipper.exceptions import (
     StateConflictError,
     StopRequested,
 )
-from shipper.identity import FileJob, Plan, continuity_family, make_plan
+from shipper.identity import STAY_TRUST_MS, FileJob, Plan, make_plan
 from shipper.layout import Scope, data_metadata
 from shipper.lease import Lease, LeaseManager
 from shipper.rdsapi import STREAM_CHUNK, InstanceNotReady, LogFile, RdsApi
@@ -54,9 +55,6 @@ _MARKER_RE = re.compile(r"^(\d+):(\d+)$")
 MISSING_KEEP_MS = 8 * 24 * 3_600_000
 EARLY_END_RETRIES = 2
 PORTION_PAGE = 1024 * 1024  # what one DownloadDBLogFilePortion call returns at most
-# A reused name (MySQL .N) comes back with a generation of the same hour a day later; within
-# this window a matching marker hour identifies the generation.
-STAY_TRUST_MS = 23 * 3_600_000
 
 
 def parse_marker(marker: str | None) -> tuple[int, int] | None:
@@ -670,6 +668,12 @@ class InstanceJob:
         self.stats.add(files_seen=len(listing))
         known_before = [g for g in ctx.state.generations.values() if g.missing_since_ms is None]
         plan = make_plan(ctx.state, listing)
+        # What this listing shows about continuity is recorded in the same commit as the new
+        # files' generations: a run that stops early must not hide a break from later runs.
+        with ctx.lock:
+            breaks, changed = judge_listing(ctx.state, known_before, plan, listing)
+            ctx.dirty |= changed
+        self._report_breaks(ctx, breaks)
         with ctx.lock:  # what the listing promised, so a later loss is counted in full
             for job in plan.jobs:
                 if job.gen is not None and job.file.size > job.gen.max_listed:
@@ -715,7 +719,10 @@ class InstanceJob:
         # retry) says nothing, and files a stopped run did not reach are still there.
         if listing and completed:
             self._account_for_missing(ctx, plan, listing)
-            self._check_continuity(ctx, known_before, listing)
+            with ctx.lock:
+                breaks, changed = settle_pending(ctx.state, set(ctx.claimed), listing)
+                ctx.dirty |= changed
+            self._report_breaks(ctx, breaks)
         outcome.lag_seconds = self._lag(ctx, listing)
         self.stats.observe_lag(outcome.lag_seconds)
         if errors:
@@ -773,29 +780,20 @@ class InstanceJob:
                       extra={**extra, "error": type(err).__name__})
         return True
 
-    def _check_continuity(self, ctx: InstanceContext, known_before: list[Generation],
-                          listing: list[LogFile]) -> None:
-        """Files that were created and deleted between two runs were never seen, so their bytes
-        cannot be counted; but when none of a family's known generations is listed any more
-        while new ones are, whatever came between them is gone: report it, never silently."""
-        listed = {continuity_family(f.name) for f in listing}
-        by_family: dict[str, list[Generation]] = {}
-        for gen in known_before:
-            by_family.setdefault(continuity_family(gen.name), []).append(gen)
+    def _report_breaks(self, ctx: InstanceContext, breaks: list[Break]) -> None:
+        """Files created and deleted between two runs were never seen, so their bytes cannot
+        be counted; the break they leave in their family is reported, never silently."""
         now = int(time.time() * 1000)
         with ctx.lock:
-            for fam, gens in by_family.items():
-                if fam not in listed or any(g.missing_since_ms is None for g in gens):
-                    continue
-                newest = max(g.seen_lw for g in gens)
-                ctx.state.gaps.append({"family": fam, "kind": "unseen", "after_ms": newest,
-                                       "at_ms": now})
+            for brk in breaks:
+                ctx.state.gaps.append({"family": brk.family, "kind": "unseen",
+                                       "after_ms": brk.after_ms, "at_ms": now})
                 ctx.dirty = True
                 self.stats.add(suspected_gaps=1)
                 log.warning("none of the files shipped before is listed any more: files written "
                             "since then may have been deleted unseen (raise RDS log retention or "
                             "run more often)", extra={"instance": ctx.scope.instance,
-                                                      "family": fam})
+                                                      "family": brk.family})
 
     def _account_for_missing(self, ctx: InstanceContext, plan: Plan,
                              listing: list[LogFile]) -> None:
@@ -811,7 +809,7 @@ class InstanceJob:
                     # was most likely renamed as it grew (a closed file keeps its Size and
                     # LastWritten and is found by the rename rule), and its bytes archived
                     # under the generation of its new name. Whole families that vanish are
-                    # reported by _check_continuity.
+                    # reported by shipper.continuity.
                     unproven = gen.offset == 0 and gen.active
                     lost = 0 if unproven else max(0, max(gen.seen_size, gen.max_listed)
                                                   - gen.offset)

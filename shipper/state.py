@@ -114,6 +114,9 @@ class InstanceState:
     last_run_at: float | None = None
     last_run_clean: bool = True
     revision: int = 0
+    # Families whose continuity a listing could not decide (their known generations were only
+    # candidates to prove): the generation ids to decide it by (see shipper.continuity).
+    pending_breaks: dict[str, list[str]] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         doc = {
@@ -127,6 +130,8 @@ class InstanceState:
             "last_run_clean": self.last_run_clean,
             "generations": {k: g.to_json() for k, g in sorted(self.generations.items())},
             "gaps": self.gaps[-100:],
+            "pending_breaks": {fam: sorted(set(ids))
+                               for fam, ids in sorted(self.pending_breaks.items()) if ids},
         }
         return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
@@ -167,6 +172,8 @@ class InstanceState:
                 last_run_at=doc.get("last_run_at"),
                 last_run_clean=doc.get("last_run_clean", True),
                 revision=int(doc.get("revision", 0)),
+                pending_breaks={str(fam): list(ids)
+                                for fam, ids in doc.get("pending_breaks", {}).items()},
             )
         except (KeyError, TypeError, ValueError) as err:
             raise StateCorruptError(f"state object is malformed ({err!r})", hint) from err
@@ -190,6 +197,7 @@ def _check_top_level(doc: dict[str, Any]) -> None:
         "instance": (str,), "region": (str,), "account": (str,), "generations": (dict,),
         "gaps": (list,), "last_run_id": (str, type(None)),
         "last_run_at": (int, float, type(None)), "last_run_clean": (bool,), "revision": (int,),
+        "pending_breaks": (dict,),
     }
     for name, kinds in expected.items():
         if name not in doc:
@@ -202,6 +210,9 @@ def _check_top_level(doc: dict[str, Any]) -> None:
     for gap in doc.get("gaps", []):
         if not isinstance(gap, dict):
             raise ValueError("a gap entry is not an object")
+    for ids in doc.get("pending_breaks", {}).values():
+        if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
+            raise ValueError("a pending break is not a list of generation ids")
 
 
 def new_generation_id() -> str:

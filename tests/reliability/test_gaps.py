@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from shipper.simulator.faults import ApiError, RequestInfo
 from shipper.simulator.s3server import LocalS3
 from shipper.simulator.world import DEFAULT_START
@@ -122,7 +120,7 @@ def test_a_header_only_running_log_is_not_found_again_hours_later(
 
 def test_oracle_traces_deleted_unseen_are_a_suspected_gap(aws_world: AwsWorld) -> None:
     """Was a bug, fixed in 2304241: Oracle trace files (and SQL Server .trc/.xel) are each their
-    own family (identity.family strips no suffix), and _check_continuity skips families
+    own family (identity.family strips no suffix), and the continuity check skipped families
     with nothing listed: traces created and deleted between runs vanish without a suspected
     gap"""
     w = aws_world.world
@@ -233,15 +231,10 @@ def test_an_empty_running_log_is_not_continued_by_the_next_hours_file(local_s3: 
         assert owner and owner[0]["first_seen_ms"] >= int(running.created_at * 1000), owner
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the break in continuity is lost when the first run to see the new files stops early "
-    "(SIGTERM, max runtime, an access error): that run rightly concludes nothing about "
-    "vanished files, but it records the new files' generations, so the next run finds the "
-    "family still 'known and listed' (InstanceJob._check_continuity looks at known_before) and "
-    "the files deleted unseen in between never raise a suspected gap. Found by test_schedules "
-    "(a SIGTERM'd run after three hours with Aurora audit logs)"))
 def test_a_break_first_seen_by_a_run_that_stopped_early_is_still_reported(
         aws_world: AwsWorld) -> None:
+    """The first run to list the files after a loss stops early (an access error): it records
+    the new files, so the break must be recorded with them (found by test_schedules)."""
     w = aws_world.world
     inst = w.add_instance("pg", "postgres", bytes_per_hour=60_000, retention_hours=1)
     w.advance(1800)

@@ -98,6 +98,17 @@ def test_by_name_and_live_index_generations() -> None:
     assert [g.gen_id for g in state.live()] == ["a" * 20]
 
 
+def test_pending_breaks_round_trip_and_default_to_none() -> None:
+    state = sample_state()
+    state.pending_breaks = {"slowquery/mysql-slowquery.log": ["b" * 20, "a" * 20, "a" * 20],
+                            "error/postgresql.log": []}
+    back = InstanceState.from_bytes(state.to_bytes(), WHERE)
+    assert back.pending_breaks == {"slowquery/mysql-slowquery.log": ["a" * 20, "b" * 20]}
+    doc = sample_doc()
+    doc.pop("pending_breaks")  # written before the field existed
+    assert InstanceState.from_bytes(json.dumps(doc).encode(), WHERE).pending_breaks == {}
+
+
 def test_new_generation_ids_are_random_20_hex() -> None:
     ids = {new_generation_id() for _ in range(50)}
     assert len(ids) == 50
@@ -162,6 +173,9 @@ CORRUPT: dict[str, bytes] = {
     "checks null": mutate(_set("gen.checks", None)),
     "revision not a number": mutate(_set("revision", "seven")),
     "gaps a number": mutate(_set("gaps", 3)),
+    "pending breaks a list": mutate(_set("pending_breaks", ["a" * 20])),
+    "pending break a string": mutate(_set("pending_breaks", {"x": "a" * 20})),
+    "pending break id a number": mutate(_set("pending_breaks", {"x": [5]})),
     "filed under another id": mutate(_set("gen.gen_id", "c" * 20)),
 }
 

@@ -1,0 +1,116 @@
+"""Noticing files that were created and deleted between two runs (never listed, never counted).
+
+Their bytes cannot be counted, but the break they leave can be seen: a family of files whose
+known generations are all gone while newer files of it are listed. Whether a known generation
+is gone is certain only once content proofs have run, and a run may stop before that (SIGTERM,
+Spot, max runtime, an access error) after recording the newer files; those would then make the
+family look continuous to every later run. So a listing sorts each family into:
+
+* continuous: a known generation is certainly still listed (same name and LastWritten, an exact
+  rename, a grown file under a name that is never reused, or the destination of an empty one);
+* broken: no known generation can be in the listing at all (none is even a candidate);
+* undecided: known generations are only candidates to prove. The family's baseline (those
+  generations) is kept in the state, across runs that stop early, until a complete pass has
+  either found one of them (continuous) or none (broken).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from shipper.identity import HEADER_ONLY_REACH_MS, Plan, continuity_family, stamp
+from shipper.rdsapi import LogFile
+from shipper.state import Generation, InstanceState
+
+
+@dataclass(frozen=True)
+class Break:
+    family: str
+    after_ms: int  # the newest LastWritten of the generations it broke after
+
+
+def families_listed(listing: Iterable[LogFile]) -> set[str]:
+    return {continuity_family(f.name) for f in listing}
+
+
+def _could_have_become(gen: Generation, listing: list[LogFile]) -> bool:
+    """An empty generation has nothing to prove it by: whatever it became, if a listed file
+    of its family could be it (written within the hour after it was seen), nothing was lost."""
+    fam = continuity_family(gen.name)
+    return any(continuity_family(f.name) == fam and f.size >= gen.seen_size
+               and 0 <= f.last_written_ms - gen.seen_lw <= HEADER_ONLY_REACH_MS
+               for f in listing)
+
+
+def presence(plan: Plan, known: list[Generation], listing: list[LogFile]
+             ) -> tuple[set[str], set[str]]:
+    """(certainly listed, possibly listed) generation ids among ``known``."""
+    certain = {g.gen_id for g in plan.unchanged}
+    possible: set[str] = set()
+    for job in plan.jobs:
+        if job.gen is not None:
+            certain.add(job.gen.gen_id)
+        for gen in (job.stay, job.hold):
+            if gen is not None:
+                # a name that carries its hour is never given to another file
+                (certain if stamp(job.name) is not None else possible).add(gen.gen_id)
+        possible.update(g.gen_id for g in job.candidates)
+    for gen in known:
+        if gen.offset == 0 and gen.gen_id not in certain and _could_have_become(gen, listing):
+            certain.add(gen.gen_id)
+    return certain, possible - certain
+
+
+def judge_listing(state: InstanceState, known: list[Generation], plan: Plan,
+                  listing: list[LogFile]) -> tuple[list[Break], bool]:
+    """Sort each listed family with known generations; record the undecided ones' baselines
+    in ``state.pending_breaks``. Returns the certain breaks and whether the state changed."""
+    certain, possible = presence(plan, known, listing)
+    by_family: dict[str, list[str]] = {}
+    for gen in known:
+        by_family.setdefault(continuity_family(gen.name), []).append(gen.gen_id)
+    pending = state.pending_breaks
+    breaks: list[Break] = []
+    changed = False
+    for fam in sorted(families_listed(listing)):
+        baseline = pending.get(fam) or by_family.get(fam, [])
+        if not baseline:
+            continue
+        if any(g in certain for g in baseline):
+            changed |= pending.pop(fam, None) is not None
+        elif any(g in possible for g in baseline):
+            if fam not in pending:
+                pending[fam] = list(baseline)
+                changed = True
+        else:
+            breaks.append(Break(fam, _newest(state, baseline)))
+            changed |= pending.pop(fam, None) is not None
+    return breaks, changed
+
+
+def settle_pending(state: InstanceState, found: set[str], listing: list[LogFile]
+                   ) -> tuple[list[Break], bool]:
+    """After a complete pass (every proof ran, vanished generations are marked missing):
+    a pending family is continuous if one of its baseline generations was found, broken if
+    all of them are missing; still undecided if some were deferred (their download failed)."""
+    listed = families_listed(listing)
+    breaks: list[Break] = []
+    changed = False
+    for fam, baseline in sorted(state.pending_breaks.items()):
+        if fam not in listed:
+            continue
+        gens = [state.generations.get(g) for g in baseline]
+        if any(g is not None and g.gen_id in found for g in gens):
+            del state.pending_breaks[fam]
+            changed = True
+        elif all(g is None or g.missing_since_ms is not None for g in gens):
+            breaks.append(Break(fam, _newest(state, baseline)))
+            del state.pending_breaks[fam]
+            changed = True
+    return breaks, changed
+
+
+def _newest(state: InstanceState, baseline: list[str]) -> int:
+    return max((g.seen_lw for g in (state.generations.get(i) for i in baseline)
+                if g is not None), default=0)

@@ -1,0 +1,121 @@
+"""Continuity: which listings show a break, which leave it pending, and how a pass settles it."""
+
+from __future__ import annotations
+
+import itertools
+
+from shipper.continuity import Break, judge_listing, presence, settle_pending
+from shipper.identity import HOUR_MS, make_plan
+from shipper.rdsapi import LogFile
+from shipper.state import Generation, InstanceState
+
+T0 = 1_704_164_400_000  # 2024-01-02T03:00:00Z
+MIN_MS = 60_000
+PG = "error/postgresql.log"
+SLOW = "slowquery/mysql-slowquery.log"
+RUNNING = "error/mysql-error-running.log"
+_ids = itertools.count()
+
+
+def gen(name: str, size: int, lw: int, offset: int | None = None, *,
+        active: bool = False) -> Generation:
+    return Generation(gen_id=f"{next(_ids):020x}", name=name, first_name=name,
+                      first_seen_ms=lw, offset=size if offset is None else offset,
+                      seen_size=size, seen_lw=lw, active=active)
+
+
+def state_of(*gens: Generation) -> InstanceState:
+    return InstanceState("db-1", "eu-west-1", "123456789012",
+                         generations={g.gen_id: g for g in gens})
+
+
+def judge(state: InstanceState, listing: list[LogFile]) -> tuple[list[Break], bool]:
+    known = [g for g in state.generations.values() if g.missing_since_ms is None]
+    return judge_listing(state, known, make_plan(state, listing), listing)
+
+
+def test_a_family_with_a_known_file_unchanged_is_continuous() -> None:
+    old = gen(f"{PG}.2024-01-02-03", 9_000, T0 + 59 * MIN_MS)
+    state = state_of(old)
+    breaks, changed = judge(state, [LogFile(old.name, 9_000, old.seen_lw),
+                                    LogFile(f"{PG}.2024-01-02-05", 100, T0 + 2 * HOUR_MS)])
+    assert (breaks, changed, state.pending_breaks) == ([], False, {})
+
+
+def test_a_family_whose_known_files_cannot_be_listed_is_a_certain_break() -> None:
+    old = gen(f"{PG}.2024-01-02-03", 9_000, T0 + 59 * MIN_MS, active=True)
+    state = state_of(old)
+    breaks, _ = judge(state, [LogFile(f"{PG}.2024-01-02-06", 20_000, T0 + 3 * HOUR_MS)])
+    assert breaks == [Break(PG, old.seen_lw)] and state.pending_breaks == {}
+
+
+def test_a_grown_file_under_a_name_that_carries_its_hour_is_certainly_the_same() -> None:
+    old = gen(f"{PG}.2024-01-02-03", 9_000, T0 + 30 * MIN_MS, active=True)
+    state = state_of(old)
+    breaks, changed = judge(state, [LogFile(old.name, 12_000, T0 + 59 * MIN_MS)])
+    assert (breaks, changed, state.pending_breaks) == ([], False, {})
+
+
+def test_known_files_that_are_only_candidates_leave_the_family_pending() -> None:
+    running = gen(SLOW, 9_000, T0 + 50 * MIN_MS, active=True)
+    state = state_of(running)
+    listing = [LogFile(f"{SLOW}.3", 12_000, T0 + 59 * MIN_MS), LogFile(SLOW, 10, T0 + 61 * MIN_MS)]
+    breaks, changed = judge(state, listing)
+    assert breaks == [] and changed
+    assert state.pending_breaks == {SLOW: [running.gen_id]}
+
+
+def test_a_pending_baseline_outlives_the_files_a_stopped_run_recorded() -> None:
+    running = gen(SLOW, 9_000, T0 + 50 * MIN_MS, active=True)
+    state = state_of(running)
+    state.pending_breaks = {SLOW: [running.gen_id]}
+    newer = gen(f"{SLOW}.3", 12_000, T0 + 59 * MIN_MS)  # recorded by the stopped run
+    state.generations[newer.gen_id] = newer
+    breaks, _ = judge(state, [LogFile(newer.name, newer.seen_size, newer.seen_lw)])
+    # the newer file is listed unchanged, but the question is about the baseline
+    assert breaks == [Break(SLOW, running.seen_lw)] and state.pending_breaks == {}
+
+
+def test_an_empty_generation_is_present_when_what_it_could_have_become_is_listed() -> None:
+    empty = gen(RUNNING, 0, T0, active=True)
+    state = state_of(empty)
+    listing = [LogFile(f"{RUNNING}.2024-01-02.03", 700, T0 + 59 * MIN_MS),
+               LogFile(RUNNING, 40, T0 + 64 * MIN_MS)]
+    certain, _ = presence(make_plan(state, listing), [empty], listing)
+    assert empty.gen_id in certain
+    assert judge(state, listing) == ([], False)
+
+
+def test_an_empty_generation_whose_hour_was_deleted_is_a_break() -> None:
+    empty = gen(RUNNING, 0, T0, active=True)
+    state = state_of(empty)
+    listing = [LogFile(f"{RUNNING}.2024-01-02.05", 700, T0 + 179 * MIN_MS),
+               LogFile(RUNNING, 40, T0 + 184 * MIN_MS)]
+    assert judge(state, listing)[0] == [Break(RUNNING, T0)]
+
+
+def test_a_family_not_listed_at_all_says_nothing() -> None:
+    old = gen(f"{PG}.2024-01-02-03", 9_000, T0)
+    state = state_of(old)
+    assert judge(state, [LogFile("trace/alert_ORCL.log", 10, T0 + HOUR_MS)]) == ([], False)
+    assert judge(state, []) == ([], False)
+
+
+def test_settling_a_pending_family_after_a_complete_pass() -> None:
+    found, lost, deferred = (gen(f"{SLOW}.{k}", 9_000, T0 + k) for k in range(3))
+    state = state_of(found, lost, deferred)
+    listing = [LogFile(SLOW, 10, T0 + HOUR_MS)]
+    state.pending_breaks = {SLOW: [found.gen_id, lost.gen_id]}
+    lost.missing_since_ms = T0 + HOUR_MS
+    assert settle_pending(state, {found.gen_id}, listing) == ([], True)
+    assert state.pending_breaks == {}
+
+    found.missing_since_ms = T0 + HOUR_MS
+    state.pending_breaks = {SLOW: [found.gen_id, lost.gen_id, "gone-from-state"]}
+    assert settle_pending(state, set(), listing) == ([Break(SLOW, lost.seen_lw)], True)
+    assert state.pending_breaks == {}
+
+    state.pending_breaks = {SLOW: [lost.gen_id, deferred.gen_id]}  # one still undecided
+    assert settle_pending(state, set(), listing) == ([], False)
+    assert state.pending_breaks == {SLOW: [lost.gen_id, deferred.gen_id]}
+    assert settle_pending(state, set(), []) == ([], False)  # nothing listed: nothing to say
