@@ -40,7 +40,6 @@ Schedules that once failed are kept as ``@example``s below.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 from dataclasses import dataclass, field
@@ -266,8 +265,6 @@ class Ledger:
     # (instance, family) -> world time of the first listing after which the committed state
     # held a live generation of that family: from then on a break in it can be noticed
     known_since: dict[tuple[str, str], float] = field(default_factory=dict)
-    early_stops: list[float] = field(default_factory=list)  # world times (KNOWN_EARLY_STOP)
-    set_aside: set[str] = field(default_factory=set)  # duplicated generations (KNOWN_TWO_LIVE)
 
 
 def _snapshot(world: World) -> Observation:
@@ -370,8 +367,6 @@ def _ship(aws: AwsWorld, tap: S3Tap, step: Ship, ledger: Ledger, index: int, see
         _merge(ledger.seen, inst, sizes)
     env = {**RUN_ENV, "SHIPPER_MAX_ATTEMPTS": str(step.fx.max_attempts)}
     runs: list[Run] = []
-    watch = bool(ledger.early_stops)  # KNOWN_TWO_LIVE
-    duplicated_before = _duplicated(aws) if watch else set()
     if step.mode == "inproc":
         s3 = S3Faults(step.fx.s3_rate, step.fx.s3_kinds, seed=seed + index) \
             if step.fx.s3_rate else None
@@ -400,22 +395,7 @@ def _ship(aws: AwsWorld, tap: S3Tap, step: Ship, ledger: Ledger, index: int, see
                 assert run.killed, run.describe()
             runs.append(run)
     _apply_faults(faults, Fx())
-    if watch:
-        ledger.set_aside |= _duplicated(aws) - duplicated_before
-    if any(r.killed or r.code in (3, 5, 130, 143) for r in runs):
-        ledger.early_stops.append(obs.at)
     _record(ledger, aws, obs, runs, step.fx)
-
-
-def _duplicated(aws: AwsWorld) -> set[str]:
-    """Shipped generations that duplicate each other (both sides: which one the oracle calls
-    the duplicate may change as the newer one grows)."""
-    found = set()
-    for p in aws.verify(require=lambda g: False).unmatched:
-        if "duplicate of data" in p.detail:
-            found.add(p.generation or "")
-            found.update(re.findall(r"shipped as ([0-9a-f]{20})", p.detail))
-    return found
 
 
 def execute(local_s3: LocalS3, tap: S3Tap, schedule: Schedule) -> None:
@@ -456,7 +436,6 @@ def execute(local_s3: LocalS3, tap: S3Tap, schedule: Schedule) -> None:
         tap.kills.clear()
         wait_leases_expired(aws)
         final_obs = _snapshot(world)
-        duplicated_before = _duplicated(aws) if ledger.early_stops else set()  # KNOWN_TWO_LIVE
         final = run_inproc(aws, "run", **RUN_ENV, SHIPPER_LOG_LEVEL="debug")
         assert final.code == 0 and not final.errors(), final.describe()
         ledger.runs.append(final)
@@ -478,8 +457,6 @@ def execute(local_s3: LocalS3, tap: S3Tap, schedule: Schedule) -> None:
             assert held and attempt == 0, (
                 "a clean run after the final one still wrote objects:\n" + idle.describe()
                 + "\n--- final run\n" + final.describe())
-        if ledger.early_stops:
-            ledger.set_aside |= _duplicated(aws) - duplicated_before
         check(aws, ledger)
 
 
@@ -491,28 +468,13 @@ def execute(local_s3: LocalS3, tap: S3Tap, schedule: Schedule) -> None:
 # deleted unseen without a suspected gap; C listed bytes of a failed download not counted;
 # D a lagging listed Size re-shipping a file; E an empty listing turned into false gaps; F a
 # header-only log re-shipped under its rotated name (a regression of the fix for A); G an
-# empty generation continued by a later file of its name; H false gaps from a run that
-# stopped early; I a false gap for a generation that shipped nothing. If a new one shows up
-# and cannot be fixed at once, set it aside here (narrowly) next to its xfail test.
-#
-# Set aside today: G' (the rest of G, xfail in test_gaps.py): an empty generation is still
-# continued by the next file under its name when that one is listed within the hour. Its
-# signature: a shipped generation whose state says it was first seen before its truth
-# generation existed (the oracle has already proven the bytes right, so it was empty). Such a
-# family is not asked for a suspected gap; remove this when the xfail test passes.
-KNOWN_STITCH = "empty generation continued by the next file of its name (test_gaps.py)"
-#
-# And J (xfail in test_gaps.py): when the first run to list the files after a loss stops early
-# (SIGTERM, SIGKILL, an access error), the break in continuity is never reported. Losses seen
-# first by such a run are not asked for a suspected gap; remove this when the test passes.
-KNOWN_EARLY_STOP = "break first listed by a run that stopped early (test_gaps.py)"
-#
-# And K (two xfails in test_regressions.py): after a run that stopped early left a stale empty
-# generation under a name next to the one shipping that file, the next run takes the stale one
-# as 'prev' and ships the file again from byte 0 (with a lagging Size, or by continuing the
-# empty generation with no checks). Duplicates that appear in a step after an early stop are
-# set aside.
-KNOWN_TWO_LIVE = "a stale same-named generation re-shipped a file (test_regressions.py)"
+# empty generation continued by a later file of its name (over an hour later, then G' within
+# the hour, when the rename is in the same listing); H false gaps from a run that stopped
+# early; I a false gap for a generation that shipped nothing; J a break in continuity first
+# listed by a run that stopped early, never reported; K a stale empty generation left under a
+# name by a run that stopped early, taken for the file shipping under that name (duplicates).
+# If a new one shows up and cannot be fixed at once, pin it with an xfail test and set it
+# aside here, narrowly, with a note that names that test.
 
 
 def _trail(ledger: Ledger, inst: str, limit: int = 80) -> str:
@@ -541,8 +503,6 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
     must = {t for sizes in ledger.shipped_ok.values() for t, s in sizes.items() if s > 0}
     report = aws.verify(require=lambda g: g.exists or g.truth_id in must,
                         allow_partial=lambda g: not g.exists)
-    report.unmatched = [p for p in report.unmatched  # KNOWN_TWO_LIVE
-                        if p.generation not in ledger.set_aside]
     if not report.ok:
         involved = sorted({p.instance for p in report.problems}
                           | {f.split(" ")[2].split(":")[0] for f in report.failures
@@ -562,7 +522,11 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
                 + report.details())
 
     docs = states(aws)
-    stitched = _stitched_families(report, docs)
+    # 3. identity: no generation is filed as first seen before its file existed (that would be
+    # an older generation continued by a newer file: wrong dt= partition, and a loss between
+    # them would go unnoticed)
+    stitched = _stitched(report, docs)
+    assert not stitched, "generations continued by a later file: " + "; ".join(stitched)
     first = ledger.first_run_at if ledger.first_run_at is not None else float("inf")
     for inst in (i.identifier for i in world.instances()):
         doc = docs.get(inst, {})
@@ -570,10 +534,8 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
         gens = [g for g in truths.values() if g.instance == inst]
         lost = {g.truth_id: g.size - covered.get(g.truth_id, 0) for g in gens if not g.exists}
         recorded = sum(int(x.get("bytes", 0)) for x in gaps)
-        false_alarms = sum(int(x.get("bytes", 0)) for x in gaps  # KNOWN_TWO_LIVE
-                           if x.get("generation") in ledger.set_aside)
         # 4. no false alarms
-        assert recorded - false_alarms <= sum(lost.values()), (
+        assert recorded <= sum(lost.values()), (
             f"{inst}: the state records {recorded} gap bytes but only {sum(lost.values())} "
             f"bytes of deleted generations are missing from S3: {gaps}\n" + report.details())
         # 5a. listed bytes that were deleted before reaching S3 are counted
@@ -591,10 +553,6 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
                   and (g.deleted_at or 0) > first and _deleted_by_age(world, g)
                   and ledger.known_since.get((inst, continuity_family(g.names[-1])),
                                              float("inf")) <= g.created_at]
-        unseen = [g for g in unseen  # KNOWN_STITCH
-                  if continuity_family(g.names[-1]) not in stitched.get(inst, set())]
-        unseen = [g for g in unseen  # KNOWN_EARLY_STOP
-                  if not any(at >= (g.deleted_at or 0) for at in ledger.early_stops)]
         suspected = {x.get("family") for x in gaps if x.get("kind") == "unseen"}
         missed = [g for g in unseen if continuity_family(g.names[-1]) not in suspected]
         assert not missed, (
@@ -615,20 +573,20 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
         assert emf["exit_code"] == run.code, run.describe()
 
 
-def _stitched_families(report: Any, docs: dict[str, dict[str, Any]]) -> dict[str, set[str]]:
-    """Families (per instance) where a generation was continued in another file (KNOWN_STITCH):
-    a shipped generation whose state says it was first seen before its matched truth generation
-    existed. The oracle has checked its bytes; what is wrong is its identity (first_seen, dt=)
-    and that a loss in between would go unnoticed."""
-    found: dict[str, set[str]] = {}
+def _stitched(report: Any, docs: dict[str, dict[str, Any]]) -> list[str]:
+    """Shipped generations whose state says they were first seen before the truth generation
+    they hold was created (the oracle has checked their bytes; their identity is wrong)."""
+    found: list[str] = []
     for match in [*report.complete, *report.partial]:
         if match.shipped is None:
             continue
         gen = docs.get(match.truth.instance, {}).get("generations", {}).get(
             match.shipped.generation)
         if gen is not None and gen["first_seen_ms"] < int(match.truth.created_at * 1000) - 1:
-            found.setdefault(match.truth.instance, set()).add(
-                continuity_family(match.truth.names[-1]))
+            found.append(f"{match.truth.instance}: truth #{match.truth.truth_id} "
+                         f"{match.truth.names} created at {match.truth.created_at:.3f}, "
+                         f"generation {match.shipped.generation} first seen at "
+                         f"{gen['first_seen_ms'] / 1000:.3f}")
     return found
 
 
