@@ -120,6 +120,10 @@ def _required(params: Mapping[str, str], name: str) -> str:
     return value
 
 
+# Quirks injected by Faults, counted under these names in ServerStats.
+QUIRKS = ("empty_listings", "lagging_sizes", "overlapping_pages", "early_ends", "cut_streams")
+
+
 class ServerStats:
     """Thread-safe counters. ``requests`` counts by action (the REST download included)."""
 
@@ -219,7 +223,7 @@ class ServerStats:
                 **{k: self._counts[k] for k in (
                     "rest_downloads", "bytes_served", "portion_bytes", "rest_bytes",
                     "throttled", "errors_injected", "dropped", "hook_overrides",
-                    "connections", "internal_errors")},
+                    "connections", "internal_errors", *QUIRKS)},
             }
 
 
@@ -582,6 +586,7 @@ class SimulatorServer:
             after = _decode_marker(marker)
             rows = [e for e in rows if e.name > after]
         if faults.chance(faults.empty_listing_rate):
+            self.stats._add("empty_listings")
             return "<DescribeDBLogFiles></DescribeDBLogFiles>"
         page, more = rows[:max_records], len(rows) > max_records
         parts = ["<DescribeDBLogFiles>"]
@@ -589,6 +594,7 @@ class SimulatorServer:
             size = e.size
             if e.recent and size > 0 and faults.chance(faults.size_lag_rate):
                 size -= faults.randint(1, min(size, max(faults.size_lag_max_bytes, 1)))
+                self.stats._add("lagging_sizes")
             parts.append(
                 f"<DescribeDBLogFilesDetails>{_el('LogFileName', e.name)}"
                 f"{_el('LastWritten', e.last_written_ms)}{_el('Size', size)}"
@@ -625,7 +631,10 @@ class SimulatorServer:
                              stuck_with_lines=faults.stuck_with_number_of_lines)
             if offset > 0 and faults.chance(faults.overlap_rate):
                 page = _overlap(src, offset, page, faults)
+                self.stats._add("overlapping_pages")
         pending = page.pending and not faults.chance(faults.early_end_rate if page.pending else 0)
+        if page.pending and not pending:
+            self.stats._add("early_ends")
         key = (ident, name)
         with self._lock:
             omit_pending = key in self._tail_sessions and faults.omit_pending_after_tail
@@ -684,6 +693,8 @@ class SimulatorServer:
         size = view.size
         cut = faults.randint(0, size - 1) if size and faults.chance(
             faults.drop_mid_stream_rate) else None
+        if cut is not None:
+            self.stats._add("cut_streams")
         time.sleep(faults.latency_seconds(0))
         h.send_response(200)
         h.send_header("Content-Type", "application/octet-stream")

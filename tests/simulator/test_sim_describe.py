@@ -147,7 +147,8 @@ def test_hostile_names_are_listed_exactly(world: World, rds: Any) -> None:
     assert set(hostile) <= set(list_names(rds, "pg"))
 
 
-def test_empty_listing_and_size_lag_quirks(world: World, faults: Faults, rds: Any) -> None:
+def test_empty_listing_and_size_lag_quirks(world: World, faults: Faults, rds: Any,
+                                           server: SimulatorServer) -> None:
     pg = world.add_instance("pg", "postgres", bytes_per_hour=100_000)
     world.advance(4000)
     faults.empty_listing_rate = 1.0
@@ -162,6 +163,8 @@ def test_empty_listing_and_size_lag_quirks(world: World, faults: Faults, rds: An
     assert listed[active] < truth[active].size
     closed = "error/postgresql.log.2026-11-20-00"
     assert listed[closed] == truth[closed].size  # only recently written files lag
+    snap = server.stats.snapshot()
+    assert (snap["empty_listings"], snap["lagging_sizes"]) == (1, 1)
 
 
 def test_unknown_action_and_wrong_version(server: SimulatorServer) -> None:

@@ -182,13 +182,15 @@ def test_quirk2_shrinking_number_of_lines_never_passes_a_long_line(
     assert resp["Marker"] == f"0:{10 + len(LONG)}"
 
 
-def test_quirk3_early_end(world: World, faults: Faults, rds: Any) -> None:
+def test_quirk3_early_end(world: World, faults: Faults, rds: Any,
+                          server: SimulatorServer) -> None:
     faults.page_bytes = 100
     pg = world.add_instance("pg", "postgres", bytes_per_hour=0)
     pg.add_file("e.log", b"".join(f"{i:019d}\n".encode() for i in range(50)))
     faults.early_end_rate = 1.0
     resp = portion(rds, "e.log", Marker="0")
     assert resp["AdditionalDataPending"] is False and resp["Marker"] == "0:100"
+    assert server.stats.snapshot()["early_ends"] == 1
     faults.early_end_rate = 0.0
     data, _ = read_all(rds, "pg", "e.log", marker=resp["Marker"])
     assert resp["LogFileData"].encode() + data == pg.file("e.log").read()
@@ -210,7 +212,8 @@ def test_quirk4_second_response_after_a_tail_lacks_pending(world: World, faults:
 
 
 def test_quirk5_overlap_repeats_bytes_before_the_marker(world: World, faults: Faults,
-                                                        rds: Any) -> None:
+                                                        rds: Any, server: SimulatorServer
+                                                        ) -> None:
     faults.page_bytes = 500
     pg = world.add_instance("pg", "postgres", bytes_per_hour=0)
     pg.add_file("o.log", b"".join(f"{i:039d}\n".encode() for i in range(100)))
@@ -225,6 +228,7 @@ def test_quirk5_overlap_repeats_bytes_before_the_marker(world: World, faults: Fa
     extra = len(data) - (new_end - end)
     assert 0 < extra <= 100
     assert data == truth[end - extra:new_end]
+    assert server.stats.snapshot()["overlapping_pages"] == 1
 
 
 def test_quirk6_binary_page_placeholder(world: World, faults: Faults, rds: Any) -> None:
