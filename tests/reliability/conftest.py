@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from shipper.simulator.s3server import LocalS3
-from tests.reliability.harness import S3Tap
+from tests.reliability.harness import TALLY, S3Tap
 
 
 @pytest.fixture(autouse=True)
@@ -31,3 +31,10 @@ def s3tap(local_s3: LocalS3) -> Iterator[S3Tap]:
         yield tap
     finally:
         tap.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if TALLY:
+        terminalreporter.section("reliability property: what the passing schedules did")
+        for key, count in sorted(TALLY.items()):
+            terminalreporter.write_line(f"{key:>40}: {count}")

@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,8 @@ from tests.conftest import BASE_ENV, PREFIX, REGION, AwsWorld
 
 HOUR = 3600
 LEASE_SECONDS = 2.0
+# What the property suite put the shipper through, printed at the end of the session.
+TALLY: Counter[str] = Counter()
 
 
 # --- a fresh world per example ----------------------------------------------------------------

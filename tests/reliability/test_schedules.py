@@ -52,10 +52,12 @@ from hypothesis import strategies as st
 from shipper.identity import continuity_family
 from shipper.simulator.faults import Faults
 from shipper.simulator.s3server import LocalS3
+from shipper.simulator.server import QUIRKS
 from shipper.simulator.world import DEFAULT_START, GenerationRecord, World
 from tests.conftest import AwsWorld
 from tests.reliability.harness import (
     LEASE_SECONDS,
+    TALLY,
     KillPoint,
     Run,
     S3Faults,
@@ -371,6 +373,8 @@ def _ship(aws: AwsWorld, tap: S3Tap, step: Ship, ledger: Ledger, index: int, see
         s3 = S3Faults(step.fx.s3_rate, step.fx.s3_kinds, seed=seed + index) \
             if step.fx.s3_rate else None
         runs.append(run_inproc(aws, "run", s3_faults=s3, **env))
+        for mode, n in (s3.injected if s3 else {}).items():
+            TALLY[f"S3 PutObject faults ({mode})"] += n
     else:
         count = step.n if step.mode == "group" else 1
         procs = []
@@ -388,6 +392,8 @@ def _ship(aws: AwsWorld, tap: S3Tap, step: Ship, ledger: Ledger, index: int, see
         for app, proc in procs:
             run = finish(proc, step.mode, app, timeout=120)
             fired = [kp for kp in tap.kills if kp.app == app and kp.fired]
+            if fired:
+                TALLY[f"runs killed ({fired[0].sig.name})"] += 1
             if fired and fired[0].sig == signal.SIGTERM:
                 assert run.code == 143, run.describe()
                 assert time.monotonic() - started < 60, "SIGTERM took too long"
@@ -458,6 +464,21 @@ def execute(local_s3: LocalS3, tap: S3Tap, schedule: Schedule) -> None:
                 "a clean run after the final one still wrote objects:\n" + idle.describe()
                 + "\n--- final run\n" + final.describe())
         check(aws, ledger)
+        _tally(schedule, ledger, aws.sim.stats.snapshot())
+
+
+def _tally(schedule: Schedule, ledger: Ledger, sim: dict[str, Any]) -> None:
+    """What the passing schedules put the shipper through (printed at the end of the session)."""
+    TALLY["schedules"] += 1
+    TALLY["instances"] += len(schedule.insts)
+    TALLY["runs"] += len(ledger.runs)
+    TALLY["concurrent groups"] += sum(isinstance(s, Ship) and s.mode == "group"
+                                      for s in schedule.steps)
+    TALLY["forced rotations"] += sum(isinstance(s, Rotate) for s in schedule.steps)
+    TALLY["long lines"] += sum(isinstance(s, LongLine) for s in schedule.steps)
+    TALLY["RDS API requests"] += sum(sim["requests"].values())
+    for key in ("throttled", "errors_injected", "dropped", *QUIRKS):
+        TALLY[f"RDS API {key.replace('_', ' ')}"] += sim[key]
 
 
 # --- the checks -----------------------------------------------------------------------------------
