@@ -65,7 +65,9 @@ def presence(plan: Plan, known: list[Generation], listing: list[LogFile]
 def judge_listing(state: InstanceState, known: list[Generation], plan: Plan,
                   listing: list[LogFile]) -> tuple[list[Break], bool]:
     """Sort each listed family with known generations; record the undecided ones' baselines
-    in ``state.pending_breaks``. Returns the certain breaks and whether the state changed."""
+    in ``state.pending_breaks``. Returns the certain breaks and whether the state must be
+    written for what was decided. A new pending baseline needs no write of its own: it matters
+    only once this run records newer files, and every such commit carries it."""
     certain, possible = presence(plan, known, listing)
     by_family: dict[str, list[str]] = {}
     for gen in known:
@@ -80,9 +82,7 @@ def judge_listing(state: InstanceState, known: list[Generation], plan: Plan,
         if any(g in certain for g in baseline):
             changed |= pending.pop(fam, None) is not None
         elif any(g in possible for g in baseline):
-            if fam not in pending:
-                pending[fam] = list(baseline)
-                changed = True
+            pending.setdefault(fam, list(baseline))
         else:
             breaks.append(Break(fam, _newest(state, baseline)))
             changed |= pending.pop(fam, None) is not None

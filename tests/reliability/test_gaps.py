@@ -254,3 +254,34 @@ def test_a_break_first_seen_by_a_run_that_stopped_early_is_still_reported(
     after = ok(run_inproc(aws_world, "run"))
     assert [g for g in inst.generations() if g.names[-1].endswith("-01") and not g.exists]
     assert "error/postgresql.log" in unseen_families(aws_world, "pg"), after.describe()
+
+
+def test_an_undecided_break_survives_the_run_that_stopped_early(aws_world: AwsWorld) -> None:
+    """A day later MySQL's reused slow log names hold new files: whether the generations known
+    from yesterday are still there takes content proofs, which a run may stop before; that run
+    records the newer files, so the question must be kept until a complete pass answers it
+    (found by test_schedules: MariaDB, a day apart, a SIGTERM'd run)."""
+    w = aws_world.world
+    inst = w.add_instance("my", "mariadb", bytes_per_hour=100_000)
+    w.advance(HOUR + 2220)  # 01:37: knows the slow log of hour 0 and the one being written
+    ok(run_inproc(aws_world, "run"))
+    w.advance(26 * HOUR + 1800)  # day 2, 04:07: .0 to .3 hold today's files; .2 and .3 of
+    inst.add_file("other/denied.log", b"a first-round job that fails\n" * 50)  # day 1: lost
+
+    def deny(info: RequestInfo) -> ApiError | None:
+        if info.log_file == "other/denied.log" and info.action != "DescribeDBLogFiles":
+            return ApiError("AccessDenied", "not authorized", 403)
+        return None
+
+    remove = aws_world.sim.add_hook(deny)
+    stopped = run_inproc(aws_world, "run")
+    remove()
+    assert stopped.code == 3, stopped.describe()
+    pending = states(aws_world)["my"].get("pending_breaks", {})
+    assert "slowquery/mysql-slowquery.log" in pending, (pending, stopped.describe())
+    inst.delete_file("other/denied.log")
+    after = ok(run_inproc(aws_world, "run"))
+    assert "slowquery/mysql-slowquery.log" in unseen_families(aws_world, "my"), after.describe()
+    assert "slowquery/mysql-slowquery.log" not in states(aws_world)["my"].get("pending_breaks",
+                                                                               {})
+    aws_world.verify().assert_ok()
