@@ -119,6 +119,7 @@ class InstanceContext:
         self.uncommitted: set[str] = set()
         self.claimed: set[str] = set()
         self.deferred: set[str] = set()
+        self.found: set[str] = set()  # generations matched to a listed file by this run
         self.dirty = False
 
     # --- the commit protocol -----------------------------------------------------------
@@ -208,6 +209,7 @@ class InstanceContext:
             gen.seen_lw = file.last_written_ms
             gen.active = active
             gen.missing_since_ms = None
+            self.found.add(gen.gen_id)
             self.dirty = True
 
 
@@ -720,7 +722,8 @@ class InstanceJob:
         if listing and completed:
             self._account_for_missing(ctx, plan, listing)
             with ctx.lock:
-                breaks, changed = settle_pending(ctx.state, set(ctx.claimed), listing)
+                # found, not claimed: a claim outlives a download that failed
+                breaks, changed = settle_pending(ctx.state, set(ctx.found), listing)
                 ctx.dirty |= changed
             self._report_breaks(ctx, breaks)
         outcome.lag_seconds = self._lag(ctx, listing)

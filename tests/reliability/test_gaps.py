@@ -21,6 +21,7 @@ from tests.conftest import AwsWorld
 from tests.reliability.harness import Run, fresh_aws, run_inproc, states
 
 HOUR = 3600
+ERROR = "error/mysql-error-running.log"
 
 
 def ok(run: Run) -> Run:
@@ -284,4 +285,34 @@ def test_an_undecided_break_survives_the_run_that_stopped_early(aws_world: AwsWo
     assert "slowquery/mysql-slowquery.log" in unseen_families(aws_world, "my"), after.describe()
     assert "slowquery/mysql-slowquery.log" not in states(aws_world)["my"].get("pending_breaks",
                                                                                {})
+    aws_world.verify().assert_ok()
+
+
+def test_a_failed_proof_is_no_proof_of_continuity(aws_world: AwsWorld) -> None:
+    """A day later the error log generation known from yesterday is only a candidate for
+    today's renamed files. The pass whose download of them fails keeps the candidate claimed
+    (no other file may take it meanwhile), but that is no proof it was found: the question
+    stays open until a pass answers it (found by test_schedules under throttling)."""
+    w = aws_world.world
+    w.add_instance("my", "mariadb", bytes_per_hour=100_000)
+    w.advance(HOUR + 2220)  # 01:37
+    ok(run_inproc(aws_world, "run"))
+    w.advance(26 * HOUR + 1800)  # day 2, 04:07: yesterday's 01, 02 and 03 error logs deleted
+
+    def fail(info: RequestInfo) -> ApiError | None:
+        if (info.log_file or "").startswith(f"{ERROR}.") \
+                and info.action == "DownloadCompleteLogFile":
+            return ApiError("InternalFailure", "injected", 500)
+        return None
+
+    remove = aws_world.sim.add_hook(fail)
+    failed = run_inproc(aws_world, "run", SHIPPER_MAX_ATTEMPTS="1")
+    remove()
+    assert failed.code == 1, failed.describe()
+    pending = states(aws_world)["my"].get("pending_breaks", {})
+    assert ERROR in pending and ERROR not in unseen_families(aws_world, "my"), (
+        pending, failed.describe())
+    after = ok(run_inproc(aws_world, "run"))
+    assert ERROR in unseen_families(aws_world, "my"), after.describe()
+    assert not states(aws_world)["my"].get("pending_breaks"), after.describe()
     aws_world.verify().assert_ok()
