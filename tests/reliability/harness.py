@@ -474,3 +474,26 @@ def refuse(service: str, operation: str, status: int, code: str,
                                 unique_id=f"rel-refuse-{service}-{operation}")
 
     return hook
+
+
+def run_stopped_by_access_denied(aws: AwsWorld, instance: str, name: str = "other/denied.log",
+                                 body: bytes = b"a first-round job that fails\n" * 50) -> Run:
+    """A run that stops early: a new file ``name`` on ``instance`` (a first-round job) is
+    listed but every other call on it is AccessDenied, which stops the run (exit 3). The file
+    stays; callers delete it when the next run should not see it."""
+    from shipper.simulator.faults import ApiError, RequestInfo
+
+    aws.world.instance(instance).add_file(name, body)
+
+    def deny(info: RequestInfo) -> ApiError | None:
+        if info.log_file == name and info.action != "DescribeDBLogFiles":
+            return ApiError("AccessDenied", "not authorized", 403)
+        return None
+
+    remove = aws.sim.add_hook(deny)
+    try:
+        stopped = run_inproc(aws, "run")
+    finally:
+        remove()
+    assert stopped.code == 3, stopped.describe()
+    return stopped

@@ -18,7 +18,13 @@ from shipper.simulator.faults import ApiError, RequestInfo
 from shipper.simulator.s3server import LocalS3
 from shipper.simulator.world import DEFAULT_START
 from tests.conftest import AwsWorld
-from tests.reliability.harness import Run, fresh_aws, run_inproc, states
+from tests.reliability.harness import (
+    Run,
+    fresh_aws,
+    run_inproc,
+    run_stopped_by_access_denied,
+    states,
+)
 
 HOUR = 3600
 ERROR = "error/mysql-error-running.log"
@@ -241,17 +247,7 @@ def test_a_break_first_seen_by_a_run_that_stopped_early_is_still_reported(
     w.advance(1800)
     ok(run_inproc(aws_world, "run"))  # knows -00
     w.advance(3 * HOUR)  # -00 and -01 deleted; -02 and -03 listed, nobody saw -01
-    inst.add_file("other/denied.log", b"a first-round job that fails\n" * 50)
-
-    def deny(info: RequestInfo) -> ApiError | None:
-        if info.log_file == "other/denied.log" and info.action != "DescribeDBLogFiles":
-            return ApiError("AccessDenied", "not authorized", 403)
-        return None
-
-    remove = aws_world.sim.add_hook(deny)
-    stopped = run_inproc(aws_world, "run")
-    remove()
-    assert stopped.code == 3, stopped.describe()
+    run_stopped_by_access_denied(aws_world, inst.identifier)
     after = ok(run_inproc(aws_world, "run"))
     assert [g for g in inst.generations() if g.names[-1].endswith("-01") and not g.exists]
     assert "error/postgresql.log" in unseen_families(aws_world, "pg"), after.describe()
@@ -266,18 +262,8 @@ def test_an_undecided_break_survives_the_run_that_stopped_early(aws_world: AwsWo
     inst = w.add_instance("my", "mariadb", bytes_per_hour=100_000)
     w.advance(HOUR + 2220)  # 01:37: knows the slow log of hour 0 and the one being written
     ok(run_inproc(aws_world, "run"))
-    w.advance(26 * HOUR + 1800)  # day 2, 04:07: .0 to .3 hold today's files; .2 and .3 of
-    inst.add_file("other/denied.log", b"a first-round job that fails\n" * 50)  # day 1: lost
-
-    def deny(info: RequestInfo) -> ApiError | None:
-        if info.log_file == "other/denied.log" and info.action != "DescribeDBLogFiles":
-            return ApiError("AccessDenied", "not authorized", 403)
-        return None
-
-    remove = aws_world.sim.add_hook(deny)
-    stopped = run_inproc(aws_world, "run")
-    remove()
-    assert stopped.code == 3, stopped.describe()
+    w.advance(26 * HOUR + 1800)  # day 2, 04:07: .0 to .3 hold today's files (day 1's .2, .3
+    stopped = run_stopped_by_access_denied(aws_world, inst.identifier)  # were never seen)
     pending = states(aws_world)["my"].get("pending_breaks", {})
     assert "slowquery/mysql-slowquery.log" in pending, (pending, stopped.describe())
     inst.delete_file("other/denied.log")

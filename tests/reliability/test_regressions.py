@@ -12,9 +12,14 @@ import itertools
 import pytest
 
 import shipper.instance_job
-from shipper.simulator.faults import ApiError, RequestInfo
 from tests.conftest import AwsWorld
-from tests.reliability.harness import Run, S3Faults, run_inproc, states
+from tests.reliability.harness import (
+    Run,
+    S3Faults,
+    run_inproc,
+    run_stopped_by_access_denied,
+    states,
+)
 
 HOUR = 3600
 
@@ -69,17 +74,8 @@ def test_a_run_that_stops_early_records_no_gap_for_files_it_did_not_reach(
     w.advance(1800)
     ok(run_inproc(aws_world, "run"))  # -00 shipped up to 30 KB, still being written
     w.advance(1200)  # -00 grew: a 'stay' job, run after the first round
-    inst.add_file("other/new.log", b"a new file: a first-round job\n" * 100)
-
-    def deny_new(info: RequestInfo) -> ApiError | None:
-        if info.log_file == "other/new.log" and info.action != "DescribeDBLogFiles":
-            return ApiError("AccessDenied", "not authorized", 403)
-        return None
-
-    remove = aws_world.sim.add_hook(deny_new)
-    stopped = run_inproc(aws_world, "run")
-    remove()
-    assert stopped.code == 3, stopped.describe()
+    stopped = run_stopped_by_access_denied(aws_world, inst.identifier, "other/new.log",
+                                           b"a new file: a first-round job\n" * 100)
     after = ok(run_inproc(aws_world, "run"))
     aws_world.verify().assert_ok()
     gaps = [g for g in states(aws_world)["pg"]["gaps"] if g.get("bytes")]
@@ -119,17 +115,8 @@ def test_a_stale_empty_generation_does_not_hide_the_one_being_shipped(
     inst = w.add_instance("my", "mysql", bytes_per_hour=200_000)
     ok(run_inproc(aws_world, "run"))  # 00:00: the running error log is empty
     w.advance(2 * HOUR + 1200)  # renamed twice since; a new running error log of 6.6 KB
-    inst.add_file("other/denied.log", b"a first-round job that fails\n" * 50)
-
-    def deny(info: RequestInfo) -> ApiError | None:
-        if info.log_file == "other/denied.log" and info.action != "DescribeDBLogFiles":
-            return ApiError("AccessDenied", "not authorized", 403)
-        return None
-
-    remove = aws_world.sim.add_hook(deny)
-    stopped = run_inproc(aws_world, "run")  # ships the new running log, stops early
-    remove()
-    assert stopped.code == 3, stopped.describe()
+    # ships the new running log, stops early
+    run_stopped_by_access_denied(aws_world, inst.identifier)
     inst.delete_file("other/denied.log")
     w.advance(10)
     aws_world.sim.faults.size_lag_rate = 1.0
@@ -153,17 +140,8 @@ def test_a_stale_empty_generation_does_not_take_over_a_shipped_file(
                         s3_faults=S3Faults(1.0, kinds=("data",), modes=("500",)))
     assert failed.code == 1, failed.describe()  # generations recorded, nothing shipped
     w.advance(3000)  # 02:30: the slow log was rotated at 02:00; the new one is smaller
-    inst.add_file("other/denied.log", b"a first-round job that fails\n" * 50)
-
-    def deny(info: RequestInfo) -> ApiError | None:
-        if info.log_file == "other/denied.log" and info.action != "DescribeDBLogFiles":
-            return ApiError("AccessDenied", "not authorized", 403)
-        return None
-
-    remove = aws_world.sim.add_hook(deny)
-    stopped = run_inproc(aws_world, "run")  # ships the new slow log, stops early
-    remove()
-    assert stopped.code == 3, stopped.describe()
+    # ships the new slow log, stops early
+    run_stopped_by_access_denied(aws_world, inst.identifier)
     inst.delete_file("other/denied.log")
     w.advance(900)  # 02:45: the slow log grew past what the stale generation was seen at
     ok(run_inproc(aws_world, "run"))
