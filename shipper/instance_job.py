@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -38,14 +38,27 @@ from shipper.exceptions import (
     StopRequested,
 )
 from shipper.identity import STAY_TRUST_MS, FileJob, Plan, make_plan
-from shipper.layout import Scope, data_metadata
+from shipper.layout import (
+    META_LOG_FILE,
+    META_MARKER,
+    Scope,
+    data_metadata,
+    decode_metadata_value,
+    metadata_names,
+)
 from shipper.lease import Lease, LeaseManager
 from shipper.rdsapi import STREAM_CHUNK, InstanceNotReady, LogFile, RdsApi
 from shipper.retry import RETRYABLE_EXCEPTIONS, Retrier
 from shipper.s3store import S3Store
 from shipper.state import CHECK_WINDOW, Generation, InstanceState, RangeCheck, new_generation_id
 from shipper.stats import RunStats
-from shipper.transfer import ObjectBuilder, RangeVerifier, SealedObject
+from shipper.transfer import (
+    HEAD_BYTES,
+    ObjectBuilder,
+    RangeVerifier,
+    SealedObject,
+    holds_only_header,
+)
 
 log = logging.getLogger("shipper")
 
@@ -156,7 +169,8 @@ class InstanceContext:
             self.check_lease()
         key = self.scope.data_key(gen.gen_id, gen.first_seen_ms, sealed.start)
         self.store.put_data(key, sealed.body, data_metadata(
-            self.scope, log_name, gen.gen_id, sealed.start, sealed.end, sealed.sha256))
+            self.scope, log_name, gen.gen_id, sealed.start, sealed.end, sealed.sha256,
+            sealed.marker))
         with self.lock:
             gen.offset = sealed.end
             gen.header_only = sealed.header_only
@@ -643,13 +657,7 @@ class InstanceJob:
                     log.warning("found an unreadable object after a crash; it will be rewritten",
                                 extra={"instance": ctx.scope.instance, "generation": gen.gen_id})
                     break
-                tail = data[-CHECK_WINDOW:]
-                if gen.offset == 0:
-                    gen.add_check(RangeCheck(0, min(len(data), 4096),
-                                             hashlib.sha256(data[:4096]).hexdigest()))
-                gen.add_check(RangeCheck(end - len(tail), end, hashlib.sha256(tail).hexdigest()))
-                gen.offset = end
-                gen.marker = None
+                adopt_object(gen, data, obj.metadata)
                 adopted += 1
         if adopted:
             log.info("adopted objects written after the last commit of a crashed run",
@@ -837,6 +845,26 @@ class InstanceJob:
         if not behind:
             return 0.0
         return max(0.0, time.time() - min(behind) / 1000)
+
+
+def adopt_object(gen: Generation, data: bytes, metadata: Mapping[str, str]) -> None:
+    """Record an object that a crashed run made durable after its last commit as that run's
+    commit would have: range checks, the offset, whether it holds only the engine's header
+    (then only a marker can tell its file from the next hour's), and the portion marker at
+    its end, when it carries one, for the name the file was read under."""
+    start, end = gen.offset, gen.offset + len(data)
+    if start == 0:
+        head = data[:HEAD_BYTES]
+        gen.add_check(RangeCheck(0, len(head), hashlib.sha256(head).hexdigest()))
+    tail = data[-CHECK_WINDOW:]
+    gen.add_check(RangeCheck(end - len(tail), end, hashlib.sha256(tail).hexdigest()))
+    gen.offset = end
+    gen.header_only = holds_only_header(start, end, data[:HEAD_BYTES])
+    marker = metadata.get(META_MARKER)
+    read_as = decode_metadata_value(metadata.get(META_LOG_FILE, ""))
+    gen.marker = decode_metadata_value(marker) if marker else None
+    gen.marker_name = None if not marker else \
+        gen.name if metadata_names(read_as, gen.name) else read_as
 
 
 class _AlreadyReported(Exception):

@@ -31,6 +31,9 @@ META_END = "end-offset"
 META_SHA256 = "sha256"
 META_REGION = "region"
 META_ACCOUNT = "account"
+# The DownloadDBLogFilePortion marker at the object's end, when portions fetched it: a run
+# that adopts the object after a crash resumes from it as if it had been committed.
+META_MARKER = "portion-marker"
 
 DATA_SUFFIX = ".log.gz"
 
@@ -62,6 +65,7 @@ def safe_segment(value: str) -> str:
 
 
 MAX_METADATA_VALUE = 1024
+MAX_METADATA_MARKER = 128  # with a 1 KiB file name, well within S3's 2 KB of user metadata
 
 
 def metadata_value(value: str) -> str:
@@ -130,9 +134,10 @@ class Scope:
 
 
 def data_metadata(
-    scope: Scope, log_file: str, generation: str, start: int, end: int, sha256_hex: str
+    scope: Scope, log_file: str, generation: str, start: int, end: int, sha256_hex: str,
+    marker: str | None = None,
 ) -> dict[str, str]:
-    return {
+    meta = {
         META_INSTANCE: scope.instance,
         META_LOG_FILE: metadata_value(log_file),
         META_GENERATION: generation,
@@ -142,6 +147,10 @@ def data_metadata(
         META_REGION: scope.region,
         META_ACCOUNT: scope.account,
     }
+    encoded_marker = metadata_value(marker) if marker else ""
+    if encoded_marker and len(encoded_marker) <= MAX_METADATA_MARKER:
+        meta[META_MARKER] = encoded_marker  # RDS markers are short ("H:offset"); else left out
+    return meta
 
 
 @dataclass(frozen=True)

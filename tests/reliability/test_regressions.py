@@ -8,14 +8,18 @@ where they matter, so the reproduction does not depend on timing.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 import shipper.instance_job
+from shipper.simulator.world import DEFAULT_START
 from tests.conftest import AwsWorld
 from tests.reliability.harness import (
     Run,
     S3Faults,
+    key_kind,
     run_inproc,
     run_stopped_by_access_denied,
     states,
@@ -146,3 +150,73 @@ def test_a_stale_empty_generation_does_not_take_over_a_shipped_file(
     w.advance(900)  # 02:45: the slow log grew past what the stale generation was seen at
     ok(run_inproc(aws_world, "run"))
     aws_world.verify().assert_ok()
+
+
+class StateWritesRefusedAfterData:
+    """A run that dies after a data object became durable and before the commit recording it,
+    in process: every state write after the first data write is refused."""
+
+    def __init__(self) -> None:
+        self.data_written = False
+
+    def register(self, session: Any) -> None:
+        session.events.register("before-call.s3.PutObject", self._before_call,
+                                unique_id="rel-refuse-state-after-data")
+
+    def _before_call(self, params: dict[str, Any], **_: Any) -> None:
+        url = str(params.get("url", ""))
+        if key_kind(url) == "data":
+            self.data_written = True
+        elif key_kind(url) == "state" and self.data_written:
+            raise EndpointConnectionError(endpoint_url=url)
+
+
+def _die_after_the_general_logs_header(aws_world: AwsWorld) -> dict[str, str]:
+    """00:07, a fresh Aurora MySQL instance: a run ships the general log's header and dies
+    before the commit that records it. Returns the settings that ship the general log only."""
+    w = aws_world.world
+    w.advance(420)
+    w.add_instance("am", "aurora-mysql", bytes_per_hour=100_000, retention_hours=1.0)
+    only_general = {"SHIPPER_FILE_INCLUDE": "general/*", "SHIPPER_MAX_ATTEMPTS": "1"}
+    refuse = StateWritesRefusedAfterData()
+    died = run_inproc(aws_world, "run", session_hook=refuse.register, **only_general)
+    assert died.code != 0 and refuse.data_written, died.describe()
+    return only_general
+
+
+def _adopted(run: Run) -> bool:
+    return any(line.get("message", "").startswith("adopted objects") for line in run.lines)
+
+
+def test_an_adopted_header_only_object_proves_no_later_hour(aws_world: AwsWorld) -> None:
+    """A run died after shipping the general log's header at 00:07, before committing it; the
+    next run, at 03:07, adopted that object. Adopted, the generation was not marked
+    header-only, so the hour-2 file (same header, renamed .2 at 03:00) was proven to be it
+    and continued: bytes right, identity and dt= partition wrong (test_schedules, seed
+    36062)."""
+    only_general = _die_after_the_general_logs_header(aws_world)
+    aws_world.world.advance(3 * HOUR)  # hours 0, 1 deleted by retention; 2 is .2, 3 running
+    after = ok(run_inproc(aws_world, "run", **only_general))
+    assert _adopted(after), after.describe()
+    ok(run_inproc(aws_world, "run"))  # the other logs
+    aws_world.verify().assert_ok()
+    # The generation seen at 00:07 holds its header and nothing of a later file.
+    early = [g for g in states(aws_world)["am"]["generations"].values()
+             if g["first_seen_ms"] < (DEFAULT_START + HOUR) * 1000]
+    assert [(g["name"], g["header_only"], g["offset"] < 400) for g in early] == [
+        ("general/mysql-general.log", True, True)], early
+
+
+def test_an_adopted_header_only_object_resumes_within_its_hour(aws_world: AwsWorld) -> None:
+    """The same crash, the next run in the same hour: only the portion marker the object
+    carries can tell that the running log is still the file whose header was shipped (its
+    bytes are any hour's header); without it the file was shipped again from byte 0."""
+    only_general = _die_after_the_general_logs_header(aws_world)
+    aws_world.world.advance(2400)  # 00:47: the same general log, grown
+    after = ok(run_inproc(aws_world, "run", **only_general))
+    assert _adopted(after), after.describe()
+    ok(run_inproc(aws_world, "run"))  # the other logs
+    aws_world.verify().assert_ok()
+    gens = states(aws_world)["am"]["generations"].values()
+    assert sorted(g["name"] for g in gens if g["name"].startswith("general/")) == [
+        "general/mysql-general.log"], gens

@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 
 from shipper.layout import (
     DATA_SUFFIX,
+    MAX_METADATA_VALUE,
     META_GENERATION,
     META_LOG_FILE,
+    META_MARKER,
     META_SHA256,
     DataObjectInfo,
     Scope,
@@ -228,6 +230,25 @@ def test_data_metadata_values_are_ascii_and_describe_the_object() -> None:
         "start-offset": "10", "end-offset": "25", "sha256": "ab" * 32, "region": "eu-west-1",
         "account": "123456789012",
     }
+
+
+def test_data_metadata_carries_the_portion_marker_at_the_objects_end() -> None:
+    meta = data_metadata(SCOPE, "f", GEN, 0, 187, "ab" * 32, "0:187")
+    assert meta[META_MARKER] == "0:187"
+    assert META_MARKER not in data_metadata(SCOPE, "f", GEN, 0, 187, "ab" * 32)
+    odd = data_metadata(SCOPE, "f", GEN, 0, 1, "ab" * 32, "h\u00e9:1")
+    assert decode_metadata_value(odd[META_MARKER]) == "h\u00e9:1"
+
+
+def test_a_marker_too_long_for_s3_metadata_is_left_out() -> None:
+    """S3 allows 2 KB of user metadata; the file name may take 1 KiB of it. A marker that
+    does not fit is dropped (a run adopting the object then proves it by content)."""
+    meta = data_metadata(SCOPE, "x" * 5000, GEN, 0, 1, "ab" * 32, "9" * 129)
+    assert META_MARKER not in meta
+    assert sum(len(k) + len(v) for k, v in meta.items()) <= 2048
+    assert len(meta[META_LOG_FILE]) == MAX_METADATA_VALUE
+    meta = data_metadata(SCOPE, "x" * 5000, GEN, 0, 1, "ab" * 32, "9" * 128)
+    assert sum(len(k) + len(v) for k, v in meta.items()) <= 2048
 
 
 def test_data_object_info_parses_metadata_back() -> None:
