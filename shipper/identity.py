@@ -63,6 +63,8 @@ class FileJob:
     last, and left for the next run unless that generation was proven elsewhere. (A closed
     file that comes back with a newer LastWritten is proven by content like a rename.)
     ``candidates``: known generations to prove by content (renamed ones).
+    ``header_proves``: ``stay`` holds only the engine's header, which proves it only because
+    the listing shows its name was not rotated since (a marker of that name proves more).
     """
 
     file: LogFile
@@ -72,6 +74,7 @@ class FileJob:
     hold: Generation | None = None
     candidates: list[Generation] = field(default_factory=list)
     resume_portion: bool = False
+    header_proves: bool = False
 
     @property
     def name(self) -> str:
@@ -220,11 +223,13 @@ def make_plan(state: InstanceState, listing: list[LogFile]) -> Plan:
             continue
         prev = _last_under(f.name, open_gens)
         stay = hold = None
+        header_proves = False
         others = [g for g in open_gens if g is not prev and _plausible(g, f)]
         if prev is not None and f.last_written_ms > prev.seen_lw and not _quiet_tiny(prev, f) \
                 and not _empty_and_stale(prev, f) and not _rotated_away(prev, listing):
             if f.size > prev.seen_size and not _unprovable_stay(prev, f):
                 stay = prev
+                header_proves = _header_proves(prev, f, listing)
             elif f.size == prev.seen_size and prev.active:
                 hold = prev  # only a file being written can have a listed Size that lags
         if prev is not None and stay is None and hold is None and _provable_here(prev, f):
@@ -232,7 +237,8 @@ def make_plan(state: InstanceState, listing: list[LogFile]) -> Plan:
             # (even behind what we shipped); the stream, not the listing, decides.
             others.append(prev)
         others.sort(key=lambda g: g.offset, reverse=True)
-        jobs.append(FileJob(f, f.name in active, stay=stay, hold=hold, candidates=others))
+        jobs.append(FileJob(f, f.name in active, stay=stay, hold=hold, candidates=others,
+                            header_proves=header_proves))
 
     return Plan(jobs, unchanged, open_gens)
 
@@ -247,17 +253,36 @@ def _last_under(name: str, gens: list[Generation]) -> Generation | None:
 
 def _rotated_away(gen: Generation, listing: list[LogFile]) -> bool:
     """Has an empty generation's name been rotated since it was seen? Nothing was shipped, so
-    content cannot tell; the listing can: a closed file of its family under another name
-    that was written after it was seen (the rotation closed it), or that carries exactly the
-    empty generation's (Size 0, LastWritten) (a rename keeps the mtime). Then the file now
-    under its name is the next one, not its continuation."""
-    if gen.offset > 0 or not gen.active or family(gen.name) != gen.name:
-        return False  # only a base name (no rotation suffix) is handed to the next file
+    content cannot tell; the listing can (``_rotation_seen``). Then the file now under its
+    name is the next one, not its continuation."""
+    return gen.offset == 0 and _running_log(gen) and _rotation_seen(gen, listing)
+
+
+def _header_proves(gen: Generation, file: LogFile, listing: list[LogFile]) -> bool:
+    """May a header-only generation with no usable marker be proven by its header alone to be
+    the running log now under its name? Only while the listing shows that name was not
+    rotated since it was seen, and within the header's reach (an older rotation may be gone
+    from the listing by retention)."""
+    return (gen.header_only and _running_log(gen) and file.name == gen.name
+            and file.last_written_ms - gen.seen_lw <= HEADER_ONLY_REACH_MS
+            and not _rotation_seen(gen, listing))
+
+
+def _running_log(gen: Generation) -> bool:
+    """A generation last seen being written under a base name (no rotation suffix): the
+    name is handed to the next file at rotation."""
+    return gen.active and family(gen.name) == gen.name
+
+
+def _rotation_seen(gen: Generation, listing: list[LogFile]) -> bool:
+    """Does the listing show a rotation of ``gen``'s name since it was seen: a closed file
+    of its family under another name that was written after it was seen (the rotation closed
+    it), or that carries exactly its (Size, LastWritten) (a rename keeps the mtime)?"""
     fam = family(gen.name)
     for f in listing:
         if f.name == gen.name or family(f.name) != fam or f.name.endswith(".gz"):
             continue
-        if f.last_written_ms > gen.seen_lw or (f.size == 0 == gen.seen_size
+        if f.last_written_ms > gen.seen_lw or (f.size == gen.seen_size
                                                 and f.last_written_ms == gen.seen_lw):
             return True
     return False

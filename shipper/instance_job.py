@@ -304,11 +304,11 @@ class FileShipper:
                 return True
             except NeedCompleteDownload as why:
                 self._note_fallback(why)
-                if gen.header_only and not why.hour_verified:
+                if gen.header_only and not (why.hour_verified or self.job.header_proves):
                     return False  # its bytes are any file's header: only a marker can tell
                 return self._ship_rest_known(gen)
-        if gen.header_only:
-            return False  # its bytes are any file's header: only a marker can tell
+        if gen.header_only and not self.job.header_proves:
+            return False  # its bytes are any file's header: a marker or the listing must tell
         return self._ship_rest_known(gen)
 
     def _defer(self, gen: Generation) -> None:

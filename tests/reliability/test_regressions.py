@@ -171,13 +171,14 @@ class StateWritesRefusedAfterData:
             raise EndpointConnectionError(endpoint_url=url)
 
 
-def _die_after_the_general_logs_header(aws_world: AwsWorld) -> dict[str, str]:
+def _die_after_the_general_logs_header(aws_world: AwsWorld,
+                                       **env: str) -> dict[str, str]:
     """00:07, a fresh Aurora MySQL instance: a run ships the general log's header and dies
     before the commit that records it. Returns the settings that ship the general log only."""
     w = aws_world.world
     w.advance(420)
     w.add_instance("am", "aurora-mysql", bytes_per_hour=100_000, retention_hours=1.0)
-    only_general = {"SHIPPER_FILE_INCLUDE": "general/*", "SHIPPER_MAX_ATTEMPTS": "1"}
+    only_general = {"SHIPPER_FILE_INCLUDE": "general/*", "SHIPPER_MAX_ATTEMPTS": "1", **env}
     refuse = StateWritesRefusedAfterData()
     died = run_inproc(aws_world, "run", session_hook=refuse.register, **only_general)
     assert died.code != 0 and refuse.data_written, died.describe()
@@ -207,11 +208,16 @@ def test_an_adopted_header_only_object_proves_no_later_hour(aws_world: AwsWorld)
         ("general/mysql-general.log", True, True)], early
 
 
-def test_an_adopted_header_only_object_resumes_within_its_hour(aws_world: AwsWorld) -> None:
-    """The same crash, the next run in the same hour: only the portion marker the object
-    carries can tell that the running log is still the file whose header was shipped (its
-    bytes are any hour's header); without it the file was shipped again from byte 0."""
-    only_general = _die_after_the_general_logs_header(aws_world)
+@pytest.mark.parametrize("portion_max_mib", ["8", "0"])
+def test_an_adopted_header_only_object_resumes_within_its_hour(
+        aws_world: AwsWorld, portion_max_mib: str) -> None:
+    """The same crash, the next run in the same hour. The header's bytes are any hour's
+    header: the portion marker the object carries tells that the running log is still its
+    file; an object downloaded over REST carries none (portions off), then only the listing
+    can: no file of its family was closed since. Either way, without it the file was
+    shipped again from byte 0."""
+    only_general = _die_after_the_general_logs_header(
+        aws_world, SHIPPER_PORTION_MAX_MIB=portion_max_mib)
     aws_world.world.advance(2400)  # 00:47: the same general log, grown
     after = ok(run_inproc(aws_world, "run", **only_general))
     assert _adopted(after), after.describe()

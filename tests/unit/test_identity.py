@@ -318,6 +318,48 @@ def test_header_only_generation_stays_only_while_something_could_prove_it(
     assert (job.stay is header) is stays
 
 
+def _header_only_running(marker: str | None = None) -> Generation:
+    header = gen(SLOW, 187, T0 + 7 * MIN_MS, active=True, marker=marker,
+                 marker_name=SLOW if marker else None)
+    header.header_only = True
+    return header
+
+
+def test_a_header_without_a_marker_proves_the_running_log_while_no_rotation_is_listed() -> None:
+    header = _header_only_running()
+    listing = [LogFile(SLOW, 40_000, T0 + 47 * MIN_MS), LogFile(f"{SLOW}.2", 22_000, T0)]
+    job = job_for(make_plan(state_of(header), listing), SLOW)
+    assert (job.stay, job.header_proves) == (header, True)
+
+
+@pytest.mark.parametrize("rotated", [
+    LogFile(f"{SLOW}.3", 22_000, T0 + 60 * MIN_MS),  # closed by a rotation after it was seen
+    LogFile(f"{SLOW}.3", 187, T0 + 7 * MIN_MS),      # renamed as it was seen
+])
+def test_a_header_without_a_marker_proves_nothing_once_its_name_was_rotated(
+        rotated: LogFile) -> None:
+    header = _header_only_running()
+    listing = [LogFile(SLOW, 40_000, T0 + 67 * MIN_MS), rotated]
+    job = job_for(make_plan(state_of(header), listing), SLOW)
+    assert job.header_proves is False
+
+
+def test_a_header_proves_nothing_past_its_reach_or_under_a_rotated_name() -> None:
+    header = _header_only_running()
+    late = job_for(make_plan(state_of(header), [LogFile(SLOW, 40_000, T0 + 2 * HOUR_MS)]),
+                   SLOW)
+    assert (late.stay, late.header_proves) == (None, False)
+    closed = _header_only_running()
+    closed.active = False
+    job = job_for(make_plan(state_of(closed), [LogFile(SLOW, 40_000, T0 + 47 * MIN_MS)]), SLOW)
+    assert job.header_proves is False
+    slot = gen(f"{SLOW}.3", 187, T0 + 7 * MIN_MS, active=True)
+    slot.header_only = True
+    job = job_for(make_plan(state_of(slot), [LogFile(f"{SLOW}.3", 900, T0 + 9 * MIN_MS)]),
+                  f"{SLOW}.3")
+    assert (job.stay, job.header_proves) == (slot, False)  # a .N slot is no running log
+
+
 # --- empty generations: nothing to prove them by -------------------------------------------
 
 def test_empty_running_log_renamed_within_the_hour_is_not_continued_by_the_next_one() -> None:
