@@ -134,6 +134,7 @@ class InstanceContext:
         self.deferred: set[str] = set()
         self.found: set[str] = set()  # generations matched to a listed file by this run
         self.dirty = False
+        self.unsure_writes = False  # a data write failed: it may be durable all the same
 
     # --- the commit protocol -----------------------------------------------------------
 
@@ -168,9 +169,16 @@ class InstanceContext:
                 self.commit()
             self.check_lease()
         key = self.scope.data_key(gen.gen_id, gen.first_seen_ms, sealed.start)
-        self.store.put_data(key, sealed.body, data_metadata(
-            self.scope, log_name, gen.gen_id, sealed.start, sealed.end, sealed.sha256,
-            sealed.marker))
+        try:
+            self.store.put_data(key, sealed.body, data_metadata(
+                self.scope, log_name, gen.gen_id, sealed.start, sealed.end, sealed.sha256,
+                sealed.marker))
+        except Exception:
+            # S3 may have stored it all the same (an answer lost, a 500 after the write):
+            # the run must not end clean, so that the next one looks for it and adopts it.
+            with self.lock:
+                self.unsure_writes = True
+            raise
         with self.lock:
             gen.offset = sealed.end
             gen.header_only = sealed.header_only
@@ -613,8 +621,9 @@ class InstanceJob:
     def _finish(self, ctx: InstanceContext | None, lease: Lease, outcome: Outcome) -> None:
         try:
             if ctx is not None and lease.valid() and (ctx.dirty or ctx.uncommitted
-                                                      or not ctx.state.last_run_clean):
-                ctx.commit(clean=not self.stop.is_set())
+                                                      or not ctx.state.last_run_clean
+                                                      or ctx.unsure_writes):
+                ctx.commit(clean=not (self.stop.is_set() or ctx.unsure_writes))
         except ShipperError as err:
             outcome.failures += 1
             log.error(f"could not commit state: {err.one_line()}",

@@ -226,3 +226,21 @@ def test_an_adopted_header_only_object_resumes_within_its_hour(
     gens = states(aws_world)["am"]["generations"].values()
     assert sorted(g["name"] for g in gens if g["name"].startswith("general/")) == [
         "general/mysql-general.log"], gens
+
+
+def test_a_data_write_whose_answer_was_lost_is_adopted(aws_world: AwsWorld) -> None:
+    """S3 stored the objects but the answers were lost (ConnectionClosedError), and the run
+    gave up on them. It still ended with a clean commit, so no later run looked for them:
+    the files were shipped again from byte 0 under new generations, the stored headers left
+    as duplicates (test_schedules, random seed 809)."""
+    w = aws_world.world
+    w.advance(420)
+    w.add_instance("am", "aurora-mysql", bytes_per_hour=100_000, retention_hours=4.0)
+    lost = run_inproc(aws_world, "run", SHIPPER_MAX_ATTEMPTS="1",
+                      s3_faults=S3Faults(1.0, kinds=("data",), modes=("lost",)))
+    assert lost.code == 1, lost.describe()
+    assert states(aws_world)["am"]["last_run_clean"] is False
+    w.advance(150 * 60)  # 02:37: the logs seen at 00:07 are .0 now
+    after = ok(run_inproc(aws_world, "run"))
+    assert _adopted(after), after.describe()
+    aws_world.verify().assert_ok()
