@@ -50,15 +50,9 @@ from shipper.lease import Lease, LeaseManager
 from shipper.rdsapi import STREAM_CHUNK, InstanceNotReady, LogFile, RdsApi
 from shipper.retry import RETRYABLE_EXCEPTIONS, Retrier
 from shipper.s3store import S3Store
-from shipper.state import CHECK_WINDOW, Generation, InstanceState, RangeCheck, new_generation_id
+from shipper.state import Generation, InstanceState, new_generation_id
 from shipper.stats import RunStats
-from shipper.transfer import (
-    HEAD_BYTES,
-    ObjectBuilder,
-    RangeVerifier,
-    SealedObject,
-    holds_only_header,
-)
+from shipper.transfer import ObjectBuilder, RangeVerifier, SealedObject
 
 log = logging.getLogger("shipper")
 
@@ -180,12 +174,7 @@ class InstanceContext:
                 self.unsure_writes = True
             raise
         with self.lock:
-            gen.offset = sealed.end
-            gen.header_only = sealed.header_only
-            for check in sealed.checks:
-                gen.add_check(check)
-            gen.marker = sealed.marker
-            gen.marker_name = marker_name if sealed.marker else None
+            record_object(gen, sealed, marker_name)
             self.uncommitted.add(gen.gen_id)
             self.dirty = True
         self.stats.add(objects_written=1, bytes_shipped=sealed.end - sealed.start)
@@ -856,24 +845,30 @@ class InstanceJob:
         return max(0.0, time.time() - min(behind) / 1000)
 
 
+def record_object(gen: Generation, sealed: SealedObject, marker_name: str | None) -> None:
+    """What a durable object tells the generation: how far it is shipped, whether that is
+    only the engine's header, the range checks that recognise it, and the marker to resume
+    from (with the file name it belongs to)."""
+    gen.offset = sealed.end
+    gen.header_only = sealed.header_only
+    for check in sealed.checks:
+        gen.add_check(check)
+    gen.marker = sealed.marker
+    gen.marker_name = marker_name if sealed.marker else None
+
+
 def adopt_object(gen: Generation, data: bytes, metadata: Mapping[str, str]) -> None:
     """Record an object that a crashed run made durable after its last commit as that run's
-    commit would have: range checks, the offset, whether it holds only the engine's header
-    (then only a marker can tell its file from the next hour's), and the portion marker at
-    its end, when it carries one, for the name the file was read under."""
-    start, end = gen.offset, gen.offset + len(data)
-    if start == 0:
-        head = data[:HEAD_BYTES]
-        gen.add_check(RangeCheck(0, len(head), hashlib.sha256(head).hexdigest()))
-    tail = data[-CHECK_WINDOW:]
-    gen.add_check(RangeCheck(end - len(tail), end, hashlib.sha256(tail).hexdigest()))
-    gen.offset = end
-    gen.header_only = holds_only_header(start, end, data[:HEAD_BYTES])
-    marker = metadata.get(META_MARKER)
+    commit would have (the builder recomputes the checks and the header-only flag; adoption
+    is rare, so compressing the bytes again is cheap enough), with the portion marker the
+    object carries, for the name the file was read under."""
+    builder = ObjectBuilder(gen.offset)
+    builder.feed(data)
+    encoded = metadata.get(META_MARKER)
     read_as = decode_metadata_value(metadata.get(META_LOG_FILE, ""))
-    gen.marker = decode_metadata_value(marker) if marker else None
-    gen.marker_name = None if not marker else \
-        gen.name if metadata_names(read_as, gen.name) else read_as
+    marker_name = gen.name if metadata_names(read_as, gen.name) else read_as
+    record_object(gen, builder.seal(decode_metadata_value(encoded) if encoded else None),
+                  marker_name)
 
 
 class _AlreadyReported(Exception):

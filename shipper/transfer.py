@@ -24,12 +24,6 @@ def is_engine_header(data: bytes) -> bool:
     return bool(data) and _ENGINE_HEADER.match(data) is not None
 
 
-def holds_only_header(start: int, end: int, head: bytes) -> bool:
-    """Does the range [start, end) with these first bytes leave its generation holding
-    nothing but the engine's common header (which every file of its family starts with)?"""
-    return start == 0 and end <= HEAD_BYTES and is_engine_header(head)
-
-
 @dataclass
 class SealedObject:
     start: int
@@ -81,7 +75,8 @@ class ObjectBuilder:
                                      hashlib.sha256(self._tail).hexdigest()))
         body = b"".join(self._parts)
         self._parts = []
-        header_only = holds_only_header(self.start, self.end, bytes(self._head or b""))
+        header_only = (self.start == 0 and self.end <= HEAD_BYTES
+                       and is_engine_header(bytes(self._head or b"")))
         return SealedObject(self.start, self.end, body, self._sha.hexdigest(), checks, marker,
                             header_only)
 
