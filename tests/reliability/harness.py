@@ -497,3 +497,20 @@ def run_stopped_by_access_denied(aws: AwsWorld, instance: str, name: str = "othe
         remove()
     assert stopped.code == 3, stopped.describe()
     return stopped
+
+
+def run_failing_on(aws: AwsWorld, fails: Callable[[Any], bool]) -> Run:
+    """A run in which every RDS call that ``fails(RequestInfo)`` selects answers 500
+    InternalFailure, with no retries: the files concerned fail and the run exits 1."""
+    from shipper.simulator.faults import ApiError, RequestInfo
+
+    def refuse(info: RequestInfo) -> ApiError | None:
+        return ApiError("InternalFailure", "injected", 500) if fails(info) else None
+
+    remove = aws.sim.add_hook(refuse)
+    try:
+        failed = run_inproc(aws, "run", SHIPPER_MAX_ATTEMPTS="1")
+    finally:
+        remove()
+    assert failed.code == 1, failed.describe()
+    return failed

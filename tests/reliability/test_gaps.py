@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from shipper.simulator.faults import ApiError, RequestInfo
 from shipper.simulator.s3server import LocalS3
 from shipper.simulator.world import DEFAULT_START
 from tests.conftest import AwsWorld
 from tests.reliability.harness import (
     Run,
     fresh_aws,
+    run_failing_on,
     run_inproc,
     run_stopped_by_access_denied,
     states,
@@ -58,15 +58,7 @@ def test_listed_bytes_deleted_before_shipping_are_gap_bytes(aws_world: AwsWorld)
     closed = "error/postgresql.log.2026-11-20-00"
     size = inst.file(closed).size
 
-    def refuse(info: RequestInfo) -> ApiError | None:
-        if info.log_file == closed:
-            return ApiError("InternalFailure", "injected", 500)
-        return None
-
-    remove = aws_world.sim.add_hook(refuse)
-    first = run_inproc(aws_world, "run", SHIPPER_MAX_ATTEMPTS="1")
-    remove()
-    assert first.code == 1, first.describe()
+    run_failing_on(aws_world, lambda info: info.log_file == closed)
     w.advance(2 * HOUR)  # retention deletes -00 (and -01, fully shipped meanwhile? no: unseen)
     second = run_inproc(aws_world, "run")
     gap_bytes, _ = reported(second)
@@ -154,15 +146,7 @@ def test_an_empty_listing_is_not_a_gap(aws_world: AwsWorld) -> None:
     w.advance(HOUR + 600)
     closed = "error/postgresql.log.2026-11-20-00"
 
-    def refuse(info: RequestInfo) -> ApiError | None:
-        if info.log_file == closed:
-            return ApiError("InternalFailure", "injected", 500)
-        return None
-
-    remove = aws_world.sim.add_hook(refuse)
-    first = run_inproc(aws_world, "run", SHIPPER_MAX_ATTEMPTS="1")
-    remove()
-    assert first.code == 1, first.describe()
+    run_failing_on(aws_world, lambda info: info.log_file == closed)
     aws_world.sim.faults.empty_listing_rate = 1.0
     blind = run_inproc(aws_world, "run")
     aws_world.sim.faults.empty_listing_rate = 0.0
@@ -189,15 +173,8 @@ def test_bytes_listed_by_a_failed_run_are_counted_when_lost(aws_world: AwsWorld)
     w.advance(1200)
     listed = inst.file(name).size  # 100 KB listed by the next run, which cannot download it
 
-    def refuse(info: RequestInfo) -> ApiError | None:
-        if info.log_file == name and info.action != "DescribeDBLogFiles":
-            return ApiError("InternalFailure", "injected", 500)
-        return None
-
-    remove = aws_world.sim.add_hook(refuse)
-    failed = run_inproc(aws_world, "run", SHIPPER_MAX_ATTEMPTS="1")
-    remove()
-    assert failed.code == 1, failed.describe()
+    run_failing_on(aws_world, lambda info: info.log_file == name
+                   and info.action != "DescribeDBLogFiles")
     w.advance(5400)  # retention deletes -00
     after = ok(run_inproc(aws_world, "run"))
     assert name not in inst.files()
@@ -285,16 +262,8 @@ def test_a_failed_proof_is_no_proof_of_continuity(aws_world: AwsWorld) -> None:
     ok(run_inproc(aws_world, "run"))
     w.advance(26 * HOUR + 1800)  # day 2, 04:07: yesterday's 01, 02 and 03 error logs deleted
 
-    def fail(info: RequestInfo) -> ApiError | None:
-        if (info.log_file or "").startswith(f"{ERROR}.") \
-                and info.action == "DownloadCompleteLogFile":
-            return ApiError("InternalFailure", "injected", 500)
-        return None
-
-    remove = aws_world.sim.add_hook(fail)
-    failed = run_inproc(aws_world, "run", SHIPPER_MAX_ATTEMPTS="1")
-    remove()
-    assert failed.code == 1, failed.describe()
+    failed = run_failing_on(aws_world, lambda info: (info.log_file or "").startswith(
+        f"{ERROR}.") and info.action == "DownloadCompleteLogFile")
     pending = states(aws_world)["my"].get("pending_breaks", {})
     assert ERROR in pending and ERROR not in unseen_families(aws_world, "my"), (
         pending, failed.describe())
