@@ -118,13 +118,21 @@ class LocalS3:
         try:
             from moto.moto_server.werkzeug_app import (
                 DomainDispatcherApplication,
-                MotoRequestHandler,
                 create_backend_app,
             )
-            from werkzeug.serving import make_server
+            from werkzeug.serving import WSGIRequestHandler, make_server
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise RuntimeError(INSTALL_HINT) from exc
-        class QuietHandler(MotoRequestHandler):
+        base: type[WSGIRequestHandler] = WSGIRequestHandler
+        try:  # moto >= 5.2.5 keeps metadata headers with underscores, which werkzeug drops;
+            # the shipper's metadata names have none, so older moto serves it as well.
+            from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+            base = MotoRequestHandler
+        except ImportError:
+            pass
+
+        class QuietHandler(base):  # type: ignore[valid-type, misc]
             def log_request(self, *args: Any, **kwargs: Any) -> None:
                 pass
 
