@@ -23,12 +23,17 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 WORKDIR /src
 # Only what the wheel is built from (see .dockerignore): tests, bench and infra stay out.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml uv.lock README.md ./
 COPY shipper ./shipper
-# Runtime dependency versions are pinned by infra/image-constraints.txt (boto3 and friends),
-# so two builds of one commit install the same libraries.
-COPY infra/image-constraints.txt /tmp/constraints.txt
-RUN pip wheel --constraint /tmp/constraints.txt --wheel-dir /wheels .
+# Runtime dependency versions come from uv.lock, the one lock that `make test` installs from
+# too, so the image ships the libraries the tests ran with. uv (pinned; the same version as the
+# Makefile's UV_VERSION, tests/infra checks it) only exports the runtime part of the lock:
+# hashes included, no extras. pip then builds wheels of exactly those, hash-checked.
+ARG UV_VERSION=0.13.9
+RUN pip install "uv==${UV_VERSION}" \
+    && uv export --frozen --no-emit-project --format requirements-txt -o /tmp/runtime.txt \
+    && pip wheel --require-hashes --no-deps --requirement /tmp/runtime.txt --wheel-dir /wheels \
+    && pip wheel --no-deps --wheel-dir /wheels .
 
 # ---------------------------------------------------------------------------------------------
 # Stage 2: the runtime image. No compiler, no source tree, no pip cache, no wheels left behind.

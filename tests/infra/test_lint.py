@@ -1,5 +1,6 @@
-"""The linters as tests: cfn-lint (from the test extras), hadolint and checkov (from the venvs
-that infra/checks.sh creates; .ci/run runs that script first)."""
+"""The linters as tests: cfn-lint and hadolint (from the test extras, installed from uv.lock) and
+checkov (from .venv-checkov, which infra/checks.sh creates from infra/checkov.lock; `make test`
+runs that script first)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def test_cfn_lint_config_lists_every_template() -> None:
 
 
 def test_hadolint_clean() -> None:
-    hadolint = tool_or_skip("hadolint", ".venv-lint")
+    hadolint = tool_or_skip("hadolint", ".venv")
     result = subprocess.run(
         [hadolint, "--config", str(ROOT / "infra/.hadolint.yaml"), str(ROOT / "Dockerfile")],
         capture_output=True, text=True, timeout=60, check=False)

@@ -623,7 +623,7 @@ def test_dockerfile_runtime_contract() -> None:
 def test_dockerignore_admits_only_the_build_inputs() -> None:
     patterns = dockerignore_patterns()
     for kept in ("pyproject.toml", "README.md", "shipper/__init__.py", "shipper/cli.py",
-                 "infra/image-constraints.txt"):
+                 "uv.lock"):
         assert not dockerignore_excludes(kept, patterns), kept
     for dropped in (".git/config", ".venv/bin/python", ".venv-checkov/bin/checkov",
                     "tests/conftest.py", "bench/out/results.json", ".pytest_cache/v",
@@ -637,17 +637,19 @@ def test_dockerignore_admits_only_the_build_inputs() -> None:
             assert not dockerignore_excludes(source.rstrip("/"), patterns), source
 
 
-def test_image_constraints_cover_runtime_dependencies() -> None:
+def test_the_image_and_make_install_from_one_lock_with_one_uv() -> None:
     import tomllib
 
+    lock = tomllib.loads((cfn.ROOT / "uv.lock").read_text())
+    locked = {p["name"] for p in lock["package"]}
     pyproject = tomllib.loads((cfn.ROOT / "pyproject.toml").read_text())
     wanted = {re.split(r"[<>=!~\[ ;]", dep, maxsplit=1)[0].lower()
               for dep in pyproject["project"]["dependencies"]}
-    pinned = {}
-    for line in (cfn.ROOT / "infra" / "image-constraints.txt").read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            name, _, version = line.partition("==")
-            assert version, f"unpinned constraint: {line}"
-            pinned[name.lower()] = version
-    assert wanted <= set(pinned), f"pin these too: {sorted(wanted - set(pinned))}"
+    assert wanted <= locked, f"not in uv.lock: {sorted(wanted - locked)}"
+    dockerfile = (cfn.ROOT / "Dockerfile").read_text()
+    assert "uv export --frozen" in dockerfile, "the image's versions come from uv.lock"
+    assert "--require-hashes" in dockerfile
+    (image_uv,) = re.findall(r"^ARG UV_VERSION=(\S+)$", dockerfile, re.M)
+    (make_uv,) = re.findall(r"^UV_VERSION\s*:=\s*(\S+)$",
+                            (cfn.ROOT / "Makefile").read_text(), re.M)
+    assert image_uv == make_uv, "the Dockerfile and the Makefile pin different uv releases"
