@@ -19,7 +19,7 @@ offline tests in test_templates.py and cfn-lint's schemas cover them instead):
 * S3: versioning, public access block, ownership controls, lifecycle rules;
 * EventBridge: the ECS target's NetworkConfiguration and CapacityProviderStrategy contents;
 * no support at all (skipped with a warning): AWS::S3::BucketPolicy, AWS::SQS::QueuePolicy,
-  AWS::CloudWatch::Alarm;
+  AWS::CloudWatch::Alarm, AWS::SNS::TopicPolicy;
 * deleting a stack leaves its task definition revision ACTIVE (CloudFormation deregisters
   it);
 * inline role policies come back from GetRolePolicy as ``str(dict)`` rather than JSON;
@@ -45,7 +45,8 @@ from tests.infra.common import KMS_KEY_ARN, ROLE_ARNS
 REGION = cfn.REGION
 # moto warns once per unsupported resource; Deployer records them and the test compares.
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning")
-MOTO_UNSUPPORTED = {"AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm"}
+MOTO_UNSUPPORTED = {"AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm",
+                    "AWS::SNS::TopicPolicy"}
 
 
 def _params(values: dict[str, Any]) -> list[dict[str, str]]:

@@ -599,7 +599,10 @@ def test_dockerfile_runtime_contract() -> None:
     ins = dockerfile_instructions()
     froms = ins["FROM"]
     assert len(froms) == 2, "multi-stage: build and runtime"
-    images = {f.split()[0] for f in froms}
+    # The base is an ARG (a stand-in may replace it in tests); its default is the pin.
+    defaults = dict(a.split("=", 1) for a in ins["ARG"] if "=" in a)
+    images = {re.sub(r"\$\{(\w+)\}", lambda m: defaults[m.group(1)], f.split()[0])
+              for f in froms}
     assert len(images) == 1, "both stages use the same pinned base"
     (image,) = images
     assert re.fullmatch(r"python:3\.12\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", image), image
