@@ -124,8 +124,8 @@ def test_templates_have_descriptions_and_no_exports_collisions(variant: cfn.Rend
 
 @pytest.mark.parametrize("params", [
     {},
-    {"UntaggedExpireDays": 1, "TaggedKeepCount": 1, "TaggedImagePattern": "v*"},
-    {"UntaggedExpireDays": 3650, "TaggedKeepCount": 10000, "TaggedImagePattern": "*a*b*c*"},
+    {"UntaggedExpireDays": 1, "DirtyBuildKeepCount": 1},
+    {"UntaggedExpireDays": 3650, "DirtyBuildKeepCount": 10000},
 ])
 def test_ecr_lifecycle_policy_is_valid(params: dict[str, Any]) -> None:
     rendered = cfn.render("ecr.yaml", params)
@@ -135,21 +135,13 @@ def test_ecr_lifecycle_policy_is_valid(params: dict[str, Any]) -> None:
     untagged = next(r for r in rules if r["selection"]["tagStatus"] == "untagged")
     tagged = next(r for r in rules if r["selection"]["tagStatus"] == "tagged")
     days = int(rendered.params["UntaggedExpireDays"])
-    keep = int(rendered.params["TaggedKeepCount"])
+    keep = int(rendered.params["DirtyBuildKeepCount"])
     assert untagged["selection"]["countType"] == "sinceImagePushed"
     assert untagged["selection"]["countNumber"] == days
     assert tagged["selection"]["countType"] == "imageCountMoreThan"
     assert tagged["selection"]["countNumber"] == keep
-    assert tagged["selection"]["tagPatternList"] == [rendered.params["TaggedImagePattern"]]
-
-
-def test_ecr_tag_pattern_parameter_admits_only_valid_patterns() -> None:
-    spec = cfn.load("ecr.yaml")["Parameters"]["TaggedImagePattern"]
-    pattern = re.compile(spec["AllowedPattern"])
-    for good in ("*", "v*", "release-*", "*a*b*c*", "prod"):
-        assert pattern.fullmatch(good), good
-    for bad in ("*****", "a*b*c*d*e*", "with space", "quote\""):
-        assert not pattern.fullmatch(bad), bad
+    assert tagged["selection"]["tagPatternList"] == ["*-dirty*"]
+    assert len(rules) == 2, "no rule may select commit tags"
 
 
 BAD_POLICIES = {
