@@ -245,9 +245,12 @@ def test_spot_fleet_instances_are_locked_down() -> None:
     assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
     assert all(m["Ebs"]["Encrypted"] for m in data["BlockDeviceMappings"])
     template = cfn.load("cluster.yaml")
-    assert template["Parameters"]["EcsAmiId"]["Default"] == (
-        "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id")
-    assert template["Parameters"]["EcsAmiId"]["Type"].startswith("AWS::SSM::Parameter::Value")
+    # Empty: the newest ECS AMI, resolved from SSM; deploy.py pins an AMI id instead.
+    assert template["Parameters"]["EcsAmiId"]["Default"] == ""
+    assert data["ImageId"] == ("{{resolve:ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/"
+                               "recommended/image_id}}")
+    pinned = cluster(EcsAmiId="ami-0123456789abcdef0").props("LaunchTemplate")
+    assert pinned["LaunchTemplateData"]["ImageId"] == "ami-0123456789abcdef0"
 
     user_data = data["UserData"]
     config = dict(line.strip().split("=", 1) for line in user_data.splitlines()
