@@ -438,9 +438,42 @@ def check_network(runner: Runner, config: Config) -> None:
                "VPC endpoints)")
 
 
-def preflight(runner: Runner, config: Config, yes: bool, refresh_ami: bool) -> None:
+def check_archive(runner: Runner, config: Config, new_archive: bool) -> None:
+    """A first deploy of the shipper stack must not trip over, or silently walk away from,
+    the bucket an earlier teardown kept (DeletionPolicy Retain): CloudFormation cannot create
+    a bucket that exists, and a generated name would start a new, empty history."""
+    shipper = config.params["shipper"]
+    stack = config.stack("shipper")
+    exists = runner.lookup(aws(config, "cloudformation", "describe-stacks", "--stack-name", stack,
+                               "--query", "Stacks[0].StackStatus", "--output", "text"),
+                           placeholder="(unknown)").strip()
+    if exists or shipper.get("ExistingBucketName"):
+        return
+    named = shipper.get("BucketName")
+    if named:
+        found = runner.lookup(aws(config, "s3api", "list-buckets", "--query",
+                                  f"Buckets[?Name=='{named}'].Name", "--output", "json"))
+    else:
+        generated = f"{stack.lower()}-logbucket-"
+        found = runner.lookup(aws(config, "s3api", "list-buckets", "--query",
+                                  f"Buckets[?starts_with(Name, '{generated}')].Name",
+                                  "--output", "json"))
+    kept = _json(found) or []
+    if not kept or (new_archive and not named):
+        return
+    raise DeployError(
+        f"bucket {', '.join(kept)} holds the archive of an earlier deployment (teardown keeps "
+        "it). To continue that history, set shipper.ExistingBucketName to it"
+        + (" and remove shipper.BucketName" if named else "")
+        + (" (CloudFormation cannot create a bucket that exists)" if named else
+           "; or pass --new-archive to start a new, empty history in a new bucket"))
+
+
+def preflight(runner: Runner, config: Config, yes: bool, refresh_ami: bool,
+              new_archive: bool = False) -> None:
     runner.say("\n== checks")
     check_network(runner, config)
+    check_archive(runner, config, new_archive)
     for name in STACKS:
         check_stack_state(runner, config, name, yes)
     ensure_service_linked_roles(runner, config)
@@ -448,8 +481,8 @@ def preflight(runner: Runner, config: Config, yes: bool, refresh_ami: bool) -> N
 
 
 def deploy(config: Config, runner: Runner, image: str | None, *, yes: bool = False,
-           refresh_ami: bool = False) -> dict[str, str]:
-    preflight(runner, config, yes, refresh_ami)
+           refresh_ami: bool = False, new_archive: bool = False) -> dict[str, str]:
+    preflight(runner, config, yes, refresh_ami, new_archive)
     ecr_out = deploy_stack(runner, config, "ecr", config.params["ecr"])
     if image is None:
         image = publish_image(runner, config, ecr_out, image_tag(config, runner))
@@ -576,9 +609,9 @@ def teardown(config: Config, runner: Runner, purge: bool) -> None:
                    "to delete its images first)")
     delete_stack(runner, config, "ecr")
     runner.say(f"\nNOTE: the log bucket {bucket} is retained (DeletionPolicy Retain) with every "
-               "shipped log. To deploy again onto the same archive, set shipper.BucketName "
-               "to it is NOT enough (CloudFormation cannot create an existing bucket): set "
-               f"shipper.ExistingBucketName to {bucket}.")
+               "shipped log. To deploy again onto the same archive, set "
+               f"shipper.ExistingBucketName to {bucket} (deploy refuses to start a new one "
+               "next to it unless given --new-archive).")
     runner.say("\n== done")
 
 
@@ -605,6 +638,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   "(replaces the fleet)")
             cmd.add_argument("--yes", action="store_true",
                              help="delete a stack left in ROLLBACK_COMPLETE before deploying")
+            cmd.add_argument("--new-archive", action="store_true",
+                             help="start a new bucket although one kept by an earlier "
+                                  "teardown exists")
         else:
             cmd.add_argument("--purge-images", action="store_true",
                              help="delete every image so the ECR stack can go too")
@@ -617,7 +653,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.dry_run:
             runner.say("DRY RUN: nothing below is executed.")
         if args.command == "deploy":
-            deploy(config, runner, args.image, yes=args.yes, refresh_ami=args.refresh_ami)
+            deploy(config, runner, args.image, yes=args.yes, refresh_ami=args.refresh_ami,
+                   new_archive=args.new_archive)
         else:
             teardown(config, runner, args.purge_images)
     except DeployError as err:

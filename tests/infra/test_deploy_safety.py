@@ -311,7 +311,7 @@ class BotoAws(StubAws):
         self.commands.append(argv)
         self.say(f"$ {shlex.join(argv)}")
         service, operation, rest = argv[1], argv[2], argv[3:]
-        client = boto3.client(service, region_name=REGION)
+        client = boto3.client({"s3api": "s3"}.get(service, service), region_name=REGION)
         try:
             if operation == "wait":
                 waiter = client.get_waiter(rest[0].replace("-", "_"))
@@ -406,6 +406,42 @@ def test_teardown_on_moto_stops_the_running_task_before_deleting(tmp_path: Path)
         buckets = [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]]
         assert shipper["BucketName"] in buckets, "the archive is kept"
         assert f"log bucket {shipper['BucketName']} is retained" in runner.text
+
+        # Deploying again finds the kept archive, and continues it when told to.
+        again = BotoAws()
+        with pytest.raises(deploy.DeployError, match=shipper["BucketName"]):
+            deploy.check_archive(again, cfg, new_archive=False)
+        deploy.check_archive(again, cfg, new_archive=True)
+        aws.deploy("rds-log-shipper-ecr", "ecr.yaml")
+        cluster = aws.deploy("rds-log-shipper-cluster", "cluster.yaml", VpcId=vpc,
+                             Subnets=",".join(subnets), CapacityChoice="FARGATE_SPOT")
+        redeployed = aws.deploy("rds-log-shipper-shipper", "shipper.yaml", ImageUri=IMAGE_URI,
+                                ClusterArn=cluster["ClusterArn"], CapacityChoice="FARGATE_SPOT",
+                                Subnets=",".join(subnets),
+                                SecurityGroupId=cluster["SecurityGroupId"],
+                                ExistingBucketName=shipper["BucketName"])
+        assert redeployed["BucketName"] == shipper["BucketName"]
+        container = ecs.describe_task_definition(taskDefinition=redeployed[
+            "TaskDefinitionArn"])["taskDefinition"]["containerDefinitions"][0]
+        env = {e["name"]: e["value"] for e in container["environment"] if e}
+        assert env["SHIPPER_BUCKET"] == shipper["BucketName"]
+
+
+@pytest.mark.parametrize(("changes", "listed", "message"), [
+    ({}, '["rds-log-shipper-shipper-logbucket-1a2b3c"]', "--new-archive"),
+    ({"shipper.BucketName": "acme-rds-logs"}, '["acme-rds-logs"]', "remove shipper.BucketName"),
+])
+def test_a_kept_archive_is_not_walked_away_from(tmp_path: Path, changes: dict[str, str],
+                                                listed: str, message: str) -> None:
+    runner = StubAws({"list-buckets": listed}, dry_run=False)
+    with pytest.raises(deploy.DeployError, match=message):
+        deploy.deploy(config(tmp_path, **changes), runner, None)
+    assert not stack_deploys(runner)
+    kept = json.loads(listed)[0]
+    deploy.deploy(config(tmp_path, **{"shipper.ExistingBucketName": kept,
+                                      "shipper.BucketName": None,
+                                      "cluster.EcsAmiId": "ami-0123456789abcdef0"}),
+                  StubAws({"list-buckets": listed}, dry_run=False), None)
 
 
 def test_examples_stay_runnable() -> None:

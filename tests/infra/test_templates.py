@@ -651,3 +651,17 @@ def test_the_image_and_make_install_from_one_lock_with_one_uv() -> None:
     (make_uv,) = re.findall(r"^UV_VERSION\s*:=\s*(\S+)$",
                             (cfn.ROOT / "Makefile").read_text(), re.M)
     assert image_uv == make_uv, "the Dockerfile and the Makefile pin different uv releases"
+
+
+def test_an_existing_bucket_replaces_the_created_one_everywhere() -> None:
+    rendered = shipper(ExistingBucketName="kept-archive")
+    assert "LogBucket" not in rendered.resources
+    assert rendered.props("LogBucketPolicy")["Bucket"] == "kept-archive"
+    env = {e["Name"]: e["Value"] for e in rendered.props("TaskDefinition")[
+        "ContainerDefinitions"][0]["Environment"] if isinstance(e, dict)}
+    assert env["SHIPPER_BUCKET"] == "kept-archive"
+    text = json.dumps(rendered.props("TaskRole"))
+    assert "arn:aws:s3:::kept-archive/rds-logs/*" in text and "test-bucket" not in text
+    assert rendered.outputs["BucketName"] == "kept-archive"
+    rule = cfn.load("shipper.yaml")["Rules"]["OneBucketChoice"]
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Equals": [{"Ref": "BucketName"}, ""]}
