@@ -11,11 +11,17 @@
 # it was resolved from Docker Hub on 2026-08-24); it could not be re-resolved from the machine
 # that wrote this file. To bump both lines:
 #   docker buildx imagetools inspect python:3.12-slim-bookworm --format '{{.Name}}@{{.Manifest.Digest}}'
+#
+# BASE_IMAGE exists only for machines that cannot pull it: tests/infra/test_container.py builds
+# on a stand-in made from Debian packages (--build-arg BASE_IMAGE=localhost/standin-python:...).
+# Releases use the default.
+# checkov:skip=CKV_DOCKER_7: FROM names the BASE_IMAGE argument, whose default is pinned by tag and digest
+ARG BASE_IMAGE=python:3.12.13-slim-bookworm@sha256:4766d8b510c428e595d74b9cc5bbb2fae8e26316fffb4adc89908d79aacd58a2
 
 # ---------------------------------------------------------------------------------------------
 # Stage 1: build the project's wheel and the wheels of its runtime dependencies.
 # ---------------------------------------------------------------------------------------------
-FROM python:3.12.13-slim-bookworm@sha256:4766d8b510c428e595d74b9cc5bbb2fae8e26316fffb4adc89908d79aacd58a2 AS build
+FROM ${BASE_IMAGE} AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -38,7 +44,7 @@ RUN pip install "uv==${UV_VERSION}" \
 # ---------------------------------------------------------------------------------------------
 # Stage 2: the runtime image. No compiler, no source tree, no pip cache, no wheels left behind.
 # ---------------------------------------------------------------------------------------------
-FROM python:3.12.13-slim-bookworm@sha256:4766d8b510c428e595d74b9cc5bbb2fae8e26316fffb4adc89908d79aacd58a2 AS runtime
+FROM ${BASE_IMAGE} AS runtime
 
 LABEL org.opencontainers.image.title="rds-log-shipper" \
       org.opencontainers.image.description="Ships Amazon RDS/Aurora logs into S3 exactly once"

@@ -2,17 +2,27 @@
 """Deploy rds-log-shipper to AWS, or tear it down, in one command.
 
     python infra/deploy.py deploy   --config infra/deploy.json [--dry-run] [--image URI]
+                                    [--tag TAG] [--refresh-ami] [--yes]
     python infra/deploy.py teardown --config infra/deploy.json [--dry-run] [--purge-images]
 
-deploy:   ECR stack -> build and push the image -> cluster stack -> shipper stack, each stack
-          fed with the outputs of the ones before it (``aws cloudformation deploy``, so a
-          second run updates in place and an unchanged stack is a no-op).
-teardown: the same stacks in reverse order. The log bucket is KEPT (DeletionPolicy Retain);
-          the ECR repository can only go when empty (--purge-images deletes its images).
+deploy:   checks first (the subnets reach the AWS APIs, the fleet has room for TaskCount, no
+          stack stuck in ROLLBACK_COMPLETE, the service-linked roles exist), then ECR stack ->
+          image -> cluster stack -> shipper stack, each stack fed with the outputs of the ones
+          before it (``aws cloudformation deploy``: a second run updates in place and an
+          unchanged stack is a no-op). The image is built and pushed only when its tag is not
+          in ECR yet: deploying one commit twice reuses the image (ECR refuses to push a tag
+          twice to an IMMUTABLE repository); an uncommitted tree gets a tag of its own. The
+          Spot Fleet's AMI is pinned in the config at the first deploy; --refresh-ami moves it
+          (which replaces the fleet).
+teardown: stops the schedule, stops this task definition's running tasks and waits for them,
+          cancels the Spot Fleet and deregisters its instances, then deletes the stacks in
+          reverse order. The log bucket is KEPT (DeletionPolicy Retain); the ECR repository
+          can only go when empty (--purge-images deletes its images).
 
 --dry-run prints every command and each template's parameters and touches nothing: no AWS
-call, no build. Requires at run time: the AWS CLI v2 with credentials, and docker (BuildKit),
-podman or buildah unless --image names an existing image. Only the Python standard library.
+call, no build (lookups print placeholders; checks that need AWS answers are skipped).
+Requires at run time: the AWS CLI v2 with credentials, and docker (BuildKit), podman or buildah
+unless --image names an existing image. Only the Python standard library.
 """
 
 from __future__ import annotations
@@ -32,6 +42,18 @@ from typing import Any
 
 INFRA = Path(__file__).resolve().parent
 ROOT = INFRA.parent
+sys.path.insert(0, str(INFRA))
+
+from preflight import network_problems, task_count_problem  # noqa: E402
+
+AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
+# Spot Fleet needs both Spot roles when created through the API or CloudFormation (EC2 User
+# Guide, "Spot Fleet permissions"); ECS needs its own for capacity providers and awsvpc.
+SERVICE_LINKED_ROLES = {
+    "AWSServiceRoleForECS": "ecs.amazonaws.com",
+    "AWSServiceRoleForEC2SpotFleet": "spotfleet.amazonaws.com",
+    "AWSServiceRoleForEC2Spot": "spot.amazonaws.com",
+}
 
 STACKS = ("ecr", "cluster", "shipper")
 TEMPLATES = {name: INFRA / f"{name}.yaml" for name in STACKS}
@@ -92,6 +114,11 @@ class Config:
     platform: str = "linux/amd64"
     image_tag: str | None = None
     params: dict[str, dict[str, str]] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def capacity(self) -> str:
+        return self.params["cluster"].get("CapacityChoice", "EC2_SPOT_FLEET")
 
     def stack(self, name: str) -> str:
         return f"{self.stack_prefix}-{name}"
@@ -144,7 +171,7 @@ def load_config(path: Path) -> Config:
         raise DeployError(f"{path}: required parameters missing: {missing}")
     return Config(region=raw["region"], stack_prefix=prefix, profile=raw.get("profile"),
                   builder=builder, platform=raw.get("platform", "linux/amd64"),
-                  image_tag=raw.get("image_tag"), params=params)
+                  image_tag=raw.get("image_tag"), params=params, path=path)
 
 
 # --- running commands -----------------------------------------------------------------------
@@ -158,6 +185,10 @@ class Runner:
         self.out = out
         self.commands: list[list[str]] = []
         self.secrets: set[str] = set()
+
+    def lookup(self, argv: Sequence[str], placeholder: str = "") -> str:
+        """A read-only query whose failure means "not there" (its output, or "")."""
+        return self.run(argv, capture=True, check=False, placeholder=placeholder)
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -186,6 +217,8 @@ class Runner:
             env={**os.environ, **(env or {})})
         if check and result.returncode != 0:
             raise DeployError(f"command failed (exit {result.returncode}): {shown}")
+        if capture and result.returncode != 0:
+            return ""
         return result.stdout if capture else ""
 
 
@@ -279,10 +312,180 @@ def build_and_push(runner: Runner, config: Config, repository_uri: str, tag: str
     return image
 
 
-def deploy(config: Config, runner: Runner, image: str | None) -> dict[str, str]:
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text or "null")
+    except ValueError:
+        return None
+
+
+def existing_digest(runner: Runner, config: Config, repository: str, tag: str) -> str | None:
+    """The digest ECR holds under ``tag``, or None when the tag is not there."""
+    text = runner.lookup(aws(config, "ecr", "describe-images", "--repository-name", repository,
+                             "--image-ids", f"imageTag={tag}",
+                             "--query", "imageDetails[0].imageDigest", "--output", "text"))
+    digest = text.strip()
+    return digest if digest.startswith("sha256:") else None
+
+
+def publish_image(runner: Runner, config: Config, ecr_out: Mapping[str, str], tag: str) -> str:
+    """Build and push, unless ECR already has this tag: a commit tag names the image built
+    from that commit, and an IMMUTABLE repository refuses the same tag twice, even for an
+    identical digest (aws/containers-roadmap#2380, #2179). Deploying again reuses it."""
+    image = f"{ecr_out['RepositoryUri']}:{tag}"
+    digest = existing_digest(runner, config, ecr_out["RepositoryName"], tag)
+    if digest:
+        runner.say(f"\n== image {image} is already in ECR ({digest}): not rebuilt, not "
+                   "pushed (same tag, same image)")
+        return image
+    return build_and_push(runner, config, ecr_out["RepositoryUri"], tag)
+
+
+def check_stack_state(runner: Runner, config: Config, name: str, yes: bool) -> None:
+    """A stack whose creation rolled back (ROLLBACK_COMPLETE) can only be deleted, and one
+    still in progress cannot be updated: say so, with the command, instead of failing later."""
+    stack = config.stack(name)
+    status = runner.lookup(aws(config, "cloudformation", "describe-stacks", "--stack-name", stack,
+                               "--query", "Stacks[0].StackStatus", "--output", "text")).strip()
+    if status == "ROLLBACK_COMPLETE":
+        delete = aws(config, "cloudformation", "delete-stack", "--stack-name", stack)
+        if not yes:
+            raise DeployError(
+                f"stack {stack} is in ROLLBACK_COMPLETE: its creation failed (see its events "
+                "in the CloudFormation console) and it can only be deleted. Delete it with: "
+                f"{shlex.join(delete)} -- or run deploy again with --yes to delete it first")
+        runner.say(f"\n== {stack} is in ROLLBACK_COMPLETE; deleting it (--yes)")
+        runner.run(delete)
+        runner.run(aws(config, "cloudformation", "wait", "stack-delete-complete",
+                       "--stack-name", stack))
+    elif status.endswith("_IN_PROGRESS"):
+        raise DeployError(f"stack {stack} is busy ({status}); wait until it settles, then "
+                          "deploy again")
+
+
+def ensure_service_linked_roles(runner: Runner, config: Config) -> None:
+    """A fresh account may lack them; CloudFormation does not create them."""
+    names = ["AWSServiceRoleForECS"]
+    if config.capacity == "EC2_SPOT_FLEET":
+        names += ["AWSServiceRoleForEC2SpotFleet", "AWSServiceRoleForEC2Spot"]
+    runner.say("\n== service-linked roles: " + ", ".join(names))
+    for name in names:
+        found = runner.lookup(aws(config, "iam", "get-role", "--role-name", name,
+                                  "--query", "Role.Arn", "--output", "text"),
+                              placeholder="(exists?)").strip()
+        if not found:
+            runner.run(aws(config, "iam", "create-service-linked-role", "--aws-service-name",
+                           SERVICE_LINKED_ROLES[name]))
+
+
+def pin_ami(runner: Runner, config: Config, refresh: bool) -> None:
+    """Pin the Spot Fleet's AMI in the config: a new AMI replaces the whole fleet (its
+    LaunchTemplateConfigs cannot change in place), so it moves only when asked."""
+    if config.capacity != "EC2_SPOT_FLEET":
+        return
+    pinned = config.params["cluster"].get("EcsAmiId", "")
+    if pinned and not refresh:
+        runner.say(f"\n== AMI {pinned} (pinned in the config; --refresh-ami moves it)")
+        return
+    latest = runner.lookup(aws(config, "ssm", "get-parameter", "--name", AMI_PARAMETER,
+                               "--query", "Parameter.Value", "--output", "text"),
+                           placeholder="<newest ECS AMI>").strip()
+    if not latest:
+        raise DeployError(f"cannot read the ECS AMI from SSM parameter {AMI_PARAMETER}")
+    if latest == pinned:
+        runner.say(f"\n== AMI {pinned} is still the newest ECS AMI; nothing to move")
+        return
+    if pinned:
+        runner.say(f"\n== AMI {pinned} -> {latest} (--refresh-ami): CloudFormation REPLACES "
+                   "the Spot Fleet; a run in progress on the old fleet gets SIGTERM, commits "
+                   "what is durable and exits 143, and the next run continues")
+    else:
+        runner.say(f"\n== AMI {latest} (newest ECS AMI), pinned in the config from now on")
+    config.params["cluster"]["EcsAmiId"] = latest
+    if not runner.dry_run and config.path is not None:
+        raw = json.loads(config.path.read_text())
+        raw.setdefault("cluster", {})["EcsAmiId"] = latest
+        config.path.write_text(json.dumps(raw, indent=2) + "\n")
+
+
+def check_network(runner: Runner, config: Config) -> None:
+    """Refuse subnets from which the tasks cannot reach the AWS APIs (infra/preflight.py)."""
+    cluster, shipper = config.params["cluster"], config.params["shipper"]
+    problem = task_count_problem(config.capacity, int(shipper.get("TaskCount", "1")),
+                                 int(cluster.get("FleetTargetCapacity", "1")))
+    if problem:
+        raise DeployError(problem)
+    vpc = cluster.get("VpcId", "")
+    tables = _json(runner.lookup(aws(config, "ec2", "describe-route-tables", "--filters",
+                                     f"Name=vpc-id,Values={vpc}", "--query", "RouteTables",
+                                     "--output", "json")))
+    endpoints = _json(runner.lookup(aws(config, "ec2", "describe-vpc-endpoints", "--filters",
+                                        f"Name=vpc-id,Values={vpc}", "--query", "VpcEndpoints",
+                                        "--output", "json")))
+    if tables is None or endpoints is None:
+        runner.say("   (network check skipped: no route table answer)")
+        return
+    problems = network_problems(
+        capacity=config.capacity,
+        assign_public_ip=shipper.get("AssignPublicIp", "DISABLED") == "ENABLED",
+        subnets=[s for s in cluster.get("Subnets", "").split(",") if s],
+        tables=tables, endpoints=endpoints, region=config.region,
+        needs_sts=bool(shipper.get("ShipperRoleArns")))
+    if problems:
+        raise DeployError("the tasks could not reach AWS from these subnets:\n  "
+                          + "\n  ".join(problems))
+    runner.say("   subnets reach the AWS APIs (NAT, internet gateway with public IPs, or "
+               "VPC endpoints)")
+
+
+def check_archive(runner: Runner, config: Config, new_archive: bool) -> None:
+    """A first deploy of the shipper stack must not trip over, or silently walk away from,
+    the bucket an earlier teardown kept (DeletionPolicy Retain): CloudFormation cannot create
+    a bucket that exists, and a generated name would start a new, empty history."""
+    shipper = config.params["shipper"]
+    stack = config.stack("shipper")
+    exists = runner.lookup(aws(config, "cloudformation", "describe-stacks", "--stack-name", stack,
+                               "--query", "Stacks[0].StackStatus", "--output", "text"),
+                           placeholder="(unknown)").strip()
+    if exists or shipper.get("ExistingBucketName"):
+        return
+    named = shipper.get("BucketName")
+    if named:
+        found = runner.lookup(aws(config, "s3api", "list-buckets", "--query",
+                                  f"Buckets[?Name=='{named}'].Name", "--output", "json"))
+    else:
+        generated = f"{stack.lower()}-logbucket-"
+        found = runner.lookup(aws(config, "s3api", "list-buckets", "--query",
+                                  f"Buckets[?starts_with(Name, '{generated}')].Name",
+                                  "--output", "json"))
+    kept = _json(found) or []
+    if not kept or (new_archive and not named):
+        return
+    raise DeployError(
+        f"bucket {', '.join(kept)} holds the archive of an earlier deployment (teardown keeps "
+        "it). To continue that history, set shipper.ExistingBucketName to it"
+        + (" and remove shipper.BucketName" if named else "")
+        + (" (CloudFormation cannot create a bucket that exists)" if named else
+           "; or pass --new-archive to start a new, empty history in a new bucket"))
+
+
+def preflight(runner: Runner, config: Config, yes: bool, refresh_ami: bool,
+              new_archive: bool = False) -> None:
+    runner.say("\n== checks")
+    check_network(runner, config)
+    check_archive(runner, config, new_archive)
+    for name in STACKS:
+        check_stack_state(runner, config, name, yes)
+    ensure_service_linked_roles(runner, config)
+    pin_ami(runner, config, refresh_ami)
+
+
+def deploy(config: Config, runner: Runner, image: str | None, *, yes: bool = False,
+           refresh_ami: bool = False, new_archive: bool = False) -> dict[str, str]:
+    preflight(runner, config, yes, refresh_ami, new_archive)
     ecr_out = deploy_stack(runner, config, "ecr", config.params["ecr"])
     if image is None:
-        image = build_and_push(runner, config, ecr_out["RepositoryUri"], image_tag(config, runner))
+        image = publish_image(runner, config, ecr_out, image_tag(config, runner))
         repository_arn = ecr_out["RepositoryArn"]
     else:
         runner.say(f"\n== image {image} (given; nothing built)")
@@ -325,21 +528,90 @@ def purge_images(runner: Runner, config: Config) -> None:
                        "--image-ids", *ids))
 
 
+def _outputs_if_any(runner: Runner, config: Config, name: str) -> dict[str, str]:
+    """A stack's outputs, or {} when it does not exist (teardown may be run twice)."""
+    text = runner.lookup(aws(config, "cloudformation", "describe-stacks", "--stack-name",
+                             config.stack(name), "--query", "Stacks[0].Outputs",
+                             "--output", "json"))
+    if runner.dry_run:
+        return _Placeholders(name)
+    return {o["OutputKey"]: o["OutputValue"] for o in (_json(text) or [])}
+
+
+def stop_runs(runner: Runner, config: Config) -> None:
+    """Stop the schedule, then this task definition's running tasks, and wait: a run in
+    progress holds an ENI in the security group and a task on the cluster, and either makes
+    the stack deletion fail (DependencyViolation, ClusterContainsTasksException)."""
+    shipper = _outputs_if_any(runner, config, "shipper")
+    cluster = _outputs_if_any(runner, config, "cluster")
+    if not shipper or not cluster:
+        return
+    runner.say("\n== stop the schedule and the running tasks")
+    runner.run(aws(config, "events", "disable-rule", "--name", shipper["RuleName"]))
+    tasks = _json(runner.lookup(aws(
+        config, "ecs", "list-tasks", "--cluster", cluster["ClusterArn"], "--family",
+        shipper["TaskDefinitionFamily"], "--desired-status", "RUNNING", "--query", "taskArns",
+        "--output", "json"), placeholder="[]")) or []
+    for task in tasks:
+        runner.run(aws(config, "ecs", "stop-task", "--cluster", cluster["ClusterArn"], "--task",
+                       task, "--reason", "rds-log-shipper teardown"))
+    if tasks:
+        # SIGTERM: the shipper commits what is durable and exits 143 within 20 s.
+        runner.run(aws(config, "ecs", "wait", "tasks-stopped", "--cluster",
+                       cluster["ClusterArn"], "--tasks", *tasks))
+
+
+def release_instances(runner: Runner, config: Config) -> None:
+    """Cancel the Spot Fleet and deregister its container instances before the cluster stack
+    goes: CloudFormation deletes the cluster while terminating instances are still
+    registered (ClusterContainsContainerInstancesException) or still hold the security group."""
+    cluster = _outputs_if_any(runner, config, "cluster")
+    fleet = cluster["SpotFleetRequestId"] if runner.dry_run else cluster.get("SpotFleetRequestId")
+    if not cluster or not fleet:
+        return
+    runner.say("\n== release the Spot Fleet's instances")
+    ids = _json(runner.lookup(aws(config, "ec2", "describe-spot-fleet-instances",
+                                  "--spot-fleet-request-id", fleet, "--query",
+                                  "ActiveInstances[].InstanceId", "--output", "json"),
+                              placeholder="[]")) or []
+    runner.run(aws(config, "ec2", "cancel-spot-fleet-requests", "--spot-fleet-request-ids",
+                   fleet, "--terminate-instances"))
+    registered = _json(runner.lookup(aws(config, "ecs", "list-container-instances", "--cluster",
+                                         cluster["ClusterArn"], "--query",
+                                         "containerInstanceArns", "--output", "json"),
+                                     placeholder="[]")) or []
+    for arn in registered:
+        runner.run(aws(config, "ecs", "deregister-container-instance", "--cluster",
+                       cluster["ClusterArn"], "--container-instance", arn, "--force"))
+    if ids:
+        runner.run(aws(config, "ec2", "wait", "instance-terminated", "--instance-ids", *ids))
+
+
+def delete_stack(runner: Runner, config: Config, name: str) -> None:
+    stack = config.stack(name)
+    runner.say(f"\n== delete stack {stack}")
+    runner.run(aws(config, "cloudformation", "delete-stack", "--stack-name", stack))
+    runner.run(aws(config, "cloudformation", "wait", "stack-delete-complete",
+                   "--stack-name", stack))
+
+
 def teardown(config: Config, runner: Runner, purge: bool) -> None:
-    runner.say("NOTE: the log bucket is retained (DeletionPolicy Retain) with every shipped log; "
-               "delete it yourself if you really mean to.")
-    for name in reversed(STACKS):
-        stack = config.stack(name)
-        runner.say(f"\n== delete stack {stack}")
-        if name == "ecr":
-            if purge:
-                purge_images(runner, config)
-            else:
-                runner.say("   (the repository is deleted only if empty: pass --purge-images "
-                           "to delete its images first)")
-        runner.run(aws(config, "cloudformation", "delete-stack", "--stack-name", stack))
-        runner.run(aws(config, "cloudformation", "wait", "stack-delete-complete",
-                       "--stack-name", stack))
+    bucket = _outputs_if_any(runner, config, "shipper").get("BucketName", "<shipper.BucketName>")
+    stop_runs(runner, config)
+    delete_stack(runner, config, "shipper")
+    if config.capacity == "EC2_SPOT_FLEET":
+        release_instances(runner, config)
+    delete_stack(runner, config, "cluster")
+    if purge:
+        purge_images(runner, config)
+    else:
+        runner.say("   (the ECR repository is deleted only if empty: pass --purge-images "
+                   "to delete its images first)")
+    delete_stack(runner, config, "ecr")
+    runner.say(f"\nNOTE: the log bucket {bucket} is retained (DeletionPolicy Retain) with every "
+               "shipped log. To deploy again onto the same archive, set "
+               f"shipper.ExistingBucketName to {bucket} (deploy refuses to start a new one "
+               "next to it unless given --new-archive).")
     runner.say("\n== done")
 
 
@@ -361,6 +633,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if name == "deploy":
             cmd.add_argument("--image", help="use this existing image URI; build nothing")
             cmd.add_argument("--tag", help="image tag to push (default: git commit)")
+            cmd.add_argument("--refresh-ami", action="store_true",
+                             help="move the pinned Spot Fleet AMI to the newest ECS AMI "
+                                  "(replaces the fleet)")
+            cmd.add_argument("--yes", action="store_true",
+                             help="delete a stack left in ROLLBACK_COMPLETE before deploying")
+            cmd.add_argument("--new-archive", action="store_true",
+                             help="start a new bucket although one kept by an earlier "
+                                  "teardown exists")
         else:
             cmd.add_argument("--purge-images", action="store_true",
                              help="delete every image so the ECR stack can go too")
@@ -373,7 +653,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.dry_run:
             runner.say("DRY RUN: nothing below is executed.")
         if args.command == "deploy":
-            deploy(config, runner, args.image)
+            deploy(config, runner, args.image, yes=args.yes, refresh_ami=args.refresh_ami,
+                   new_archive=args.new_archive)
         else:
             teardown(config, runner, args.purge_images)
     except DeployError as err:

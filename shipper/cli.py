@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -77,6 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code or 0)
     try:
         if args.command == "demo":
+            if importlib.util.find_spec("moto") is None:  # the demo's local S3 is moto's
+                sys.stderr.write("rds-log-shipper: error: the demo needs the [demo] extra: "
+                                 "pip install 'rds-log-shipper[demo]' (or `make demo` in a "
+                                 "clone); the container image leaves it out\n")
+                return int(ExitCode.CONFIG)
             from shipper.demo import run_demo
 
             return int(run_demo(args.instances, args.hours, args.out))

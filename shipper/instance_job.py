@@ -733,7 +733,7 @@ class InstanceJob:
                 ctx.dirty |= changed
             self._report_breaks(ctx, breaks)
         outcome.lag_seconds = self._lag(ctx, listing)
-        self.stats.observe_lag(outcome.lag_seconds)
+        self.stats.observe_lag(outcome.lag_seconds, self.scope.state_key())
         if errors:
             raise errors[0] if isinstance(errors[0], ShipperError) else ShipperError(
                 str(errors[0]))

@@ -28,19 +28,25 @@ def emf_record(namespace: str, values: dict[str, float], units: dict[str, str],
     return json.dumps(doc, separators=(",", ":"))
 
 
+METRICS = (  # metric name, summary key, unit
+    ("BytesShipped", "bytes_shipped", "Bytes"),
+    ("ObjectsWritten", "objects_written", "Count"),
+    ("RunFailed", "run_failed", "Count"),
+    ("Failures", "failures", "Count"),
+    ("LagSeconds", "max_lag_seconds", "Seconds"),
+    ("RetentionHeadroomSeconds", "retention_headroom_seconds", "Seconds"),
+    ("GapBytes", "gap_bytes", "Bytes"),
+    ("SuspectedGaps", "suspected_gaps", "Count"),
+    ("Throttles", "throttles", "Count"),
+    ("RunSeconds", "seconds", "Seconds"),
+)
+
+
 def run_metrics(namespace: str, summary: dict[str, Any]) -> str:
-    values = {
-        "BytesShipped": float(summary["bytes_shipped"]),
-        "ObjectsWritten": float(summary["objects_written"]),
-        "Failures": float(summary["failures"]),
-        "LagSeconds": float(summary["max_lag_seconds"]),
-        "GapBytes": float(summary["gap_bytes"]),
-        "SuspectedGaps": float(summary["suspected_gaps"]),
-        "Throttles": float(summary["throttles"]),
-        "RunSeconds": float(summary["seconds"]),
-    }
-    units = {"BytesShipped": "Bytes", "GapBytes": "Bytes", "LagSeconds": "Seconds",
-             "RunSeconds": "Seconds", "ObjectsWritten": "Count", "Failures": "Count",
-             "SuspectedGaps": "Count", "Throttles": "Count"}
+    """The run's EMF record. A value the run could not measure (None, e.g. the lag of a run
+    that never listed a file) is left out, so CloudWatch sees missing data, not a zero."""
+    values = {name: float(summary[key]) for name, key, _ in METRICS
+              if summary.get(key) is not None}
+    units = {name: unit for name, _, unit in METRICS}
     return emf_record(namespace, values, units, {"run_id": summary["run_id"],
                                                   "exit_code": summary["exit_code"]})

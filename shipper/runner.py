@@ -31,6 +31,7 @@ from shipper.logs import emit_raw
 from shipper.metrics import run_metrics
 from shipper.ratelimit import RateLimiter
 from shipper.rdsapi import RDS_ACCESS_CODES, DbInstance, RdsApi, rds_access_error
+from shipper.retention import headroom_seconds
 from shipper.retry import RETRYABLE_EXCEPTIONS, Retrier, error_code
 from shipper.s3store import S3Store
 from shipper.stats import RunStats
@@ -98,6 +99,7 @@ class Runner:
         self.stdout = stdout
         self.started = time.monotonic()
         self.started_at = time.time()
+        self.engines: dict[str, str] = {}  # instance state key -> engine, for headroom
 
     # --- signals and deadlines ----------------------------------------------------------
 
@@ -211,6 +213,7 @@ class Runner:
                 for instance in self._discover(api, role_arn):
                     scope = Scope(s.prefix, instance.account, region, instance.identifier)
                     self.stats.add(instances=1)
+                    self.engines[scope.state_key()] = instance.engine
                     yield InstanceJob(scope, api, store, leases, s, self.stats, self.run_id,
                                       self.stop.event, files, self.retrier, file_filter(s),
                                       self.started_at)
@@ -280,8 +283,27 @@ class Runner:
                                            if o.skipped_reason == "leased by another run"),
             rate_wait_seconds=round(self.limiter.waited_seconds, 3),
         )
-        summary["max_lag_seconds"] = round(float(summary["max_lag_seconds"]), 1)
+        summary.update(self._verdict(code, outcomes))
         log.info("run finished", extra={"summary": summary})
         if self.settings.emf:
             emit_raw(run_metrics(self.settings.metrics_namespace, summary), self.stdout)
         self.summary = summary
+
+    def _verdict(self, code: int, outcomes: list[Outcome]) -> dict[str, Any]:
+        """What the alarms read. Every non-zero exit but the runtime budget is a failed run
+        and counts at least one failure. A lag nobody measured is left out (None), so that
+        the lag alarm's missing-data rule fires instead of a reassuring 0."""
+        failed = code not in (ExitCode.OK, ExitCode.MAX_RUNTIME)
+        failures = int(self.stats.failures) + sum(1 for o in outcomes if o.fatal or o.corrupt)
+        lags = self.stats.lags()
+        headroom = {key: headroom_seconds(self.engines.get(key, ""), lag)
+                    for key, lag in lags.items()}
+        oldest = min(headroom, key=headroom.__getitem__, default=None)
+        return {
+            "run_failed": int(failed),
+            "failures": max(failures, 1) if failed else failures,
+            "max_lag_seconds": (None if failed and not lags
+                                else round(float(self.stats.max_lag_seconds), 1)),
+            "retention_headroom_seconds": round(headroom[oldest], 1) if oldest else None,
+            "headroom_instance": oldest,
+        }

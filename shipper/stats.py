@@ -26,6 +26,9 @@ class RunStats:
     gap_bytes: int = 0
     suspected_gaps: int = 0
     max_lag_seconds: float = 0.0
+    # per instance (its state key): the lag its last listing showed, for retention headroom
+    _lag_by_instance: dict[str, float] = field(default_factory=dict, repr=False,
+                                               compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **deltas: int) -> None:
@@ -33,9 +36,15 @@ class RunStats:
             for name, delta in deltas.items():
                 setattr(self, name, getattr(self, name) + delta)
 
-    def observe_lag(self, seconds: float) -> None:
+    def observe_lag(self, seconds: float, instance: str | None = None) -> None:
         with self._lock:
             self.max_lag_seconds = max(self.max_lag_seconds, seconds)
+            if instance is not None:
+                self._lag_by_instance[instance] = seconds
+
+    def lags(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self._lag_by_instance)
 
     def as_dict(self) -> dict[str, float | int]:
         with self._lock:

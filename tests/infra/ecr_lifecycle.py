@@ -9,12 +9,15 @@ positive integer; ``action.type`` is expire (or transition to the archive storag
 rule with tagStatus any must have the highest priority, i.e. be evaluated last.
 
 ECR checks these when the policy is put; moto's ECR does not, and CloudFormation only finds
-out during deployment. ``problems()`` returns every broken rule as a sentence.
+out during deployment. ``problems()`` returns every broken rule as a sentence; ``expired()``
+replays a policy on a list of images and returns what ECR would expire.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 TAG_STATUSES = ("tagged", "untagged", "any")
@@ -143,3 +146,51 @@ def problems(policy: str | dict[str, Any]) -> list[str]:
             found.append(f"rule priority {priority}: a tagStatus any rule must have the "
                          "highest rulePriority")
     return found
+
+
+# --- evaluation -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Image:
+    digest: str
+    tags: tuple[str, ...]
+    pushed_days_ago: float
+
+
+def _selects(selection: dict[str, Any], image: Image) -> bool:
+    status = selection["tagStatus"]
+    if status == "untagged":
+        return not image.tags
+    if status == "any":
+        return True
+    if not image.tags:
+        return False
+    if "tagPatternList" in selection:
+        return any(fnmatchcase(tag, pattern) for tag in image.tags
+                   for pattern in selection["tagPatternList"])
+    return any(tag.startswith(prefix) for tag in image.tags
+               for prefix in selection["tagPrefixList"])
+
+
+def expired(policy: str | dict[str, Any], images: list[Image]) -> set[str]:
+    """Digests the policy expires, by the ECR User Guide's evaluation rules ("Lifecycle
+    policies in Amazon ECR": rules apply in rulePriority order; an image matched by a rule's
+    tag selection is judged by that rule only, whether or not it expires it; imageCountMoreThan
+    keeps the newest countNumber matching images, sinceImagePushed expires those older than
+    countNumber days)."""
+    doc = json.loads(policy) if isinstance(policy, str) else policy
+    assert not problems(doc), problems(doc)
+    judged: set[str] = set()
+    gone: set[str] = set()
+    for rule in sorted(doc["rules"], key=lambda r: r["rulePriority"]):
+        selection = rule["selection"]
+        matched = [i for i in images if i.digest not in judged and _selects(selection, i)]
+        judged.update(i.digest for i in matched)
+        if selection["countType"] == "imageCountMoreThan":
+            newest_first = sorted(matched, key=lambda i: i.pushed_days_ago)
+            gone.update(i.digest for i in newest_first[selection["countNumber"]:])
+        else:
+            gone.update(i.digest for i in matched
+                        if i.pushed_days_ago > selection["countNumber"])
+    return gone

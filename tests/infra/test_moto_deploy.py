@@ -19,7 +19,7 @@ offline tests in test_templates.py and cfn-lint's schemas cover them instead):
 * S3: versioning, public access block, ownership controls, lifecycle rules;
 * EventBridge: the ECS target's NetworkConfiguration and CapacityProviderStrategy contents;
 * no support at all (skipped with a warning): AWS::S3::BucketPolicy, AWS::SQS::QueuePolicy,
-  AWS::CloudWatch::Alarm;
+  AWS::CloudWatch::Alarm, AWS::SNS::TopicPolicy;
 * deleting a stack leaves its task definition revision ACTIVE (CloudFormation deregisters
   it);
 * inline role policies come back from GetRolePolicy as ``str(dict)`` rather than JSON;
@@ -45,7 +45,8 @@ from tests.infra.common import KMS_KEY_ARN, ROLE_ARNS
 REGION = cfn.REGION
 # moto warns once per unsupported resource; Deployer records them and the test compares.
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning")
-MOTO_UNSUPPORTED = {"AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm"}
+MOTO_UNSUPPORTED = {"AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm",
+                    "AWS::SNS::TopicPolicy"}
 
 
 def _params(values: dict[str, Any]) -> list[dict[str, str]]:
@@ -221,7 +222,13 @@ def test_spot_fleet_cluster_and_every_shipper_option(aws: Deployer) -> None:
     # moto's SpotFleet only reads LaunchSpecifications: deploy everything else.
     del template["Resources"]["SpotFleet"]
     del template["Outputs"]["SpotFleetRequestId"]
-    cluster_out = aws.deploy("rls-cluster", template, VpcId=vpc, Subnets=",".join(subnets))
+    # deploy.py pins the AMI from the public SSM parameter (moto ships a copy of it); moto
+    # does not resolve {{resolve:ssm:...}} dynamic references, the template's fallback.
+    ssm = boto3.client("ssm", region_name=REGION)
+    ami = ssm.get_parameter(
+        Name="/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id")
+    cluster_out = aws.deploy("rls-cluster", template, VpcId=vpc, Subnets=",".join(subnets),
+                             EcsAmiId=ami["Parameter"]["Value"])
     assert cluster_out["CapacityChoice"] == "EC2_SPOT_FLEET"
     created = aws.resources("rls-cluster")
     assert set(created) == {"Cluster", "SecurityGroup", "InstanceRole", "InstanceProfile",
@@ -233,10 +240,6 @@ def test_spot_fleet_cluster_and_every_shipper_option(aws: Deployer) -> None:
         "LaunchTemplateVersions"]
     data = version["LaunchTemplateData"]
     assert data["MetadataOptions"]["HttpTokens"] == "required"
-    # The AMI came from the public SSM parameter (moto ships a copy of it).
-    ssm = boto3.client("ssm", region_name=REGION)
-    ami = ssm.get_parameter(
-        Name="/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id")
     assert data["ImageId"] == ami["Parameter"]["Value"]
     import base64
 

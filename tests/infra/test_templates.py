@@ -124,8 +124,8 @@ def test_templates_have_descriptions_and_no_exports_collisions(variant: cfn.Rend
 
 @pytest.mark.parametrize("params", [
     {},
-    {"UntaggedExpireDays": 1, "TaggedKeepCount": 1, "TaggedImagePattern": "v*"},
-    {"UntaggedExpireDays": 3650, "TaggedKeepCount": 10000, "TaggedImagePattern": "*a*b*c*"},
+    {"UntaggedExpireDays": 1, "DirtyBuildKeepCount": 1},
+    {"UntaggedExpireDays": 3650, "DirtyBuildKeepCount": 10000},
 ])
 def test_ecr_lifecycle_policy_is_valid(params: dict[str, Any]) -> None:
     rendered = cfn.render("ecr.yaml", params)
@@ -135,21 +135,13 @@ def test_ecr_lifecycle_policy_is_valid(params: dict[str, Any]) -> None:
     untagged = next(r for r in rules if r["selection"]["tagStatus"] == "untagged")
     tagged = next(r for r in rules if r["selection"]["tagStatus"] == "tagged")
     days = int(rendered.params["UntaggedExpireDays"])
-    keep = int(rendered.params["TaggedKeepCount"])
+    keep = int(rendered.params["DirtyBuildKeepCount"])
     assert untagged["selection"]["countType"] == "sinceImagePushed"
     assert untagged["selection"]["countNumber"] == days
     assert tagged["selection"]["countType"] == "imageCountMoreThan"
     assert tagged["selection"]["countNumber"] == keep
-    assert tagged["selection"]["tagPatternList"] == [rendered.params["TaggedImagePattern"]]
-
-
-def test_ecr_tag_pattern_parameter_admits_only_valid_patterns() -> None:
-    spec = cfn.load("ecr.yaml")["Parameters"]["TaggedImagePattern"]
-    pattern = re.compile(spec["AllowedPattern"])
-    for good in ("*", "v*", "release-*", "*a*b*c*", "prod"):
-        assert pattern.fullmatch(good), good
-    for bad in ("*****", "a*b*c*d*e*", "with space", "quote\""):
-        assert not pattern.fullmatch(bad), bad
+    assert tagged["selection"]["tagPatternList"] == ["*-dirty*"]
+    assert len(rules) == 2, "no rule may select commit tags"
 
 
 BAD_POLICIES = {
@@ -253,9 +245,12 @@ def test_spot_fleet_instances_are_locked_down() -> None:
     assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
     assert all(m["Ebs"]["Encrypted"] for m in data["BlockDeviceMappings"])
     template = cfn.load("cluster.yaml")
-    assert template["Parameters"]["EcsAmiId"]["Default"] == (
-        "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id")
-    assert template["Parameters"]["EcsAmiId"]["Type"].startswith("AWS::SSM::Parameter::Value")
+    # Empty: the newest ECS AMI, resolved from SSM; deploy.py pins an AMI id instead.
+    assert template["Parameters"]["EcsAmiId"]["Default"] == ""
+    assert data["ImageId"] == ("{{resolve:ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/"
+                               "recommended/image_id}}")
+    pinned = cluster(EcsAmiId="ami-0123456789abcdef0").props("LaunchTemplate")
+    assert pinned["LaunchTemplateData"]["ImageId"] == "ami-0123456789abcdef0"
 
     user_data = data["UserData"]
     config = dict(line.strip().split("=", 1) for line in user_data.splitlines()
@@ -599,7 +594,10 @@ def test_dockerfile_runtime_contract() -> None:
     ins = dockerfile_instructions()
     froms = ins["FROM"]
     assert len(froms) == 2, "multi-stage: build and runtime"
-    images = {f.split()[0] for f in froms}
+    # The base is an ARG (a stand-in may replace it in tests); its default is the pin.
+    defaults = dict(a.split("=", 1) for a in ins["ARG"] if "=" in a)
+    images = {re.sub(r"\$\{(\w+)\}", lambda m: defaults[m.group(1)], f.split()[0])
+              for f in froms}
     assert len(images) == 1, "both stages use the same pinned base"
     (image,) = images
     assert re.fullmatch(r"python:3\.12\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", image), image
@@ -653,3 +651,17 @@ def test_the_image_and_make_install_from_one_lock_with_one_uv() -> None:
     (make_uv,) = re.findall(r"^UV_VERSION\s*:=\s*(\S+)$",
                             (cfn.ROOT / "Makefile").read_text(), re.M)
     assert image_uv == make_uv, "the Dockerfile and the Makefile pin different uv releases"
+
+
+def test_an_existing_bucket_replaces_the_created_one_everywhere() -> None:
+    rendered = shipper(ExistingBucketName="kept-archive")
+    assert "LogBucket" not in rendered.resources
+    assert rendered.props("LogBucketPolicy")["Bucket"] == "kept-archive"
+    env = {e["Name"]: e["Value"] for e in rendered.props("TaskDefinition")[
+        "ContainerDefinitions"][0]["Environment"] if isinstance(e, dict)}
+    assert env["SHIPPER_BUCKET"] == "kept-archive"
+    text = json.dumps(rendered.props("TaskRole"))
+    assert "arn:aws:s3:::kept-archive/rds-logs/*" in text and "test-bucket" not in text
+    assert rendered.outputs["BucketName"] == "kept-archive"
+    rule = cfn.load("shipper.yaml")["Rules"]["OneBucketChoice"]
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Equals": [{"Ref": "BucketName"}, ""]}
