@@ -225,6 +225,7 @@ ERROR_RUNNING = "error/mysql-error-running.log"
 SLOW_LOG = "slowquery/mysql-slowquery.log"
 GENERAL_LOG = "general/mysql-general.log"
 SERVER_AUDIT = "audit/server_audit.log"
+MYSQL_RETENTION_HOURS = 14 * 24.0
 
 
 class MySQLEngine(Engine):
@@ -254,6 +255,9 @@ class MySQLEngine(Engine):
     def __init__(self, engine: str, ops: FileOps, options: Mapping[str, Any],
                  version: str = "") -> None:
         super().__init__(engine, ops, options)
+        if engine == "mysql" and "retention_hours" not in options:
+            # RDS for MySQL keeps two weeks; MariaDB (and this class's default) 24 hours.
+            self.retention_hours = MYSQL_RETENTION_HOURS
         self.header = mysql_header(version or self.default_version, engine)
         for option in ("error_log_naming", "slow_general_naming"):
             if self.opts[option] not in ("dated", "hour"):
@@ -403,7 +407,7 @@ class SQLServerEngine(Engine):
     default_version = "16.00.4150.1.v1"
     default_retention_hours = 168.0
     defaults: ClassVar[Mapping[str, Any]] = {
-        "max_error_logs": 6,
+        "max_error_logs": 30,
         "rotation_minutes": 1440,
         "trace_files": True,
         "trace_rotate_bytes": 20 * 1024 * 1024,
