@@ -187,6 +187,7 @@ def resume_over_hours(aws: AwsWorld, variant: str) -> None:
     aws.verify().assert_ok()
 
 
+@pytest.mark.slow  # ships 1,050 files
 @pytest.mark.xfail(strict=True, reason="core fix after the reshape: a listing cut at Oracle's "
                    "1,000 records must not miss files silently")
 def test_oracle_listing_without_a_marker_after_1000(aws_world: AwsWorld) -> None:
