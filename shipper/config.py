@@ -47,7 +47,7 @@ class Settings:
     burst: int = 10
     max_runtime: float = 780.0
     max_attempts: int = 8
-    complete_file_versions: tuple[str, ...] = ("v13", "v19")
+    complete_file_versions: tuple[str, ...] = ("v19", "v13")
     kms_key_id: str | None = None
     role_arns: tuple[str, ...] = ()
     external_id: str | None = None
@@ -163,10 +163,10 @@ def _float_parser(low: float, high: float, allow_zero: bool = False) -> Callable
 def _parse_versions(raw: str, name: str) -> tuple[str, ...]:
     versions = _csv(raw)
     if not versions:
-        raise ConfigError(name, "needs at least one path version", "e.g. v13,v19")
+        raise ConfigError(name, "needs at least one path version", "e.g. v19,v13")
     for version in versions:
         if not _PATH_VERSION_RE.match(version):
-            raise ConfigError(name, f"{version!r} is not a path version", "e.g. v13 or v19")
+            raise ConfigError(name, f"{version!r} is not a path version", "e.g. v19 or v13")
     return versions
 
 
@@ -280,7 +280,7 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("complete_file_versions", "SHIPPER_COMPLETE_FILE_VERSIONS",
                 "--complete-file-versions", _parse_versions,
                 "path versions of the REST downloadCompleteLogFile endpoint, tried in order",
-                "v13,v19"),
+                "v19,v13"),
     SettingSpec("kms_key_id", "SHIPPER_KMS_KEY_ID", "--kms-key-id", _parse_kms,
                 "use SSE-KMS with this key (default SSE-S3 AES256)", "(AES256)"),
     SettingSpec("role_arns", "SHIPPER_ROLE_ARNS", "--role-arns", _parse_role_arns,

@@ -58,6 +58,12 @@ class LogFileGoneError(ShipperError):
     """The log file vanished (retention or rotation) while we read it."""
 
 
+class BinaryLogDataError(ShipperError):
+    """DownloadDBLogFilePortion refused the file as binary (HTTP 400 InvalidParameterValue,
+    "This file contains binary data and should be downloaded instead of viewed."). Not a
+    failure: the caller downloads the complete file over REST instead."""
+
+
 class DownloadMismatchError(ShipperError):
     """The bytes RDS returned do not belong where we expected (rotation race, overlap)."""
 

@@ -7,6 +7,7 @@ RDS client's own endpoint, so ``AWS_ENDPOINT_URL_RDS`` and custom endpoints appl
 
 from __future__ import annotations
 
+import logging
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from botocore.exceptions import ClientError, NoCredentialsError
 from shipper.aws import announce_operation
 from shipper.exceptions import (
     AwsAccessError,
+    BinaryLogDataError,
     InstanceGoneError,
     LogFileGoneError,
     ShipperError,
@@ -36,6 +38,29 @@ RDS_ACCESS_CODES = frozenset({"AccessDenied", "AccessDeniedException", "Unauthor
                               "InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken",
                               "ExpiredTokenException", "UnrecognizedClientException"})
 STREAM_CHUNK = 1024 * 1024
+# DownloadDBLogFilePortion's refusal of a file with non-text bytes: an error response, not page
+# data (boto/boto#2748, aws/aws-cli#2197, aws/aws-cli#2400, boto/botocore#910).
+BINARY_CODE = "InvalidParameterValue"
+BINARY_MESSAGE = "This file contains binary data and should be downloaded instead of viewed."
+THROTTLE_CODES = frozenset({"Throttling", "ThrottlingException"})
+# Oracle ignores MaxRecords and returns up to 1,000 records (RDS User Guide, Oracle log files).
+ORACLE_LISTING_LIMIT = 1000
+
+log = logging.getLogger("shipper")
+
+
+# Engines DescribeDBInstances lists that the RDS log API does not serve: DocumentDB and
+# Neptune share RDS's control plane ("This operation can also return information for Amazon
+# Neptune DB instances and Amazon DocumentDB instances"), and "DescribeDBLogFiles doesn't apply
+# to RDS Custom" (engines custom-oracle-*, custom-sqlserver-*).
+NO_LOG_FILE_ENGINES = frozenset({"docdb", "neptune"})
+NO_LOG_FILE_ENGINE_PREFIXES = ("custom-",)
+
+
+def serves_log_files(engine: str) -> bool:
+    """False for engines whose instances have no RDS log files to list or download."""
+    name = engine.lower()
+    return name not in NO_LOG_FILE_ENGINES and not name.startswith(NO_LOG_FILE_ENGINE_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -115,6 +140,10 @@ class RdsApi:
                 raise InstanceNotReady(f"instance not ready ({code})") from err
             if code in FILE_GONE_CODES:
                 raise LogFileGoneError("log file is gone") from err
+            if code == BINARY_CODE and "binary data" in _error_message(err):
+                raise BinaryLogDataError(
+                    f"{kwargs.get('LogFileName')}: the portion API refuses binary data",
+                    "the complete file is downloaded over REST instead") from err
             raise
 
     # --- discovery -------------------------------------------------------------------------
@@ -156,6 +185,13 @@ class RdsApi:
                     files[name] = LogFile(name, int(raw.get("Size", 0)),
                                           int(raw.get("LastWritten", 0)))
             marker = resp.get("Marker")
+            page = resp.get("DescribeDBLogFiles", [])
+            if not marker and len(page) >= ORACLE_LISTING_LIMIT:
+                # A full 1,000-record page without a Marker: RDS for Oracle may stop there
+                # (it ignores MaxRecords; whether a Marker follows is undocumented).
+                log.warning("log file listing ended at a full page without a Marker; files "
+                            "beyond it may not be listed", extra={
+                                "instance": instance, "records": len(page)})
             if not marker:
                 return list(files.values())
 
@@ -203,45 +239,64 @@ class RdsApi:
         return {k: str(v) for k, v in request.headers.items()}
 
     def open_complete(self, instance: str, name: str) -> urllib3.BaseHTTPResponse:
-        """Open the REST stream (retrying throttles and 5xx); the caller reads and closes it."""
+        """Open the REST stream (retrying throttles and 5xx); the caller reads and closes it.
+
+        Each path version is tried in order. An answer that is neither data nor a known error
+        (an unknown code, a 403 without one, an HTML page: what a retired version may say)
+        moves on to the next version; the first version that serves data is kept first for
+        the rest of the run. Only when every version refused does the download fail."""
         self._stats_add(rds_requests=1, complete_downloads=1)
 
         def attempt() -> urllib3.BaseHTTPResponse:
-            last: Exception | None = None
+            refusals: list[str] = []
             for version in list(self._versions):
                 url = self._url(version, instance, name)
                 announce_operation("rds", "DownloadCompleteDBLogFile")
                 resp = self._http.request("GET", url, headers=self._signed_headers(url),
                                           preload_content=False, redirect=False)
                 if resp.status == 200:
+                    self._prefer(version)
                     return resp
                 body = resp.read(64 * 1024)
                 resp.release_conn()
-                code = _error_code_from_body(body) or str(resp.status)
-                if resp.status == 429 or code in ("Throttling", "ThrottlingException"):
-                    raise TransientHttpError(f"throttled ({code})", throttled=True)
-                if resp.status >= 500:
-                    raise TransientHttpError(f"HTTP {resp.status} ({code})")
-                if code in INSTANCE_GONE_CODES:
-                    raise InstanceGoneError(f"instance {instance} is gone")
-                if code in FILE_GONE_CODES:
-                    raise LogFileGoneError("log file is gone")
-                if resp.status == 403 and code not in ("UnknownOperationException",):
-                    raise AwsAccessError(
-                        f"RDS refused rds:DownloadCompleteDBLogFile: {code}",
-                        "the task role needs rds:DownloadCompleteDBLogFile",
-                    )
-                # This path version is refused: try the next one, and keep the one that works
-                # first for the rest of the run.
-                last = ShipperError(f"{version} path refused: HTTP {resp.status} {code}")
-                if len(self._versions) > 1 and self._versions[0] == version:
-                    self._versions.append(self._versions.pop(0))
+                _raise_known_rest_error(resp.status, _error_code_from_body(body), instance)
+                refusals.append(f"{version}: HTTP {resp.status} "
+                                f"{_error_code_from_body(body) or '(no error code)'}")
             raise ShipperError(
-                f"every REST path version was refused ({last})",
+                f"every REST path version was refused ({'; '.join(refusals)})",
                 "set SHIPPER_COMPLETE_FILE_VERSIONS to a version RDS serves",
             )
 
         return self._retrier.call(attempt)
+
+    def _prefer(self, version: str) -> None:
+        if self._versions and self._versions[0] != version and version in self._versions:
+            self._versions.remove(version)
+            self._versions.insert(0, version)
+
+
+def _raise_known_rest_error(status: int, code: str | None, instance: str) -> None:
+    """Raise for the REST answers whose meaning is known; return for any other refusal."""
+    label = code or str(status)
+    if status == 429 or code in THROTTLE_CODES:
+        raise TransientHttpError(f"throttled ({label})", throttled=True)
+    if status >= 500:
+        raise TransientHttpError(f"HTTP {status} ({label})")
+    if code in INSTANCE_GONE_CODES:
+        raise InstanceGoneError(f"instance {instance} is gone")
+    if code in FILE_GONE_CODES:
+        raise LogFileGoneError("log file is gone")
+    if code in NOT_READY_CODES:
+        raise InstanceNotReady(f"instance not ready ({code})")
+    if code in RDS_ACCESS_CODES:
+        raise AwsAccessError(
+            f"RDS refused rds:DownloadCompleteDBLogFile: {code}",
+            "the task role needs rds:DownloadCompleteDBLogFile",
+        )
+
+
+def _error_message(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Message", ""))
 
 
 _CODE_RE = re.compile(rb"<Code>([^<]{1,100})</Code>")

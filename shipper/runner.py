@@ -30,7 +30,13 @@ from shipper.lease import LeaseManager, LeaseRenewer
 from shipper.logs import emit_raw
 from shipper.metrics import run_metrics
 from shipper.ratelimit import RateLimiter
-from shipper.rdsapi import RDS_ACCESS_CODES, DbInstance, RdsApi, rds_access_error
+from shipper.rdsapi import (
+    RDS_ACCESS_CODES,
+    DbInstance,
+    RdsApi,
+    rds_access_error,
+    serves_log_files,
+)
 from shipper.retention import headroom_seconds
 from shipper.retry import RETRYABLE_EXCEPTIONS, Retrier, error_code
 from shipper.s3store import S3Store
@@ -222,6 +228,11 @@ class Runner:
         try:
             for instance in api.instances():
                 if not instance_selected(instance, self.settings):
+                    continue
+                if not serves_log_files(instance.engine):
+                    self.stats.add(instances_skipped=1)
+                    log.info("engine has no RDS log files; skipping", extra={
+                        "instance": instance.identifier, "engine": instance.engine})
                     continue
                 if instance.status.lower() in NO_LOG_STATUSES:
                     self.stats.add(instances_skipped=1)

@@ -10,6 +10,9 @@ Modules: ``content`` (lazy deterministic bytes), ``engines`` (file naming and ro
 engine), ``world`` (the model and its clock), ``faults`` (quirks, throttling, injected errors),
 ``server`` (the HTTP front end), ``oracle`` (byte-for-byte verification of S3), ``s3server``
 (moto's S3 in a thread, for demos and tests).
+
+FIDELITY.md (next to this file) lists every simulated behaviour with its public source, marks
+the guesses, and names the switches for behaviours the sources leave open.
 """
 
 from __future__ import annotations

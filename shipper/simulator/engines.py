@@ -38,6 +38,8 @@ class FileOps(Protocol):
 
     def _op_append_generated(self, name: str, nbytes: int, style: str, at: float) -> None: ...
 
+    def _op_append_hidden(self, name: str, nbytes: int, at: float) -> None: ...
+
     def _op_size(self, name: str) -> int: ...
 
     def _op_exists(self, name: str) -> bool: ...
@@ -76,6 +78,7 @@ class Engine:
     default_retention_hours: ClassVar[float] = 72.0
     defaults: ClassVar[Mapping[str, Any]] = {}
     max_records_ignored: ClassVar[bool] = False
+    has_log_files: ClassVar[bool] = True
 
     def __init__(self, engine: str, ops: FileOps, options: Mapping[str, Any]) -> None:
         unknown = set(options) - set(self.defaults) - {"retention_hours"}
@@ -108,6 +111,10 @@ class Engine:
     def protected(self) -> set[str]:
         """Names retention must never delete (files being written)."""
         return {s.name for s in self.streams()}
+
+    def retention_for(self, name: str) -> float:
+        """Hours a file is kept after its last write."""
+        return self.retention_hours
 
     def write(self, nbytes: int, at: float, seconds: float) -> None:
         """Spread ``nbytes`` (written over the ``seconds`` ending at ``at``) over the active
@@ -149,6 +156,7 @@ class PostgresEngine(Engine):
     default_retention_hours = 72.0
     defaults: ClassVar[Mapping[str, Any]] = {
         "rotation_minutes": 60,
+        "log_filename": "hourly",
         "gz_archives": 0,
         "gz_archive_bytes": 64 * 1024,
     }
@@ -158,11 +166,19 @@ class PostgresEngine(Engine):
         self.step = int(self.opts["rotation_minutes"]) * 60
         if not 60 <= self.step <= 1440 * 60:
             raise ValueError("rotation_minutes must be 1..1440")
+        pattern = self.opts["log_filename"]
+        if pattern not in ("hourly", "daily"):
+            raise ValueError("log_filename must be 'hourly' (postgresql.log.%Y-%m-%d-%H) or "
+                             "'daily' (postgresql.log.%Y-%m-%d)")
         self.hhmm = engine == "aurora-postgresql" or self.step != HOUR
+        self.suffix = "%Y-%m-%d" if pattern == "daily" else (
+            "%Y-%m-%d-%H%M" if self.hhmm else "%Y-%m-%d-%H")
         self.active = ""
 
     def name_at(self, ts: float) -> str:
-        return "error/postgresql.log." + fmt(ts, "%Y-%m-%d-%H%M" if self.hhmm else "%Y-%m-%d-%H")
+        """A rotation that lands on the current name keeps appending to it (PostgreSQL's
+        behaviour with log_truncate_on_rotation off): a daily pattern is one file a day."""
+        return "error/postgresql.log." + fmt(ts, self.suffix)
 
     def start(self, now: float) -> None:
         archives = int(self.opts["gz_archives"])
@@ -208,6 +224,8 @@ def mysql_header(version: str, engine: str) -> bytes:
 ERROR_RUNNING = "error/mysql-error-running.log"
 SLOW_LOG = "slowquery/mysql-slowquery.log"
 GENERAL_LOG = "general/mysql-general.log"
+SERVER_AUDIT = "audit/server_audit.log"
+MYSQL_RETENTION_HOURS = 14 * 24.0
 
 
 class MySQLEngine(Engine):
@@ -216,13 +234,37 @@ class MySQLEngine(Engine):
     engines: ClassVar[tuple[str, ...]] = ("mysql", "mariadb")
     default_version = "8.0.39"
     default_retention_hours = 24.0
-    defaults: ClassVar[Mapping[str, Any]] = {"slow_log": True, "general_log": True}
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "slow_log": True,
+        "general_log": True,
+        # Rotated names: "dated" (name.YYYY-MM-DD.HH, public listings since 2019) or "hour"
+        # (name.H, H = 0..23, reused every day: listings from 2013 to 2020).
+        "error_log_naming": "dated",
+        "slow_general_naming": "hour",
+        # Share of the error log's bytes that the listed Size counts but no download returns
+        # ("the error logs are filtered ... they might have 0 bytes when you download them").
+        "error_log_filtered_ratio": 0.0,
+        # The MariaDB Audit Plugin (MARIADB_AUDIT_PLUGIN option): audit/server_audit.log,
+        # renamed to .1 .. .N when it reaches SERVER_AUDIT_FILE_ROTATE_SIZE.
+        "server_audit": False,
+        "server_audit_rotate_bytes": 1_000_000,
+        "server_audit_rotations": 9,
+    }
     versions: ClassVar[Mapping[str, str]] = {"mariadb": "10.11.9"}
 
     def __init__(self, engine: str, ops: FileOps, options: Mapping[str, Any],
                  version: str = "") -> None:
         super().__init__(engine, ops, options)
+        if engine == "mysql" and "retention_hours" not in options:
+            # RDS for MySQL keeps two weeks; MariaDB (and this class's default) 24 hours.
+            self.retention_hours = MYSQL_RETENTION_HOURS
         self.header = mysql_header(version or self.default_version, engine)
+        for option in ("error_log_naming", "slow_general_naming"):
+            if self.opts[option] not in ("dated", "hour"):
+                raise ValueError(f"{option} must be 'dated' or 'hour'")
+        self.filtered = float(self.opts["error_log_filtered_ratio"])
+        if not 0.0 <= self.filtered <= 1.0:
+            raise ValueError("error_log_filtered_ratio must be 0..1")
 
     def hourly(self) -> list[tuple[str, str, float]]:
         files = [(ERROR_RUNNING, "mysql-error", 0.1)]
@@ -235,6 +277,8 @@ class MySQLEngine(Engine):
     def start(self, now: float) -> None:
         for name, _style, _w in self.hourly():
             self._fresh(name, now)
+        if self.opts["server_audit"]:
+            self.ops._op_create(SERVER_AUDIT, [], now)
 
     def _fresh(self, name: str, t: float) -> None:
         self.ops._op_create(name, [] if name == ERROR_RUNNING else [self.header], t)
@@ -252,7 +296,8 @@ class MySQLEngine(Engine):
                 self._rotate_one(active, now, now)
 
     def _rotate_one(self, name: str, label_time: float, t: float) -> None:
-        if name == ERROR_RUNNING:
+        naming = self.opts["error_log_naming" if name == ERROR_RUNNING else "slow_general_naming"]
+        if naming == "dated":
             target = f"{name}.{fmt(label_time, '%Y-%m-%d.%H')}"
         else:
             target = f"{name}.{int(fmt(label_time, '%H'))}"
@@ -260,7 +305,39 @@ class MySQLEngine(Engine):
         self._fresh(name, t)
 
     def streams(self) -> list[Stream]:
-        return [Stream(name, style, w) for name, style, w in self.hourly()]
+        streams = [Stream(name, style, w) for name, style, w in self.hourly()]
+        if self.opts["server_audit"]:
+            streams.append(Stream(SERVER_AUDIT, "mysql-audit", 0.3,
+                                  int(self.opts["server_audit_rotate_bytes"])))
+        return streams
+
+    def protected(self) -> set[str]:
+        # The audit chain is bounded by its count (SERVER_AUDIT_FILE_ROTATIONS), not by age.
+        rotations = int(self.opts["server_audit_rotations"])
+        return {*super().protected(), *(f"{SERVER_AUDIT}.{k}" for k in range(1, rotations + 1))}
+
+    def _write_stream(self, stream: Stream, nbytes: int, at: float, seconds: float) -> None:
+        if stream.name == ERROR_RUNNING and self.filtered > 0 and nbytes > 0:
+            hidden = int(nbytes * self.filtered)
+            super()._write_stream(stream, nbytes - hidden, at, seconds)
+            self.ops._op_append_hidden(ERROR_RUNNING, hidden, at)
+            return
+        super()._write_stream(stream, nbytes, at, seconds)
+
+    def size_rotate(self, name: str, at: float) -> str:
+        if name != SERVER_AUDIT:
+            return name
+        top = int(self.opts["server_audit_rotations"])
+        if top == 0:
+            return name  # SERVER_AUDIT_FILE_ROTATIONS=0: the file never rotates
+        if self.ops._op_exists(f"{SERVER_AUDIT}.{top}"):
+            self.ops._op_delete(f"{SERVER_AUDIT}.{top}")
+        for k in range(top - 1, 0, -1):
+            if self.ops._op_exists(f"{SERVER_AUDIT}.{k}"):
+                self.ops._op_rename(f"{SERVER_AUDIT}.{k}", f"{SERVER_AUDIT}.{k + 1}")
+        self.ops._op_rename(SERVER_AUDIT, f"{SERVER_AUDIT}.1")
+        self.ops._op_create(SERVER_AUDIT, [], at)
+        return SERVER_AUDIT
 
 
 class AuroraMySQLEngine(MySQLEngine):
@@ -294,6 +371,8 @@ class AuroraMySQLEngine(MySQLEngine):
                 self.ops._op_create(name, [], now)
 
     def size_rotate(self, name: str, at: float) -> str:
+        if name not in self.audit_names:
+            return super().size_rotate(name, at)
         writer = self.audit_names.index(name)
         new = self._audit_name(writer, at)
         self.audit_names[writer] = new
@@ -317,6 +396,9 @@ class AuroraMySQLEngine(MySQLEngine):
                 *(Stream(n, "mysql-audit", weight, limit) for n in self.audit_names)]
 
 
+AGENT_LOG = "log/SQLAGENT.OUT"
+
+
 class SQLServerEngine(Engine):
     """``log/ERROR`` shifted down a rename chain; binary ``.trc`` (size-rotated) and ``.xel``."""
 
@@ -325,11 +407,15 @@ class SQLServerEngine(Engine):
     default_version = "16.00.4150.1.v1"
     default_retention_hours = 168.0
     defaults: ClassVar[Mapping[str, Any]] = {
-        "max_error_logs": 6,
+        "max_error_logs": 30,
         "rotation_minutes": 1440,
         "trace_files": True,
         "trace_rotate_bytes": 20 * 1024 * 1024,
         "xel_bytes": 256 * 1024,
+        # log/SQLAGENT.OUT, cycled with the error log to SQLAGENT.1 .. .9 ("a maximum of 10
+        # agent logs are retained").
+        "agent_log": False,
+        "max_agent_logs": 9,
     }
 
     def __init__(self, engine: str, ops: FileOps, options: Mapping[str, Any]) -> None:
@@ -340,6 +426,8 @@ class SQLServerEngine(Engine):
 
     def start(self, now: float) -> None:
         self.ops._op_create("log/ERROR", [], now)
+        if self.opts["agent_log"]:
+            self.ops._op_create(AGENT_LOG, [], now)
         if self.opts["trace_files"]:
             self.trace_name = f"log/log_{self.trace_no}.trc"
             self.ops._op_create(self.trace_name, [], now)
@@ -359,17 +447,23 @@ class SQLServerEngine(Engine):
             self.size_rotate(self.trace_name, now)
 
     def _cycle(self, t: float) -> None:
-        top = int(self.opts["max_error_logs"])
-        if self.ops._op_exists(f"log/ERROR.{top}"):
-            self.ops._op_delete(f"log/ERROR.{top}")
+        self._shift("log/ERROR", "log/ERROR", int(self.opts["max_error_logs"]), t)
+        if self.opts["agent_log"]:
+            self._shift(AGENT_LOG, "log/SQLAGENT", int(self.opts["max_agent_logs"]), t)
+
+    def _shift(self, current: str, stem: str, top: int, t: float) -> None:
+        """``current`` -> ``stem.1`` -> ... -> ``stem.top`` (deleted past it); a fresh
+        ``current`` starts (sp_cycle_errorlog / sp_cycle_agent_errorlog)."""
+        if self.ops._op_exists(f"{stem}.{top}"):
+            self.ops._op_delete(f"{stem}.{top}")
         for k in range(top - 1, 0, -1):
-            if self.ops._op_exists(f"log/ERROR.{k}"):
-                self.ops._op_rename(f"log/ERROR.{k}", f"log/ERROR.{k + 1}")
+            if self.ops._op_exists(f"{stem}.{k}"):
+                self.ops._op_rename(f"{stem}.{k}", f"{stem}.{k + 1}")
         if top >= 1:
-            self.ops._op_rename("log/ERROR", "log/ERROR.1")
+            self.ops._op_rename(current, f"{stem}.1")
         else:
-            self.ops._op_delete("log/ERROR")
-        self.ops._op_create("log/ERROR", [], t)
+            self.ops._op_delete(current)
+        self.ops._op_create(current, [], t)
 
     def size_rotate(self, name: str, at: float) -> str:
         self.trace_no += 1
@@ -379,6 +473,8 @@ class SQLServerEngine(Engine):
 
     def streams(self) -> list[Stream]:
         streams = [Stream("log/ERROR", "sqlserver", 0.9)]
+        if self.opts["agent_log"]:
+            streams.append(Stream(AGENT_LOG, "sqlserver", 0.05))
         if self.trace_name:
             streams.append(Stream(self.trace_name, "binary", 0.1,
                                   int(self.opts["trace_rotate_bytes"])))
@@ -386,7 +482,8 @@ class SQLServerEngine(Engine):
 
     def protected(self) -> set[str]:
         # The chain is bounded by max_error_logs, not by age.
-        return {"log/ERROR", *(f"log/ERROR.{k}" for k in range(1, 100)), self.trace_name}
+        return {"log/ERROR", *(f"log/ERROR.{k}" for k in range(1, 100)), self.trace_name,
+                AGENT_LOG, *(f"log/SQLAGENT.{k}" for k in range(1, 100))}
 
 
 class OracleEngine(Engine):
@@ -401,6 +498,10 @@ class OracleEngine(Engine):
         "sid": "ORCL",
         "traces_per_hour": 6.0,
         "trace_bytes": 16 * 1024,
+        # "The text alert log is rotated daily with 30-day retention managed by Amazon RDS":
+        # at 00:00 UTC it is renamed to trace/alert_<SID>.log.<YYYY-MM-DD of the day ended>.
+        "alert_daily_rotation": False,
+        "alert_retention_hours": 30 * 24.0,
     }
 
     def __init__(self, engine: str, ops: FileOps, options: Mapping[str, Any]) -> None:
@@ -410,6 +511,21 @@ class OracleEngine(Engine):
 
     def start(self, now: float) -> None:
         self.ops._op_create(self.alert, [], now)
+
+    def next_boundary(self, now: float) -> float | None:
+        return next_multiple(now, 24 * HOUR) if self.opts["alert_daily_rotation"] else None
+
+    def on_boundary(self, t: float) -> None:
+        self._rotate_alert(t)
+
+    def _rotate_alert(self, t: float) -> None:
+        self.ops._op_rename(self.alert, f"{self.alert}.{fmt(t - 1, '%Y-%m-%d')}")
+        self.ops._op_create(self.alert, [], t)
+
+    def retention_for(self, name: str) -> float:
+        if name.startswith(self.alert + "."):
+            return float(self.opts["alert_retention_hours"])
+        return self.retention_hours
 
     def write(self, nbytes: int, at: float, seconds: float) -> None:
         self.trace_carry += float(self.opts["traces_per_hour"]) * max(seconds, 0.0) / HOUR
@@ -431,16 +547,34 @@ class OracleEngine(Engine):
         return name
 
     def rotate(self, now: float, name: str | None = None) -> None:
-        """Oracle's alert log never rotates; a forced rotation starts a new trace file."""
+        """A forced rotation starts a new trace file; with ``alert_daily_rotation`` the alert
+        log is rotated too (as at midnight) when named."""
         if name is None:
             self.new_trace(now, int(self.opts["trace_bytes"]))
+        if name == self.alert and self.opts["alert_daily_rotation"]:
+            self._rotate_alert(now)
 
     def streams(self) -> list[Stream]:
         return [Stream(self.alert, "oracle-alert", 1.0)]
 
 
+class NoLogFilesEngine(Engine):
+    """Engines DescribeDBInstances lists but the RDS log API does not serve: DocumentDB and
+    Neptune (which share RDS's control plane) and RDS Custom ("This command doesn't apply to
+    RDS Custom"). They have no files; the server answers every log call with an error."""
+
+    engines: ClassVar[tuple[str, ...]] = (
+        "docdb", "neptune", "custom-oracle-ee", "custom-oracle-ee-cdb", "custom-oracle-se2",
+        "custom-oracle-se2-cdb", "custom-sqlserver-ee", "custom-sqlserver-se",
+        "custom-sqlserver-web", "custom-sqlserver-dev")
+    default_version = "5.0.0"
+    has_log_files = False
+    versions: ClassVar[Mapping[str, str]] = {"neptune": "1.3.2.1"}
+
+
 ENGINE_CLASSES: tuple[type[Engine], ...] = (
     PostgresEngine, MySQLEngine, AuroraMySQLEngine, SQLServerEngine, OracleEngine,
+    NoLogFilesEngine,
 )
 ENGINES: dict[str, type[Engine]] = {name: cls for cls in ENGINE_CLASSES for name in cls.engines}
 
@@ -449,7 +583,22 @@ def default_version(engine: str) -> str:
     cls = ENGINES[engine]
     if issubclass(cls, MySQLEngine) and engine in MySQLEngine.versions:
         return MySQLEngine.versions[engine]
+    if cls is NoLogFilesEngine and engine in NoLogFilesEngine.versions:
+        return NoLogFilesEngine.versions[engine]
     return cls.default_version
+
+
+# The rotations and filtering real RDS has that the shipper's core does not handle yet: off
+# by default (``World(real_rotation=True)`` turns them all on). Sources: FIDELITY.md.
+REAL_OPTIONS: dict[str, Mapping[str, Any]] = {
+    "mysql": {"error_log_filtered_ratio": 0.5},
+    **{e: {"agent_log": True} for e in SQLServerEngine.engines},
+    **{e: {"alert_daily_rotation": True} for e in OracleEngine.engines},
+}
+
+
+def real_options(engine: str) -> Mapping[str, Any]:
+    return REAL_OPTIONS.get(engine, {})
 
 
 def make_engine(engine: str, ops: FileOps, options: Mapping[str, Any], version: str) -> Engine:

@@ -89,6 +89,15 @@ class Faults:
        now under the name is applied to that generation. Off: ``InvalidParameterValue``.
     10. ``gz_served_decompressed`` (on): ``.gz`` files are paged in decompressed offsets.
 
+    Real behaviour the current shipper core cannot handle yet (off by default; see
+    ``PENDING_CORE_FIX`` and FIDELITY.md): ``binary_as_error`` answers a page with bytes XML
+    cannot carry with HTTP 400 ``InvalidParameterValue`` and ``BINARY_MESSAGE`` (what real RDS
+    does) instead of the placeholder page of quirk 6.
+
+    Ambiguities (no public source settles them; each variant is a switch, see ``AMBIGUITIES``
+    and ``draw_variants``): ``marker_hour``, ``filtered_marker_offsets``,
+    ``oracle_listing_marker``, ``no_log_files_error``, ``retired_rest_answer``.
+
     Listing quirks: ``empty_listing_rate`` (a DescribeDBLogFiles page comes back empty, no
     marker) and ``size_lag_rate`` (a recently written file's listed Size is up to
     ``size_lag_max_bytes`` short).
@@ -125,6 +134,14 @@ class Faults:
     size_lag_rate: float = 0.0
     size_lag_max_bytes: int = 65536
     recent_seconds: float = 300.0
+    # real behaviour, default pending the core fix (see PENDING_CORE_FIX)
+    binary_as_error: bool = False
+    # ambiguities: one switch per variant (see AMBIGUITIES)
+    marker_hour: str = "creation"
+    filtered_marker_offsets: str = "visible"
+    oracle_listing_marker: str = "marker"
+    no_log_files_error: str = "invalid-parameter-combination"
+    retired_rest_answer: str = "unknown-operation-404"
     # the throttle's time source (tests may substitute a fake clock)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
 
@@ -136,6 +153,8 @@ class Faults:
                                                   default=(None, 0.0))
 
     def __post_init__(self) -> None:
+        for name, ambiguity in AMBIGUITIES.items():
+            ambiguity.check(getattr(self, name))
         self._rng = random.Random(self.seed)  # noqa: S311 - reproducible faults
         self._lock = threading.Lock()
         self.reset_throttle()
@@ -145,6 +164,15 @@ class Faults:
         """The real account limits and the latency the benchmarks assume."""
         return cls(seed=seed, throttle_burst=300, throttle_rate=12.0, latency_ms=20.0,
                    latency_ms_per_mb=10.0)
+
+    @classmethod
+    def drawn(cls, seed: int, **overrides: object) -> Faults:
+        """Faults whose ambiguity switches are drawn from ``seed`` (``overrides`` win)."""
+        return cls(seed=seed, **{**draw_variants(seed), **overrides})  # type: ignore[arg-type]
+
+    def variants(self) -> dict[str, str]:
+        """The variant in force for every ambiguity (for failure messages and reports)."""
+        return {name: str(getattr(self, name)) for name in AMBIGUITIES}
 
     # --- draws -------------------------------------------------------------------------------
 
@@ -196,3 +224,62 @@ class Faults:
 
     def latency_seconds(self, nbytes: int) -> float:
         return (self.latency_ms + self.latency_ms_per_mb * nbytes / 1_048_576) / 1000.0
+
+
+@dataclass(frozen=True)
+class Ambiguity:
+    """A behaviour public sources leave open: every variant is a value of one ``Faults`` field.
+
+    The first variant is the default. A shipper rule that holds under only some variants is a
+    bug, so tests parametrize over ``variants`` or draw one with ``draw_variants``.
+    """
+
+    name: str
+    variants: tuple[str, ...]
+    question: str
+
+    @property
+    def default(self) -> str:
+        return self.variants[0]
+
+    def check(self, value: object) -> None:
+        if value not in self.variants:
+            raise ValueError(f"Faults.{self.name}={value!r}; use one of {list(self.variants)}")
+
+
+AMBIGUITIES: dict[str, Ambiguity] = {a.name: a for a in (
+    Ambiguity("marker_hour", ("creation", "last_write_plus_one", "request_hour"),
+              "what the H of a portion marker 'H:offset' is: the hour the generation was created "
+              "(no public sample fits), the hour of its last write plus one (fits "
+              "ozbillwang/tf_module_postgres_logs2cloudwatch, honeycombio/rdslogs#25, "
+              "aws/aws-sdk-cpp#1427), or the hour of the request (might fit aws/aws-cli#2008)"),
+    Ambiguity("filtered_marker_offsets", ("visible", "raw"),
+              "in a filtered MySQL error log, whether marker offsets count the bytes a download "
+              "returns or the stored bytes the listed Size counts"),
+    Ambiguity("oracle_listing_marker", ("marker", "none"),
+              "whether a Marker follows Oracle's 1,000th DescribeDBLogFiles record (the User "
+              "Guide says only 'ignores MaxRecords and returns up to 1,000 records')"),
+    Ambiguity("no_log_files_error", ("invalid-parameter-combination", "invalid-parameter-value",
+                                     "db-instance-not-found"),
+              "the error DescribeDBLogFiles gives for DocumentDB, Neptune and RDS Custom "
+              "instances (the API reference says only that it does not apply to them)"),
+    Ambiguity("retired_rest_answer", ("unknown-operation-404", "forbidden-403",
+                                      "bad-request-400"),
+              "what a retired REST path version (/v13/ after 2027-03-01) answers"),
+)}
+
+# Real behaviours the shipper's core does not handle yet: the values real RDS has. Each is off
+# (the old, wrong behaviour) by default until the core change lands; scenario tests in
+# tests/scenarios/test_real_rds.py switch them on. Engine options live in engines.REAL_OPTIONS.
+PENDING_CORE_FIX: dict[str, object] = {"binary_as_error": True}
+
+
+def draw_variants(seed: int) -> dict[str, str]:
+    """One variant per ambiguity, drawn reproducibly from ``seed`` (for ``Faults(**...)``)."""
+    rng = random.Random(f"variants:{seed}")  # noqa: S311 - reproducible test schedules
+    return {name: rng.choice(a.variants) for name, a in sorted(AMBIGUITIES.items())}
+
+
+def variant_params() -> list[tuple[str, str]]:
+    """Every (ambiguity, variant) pair, for ``pytest.mark.parametrize``."""
+    return [(name, v) for name, a in sorted(AMBIGUITIES.items()) for v in a.variants]

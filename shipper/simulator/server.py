@@ -56,7 +56,7 @@ from shipper.simulator.portion import (
     parse_marker,
     tail,
 )
-from shipper.simulator.world import World
+from shipper.simulator.world import NoLogFilesError, OpenFile, World
 
 NAMESPACE = "http://rds.amazonaws.com/doc/2014-10-31/"
 API_VERSION = "2014-10-31"
@@ -514,7 +514,7 @@ class SimulatorServer:
                                f"Unsupported API version {params.get('Version')}")
             result = handler(params)
         except ApiError as err:
-            self._send_error(h, err)
+            self._send_error(h, self._as_real_error(err))
             return
         rid = str(uuid.uuid4())
         body = (
@@ -524,6 +524,13 @@ class SimulatorServer:
             f"</{action}Response>"
         ).encode()
         self._send(h, 200, body, request_id=rid)
+
+    def _as_real_error(self, err: ApiError) -> ApiError:
+        """The answer for an engine without RDS log files: ``Faults.no_log_files_error``."""
+        if not isinstance(err, NoLogFilesError):
+            return err
+        code, status = NO_LOG_FILES_ERRORS[self.faults.no_log_files_error]
+        return ApiError(code, err.message, status)
 
     def _describe_instances(self, params: dict[str, str]) -> str:
         max_records = _int_param(params, "MaxRecords", 20, 100) or 100
@@ -589,6 +596,9 @@ class SimulatorServer:
             self.stats._add("empty_listings")
             return "<DescribeDBLogFiles></DescribeDBLogFiles>"
         page, more = rows[:max_records], len(rows) > max_records
+        if more and engine is not None and engine.max_records_ignored \
+                and faults.oracle_listing_marker == "none":
+            more = False  # the variant where the listing simply stops at 1,000 records
         parts = ["<DescribeDBLogFiles>"]
         for e in page:
             size = e.size
@@ -613,6 +623,8 @@ class SimulatorServer:
         raw_marker = params.get("Marker") or None
         marker = parse_marker(raw_marker) if raw_marker is not None else None
         opened = self.world.open_file(ident, name)
+        offsets = _Offsets(opened.hidden if faults.filtered_marker_offsets == "raw" else ())
+        prefix = self._marker_hour(opened)
         src: Source = opened.view
         if faults.gz_served_decompressed and name.endswith(".gz"):
             unzipped = opened.gunzipped()
@@ -622,8 +634,9 @@ class SimulatorServer:
         if marker is None:
             page = tail(src, lines or faults.tail_lines, budget)
         else:
-            hour, offset = marker
-            if hour is not None and hour != opened.hour and not faults.stale_marker_follows_name:
+            hour, offset = marker[0], offsets.visible(marker[1])
+            if hour is not None and hour != opened.hour and faults.marker_hour == "creation" \
+                    and not faults.stale_marker_follows_name:
                 raise ApiError("InvalidParameterValue",
                                f"Marker {raw_marker} does not belong to the file now named {name}")
             page = page_from(src, offset, lines, budget,
@@ -643,14 +656,25 @@ class SimulatorServer:
                 self._tail_sessions.add(key)
         self.stats._add("portion_bytes", len(page.data))
         self.stats._add("bytes_served", len(page.data))
+        if faults.binary_as_error and _is_binary(page.data):
+            raise ApiError("InvalidParameterValue", BINARY_MESSAGE, 400)
         text = _page_text(page.data, faults.binary_placeholder)
         parts = []
         if text or not faults.omit_empty_log_file_data:
             parts.append(_el("LogFileData", text))
-        parts.append(_el("Marker", format_marker(opened.hour, page.end)))
+        parts.append(_el("Marker", format_marker(prefix, offsets.raw(page.end))))
         if not omit_pending:
             parts.append(_el("AdditionalDataPending", "true" if pending else "false"))
         return "".join(parts)
+
+    def _marker_hour(self, opened: OpenFile) -> int:
+        """The H of the markers served for this file, as ``Faults.marker_hour`` says."""
+        variant = self.faults.marker_hour
+        if variant == "last_write_plus_one":
+            return (time.gmtime(opened.last_written).tm_hour + 1) % 24
+        if variant == "request_hour":
+            return time.gmtime(self.world.now).tm_hour
+        return opened.hour
 
     # --- REST ----------------------------------------------------------------------------------
 
@@ -668,9 +692,7 @@ class SimulatorServer:
         if not self._hooks_gate(h, info):
             return
         if version not in faults.rest_versions:
-            self._send_error(h, ApiError("UnknownOperationException",
-                                         f"No operation at /{version}/downloadCompleteLogFile",
-                                         404))
+            self._send_refusal(h, version)
             return
         auth = h.headers.get("Authorization")
         if not auth:
@@ -687,7 +709,7 @@ class SimulatorServer:
         try:
             opened = self.world.open_file(ident, name)
         except ApiError as err:
-            self._send_error(h, err)
+            self._send_error(h, self._as_real_error(err))
             return
         view = opened.view
         size = view.size
@@ -717,6 +739,52 @@ class SimulatorServer:
         h.wfile.flush()
 
 
+    def _send_refusal(self, h: _Handler, version: str) -> None:
+        """A path version this server does not serve, answered as ``retired_rest_answer``."""
+        variant = self.faults.retired_rest_answer
+        if variant == "forbidden-403":
+            body = b"<html><body>403 Forbidden</body></html>"
+            self.stats._error("403")
+            self._send(h, 403, body, content_type="text/html")
+            return
+        if variant == "bad-request-400":
+            self._send_error(h, ApiError("InvalidAction",
+                                         f"The path /{version}/ is no longer supported.", 400))
+            return
+        self._send_error(h, ApiError("UnknownOperationException",
+                                     f"No operation at /{version}/downloadCompleteLogFile", 404))
+
+
+NO_LOG_FILES_ERRORS: dict[str, tuple[str, int]] = {
+    "invalid-parameter-combination": ("InvalidParameterCombination", 400),
+    "invalid-parameter-value": ("InvalidParameterValue", 400),
+    "db-instance-not-found": ("DBInstanceNotFound", 404),
+}
+
+
+class _Offsets:
+    """Maps served (visible) offsets to the offsets a marker carries. With no hidden bytes
+    they are the same; with ``filtered_marker_offsets="raw"`` a marker counts the filtered-out
+    bytes too, as the listed Size does."""
+
+    def __init__(self, hidden: tuple[tuple[int, int], ...]) -> None:
+        self._hidden = hidden
+
+    def raw(self, visible: int) -> int:
+        return visible + sum(n for at, n in self._hidden if at <= visible)
+
+    def visible(self, raw: int) -> int:
+        skipped = 0
+        for at, n in self._hidden:
+            start = at + skipped  # where this hidden run starts, in raw offsets
+            if raw < start:
+                break
+            if raw < start + n:
+                return at  # inside filtered-out bytes: resume at the next visible byte
+            skipped += n
+        return raw - skipped
+
+
 def _parse_filters(params: Mapping[str, str]) -> dict[str, set[str]]:
     names: dict[str, str] = {}
     values: dict[str, set[str]] = {}
@@ -740,6 +808,15 @@ def _overlap(src: Source, offset: int, page: Page, faults: Faults) -> Page:
     while skip < len(before) - 1 and 0x80 <= before[skip] < 0xC0:
         skip += 1
     return Page(before[skip:] + page.data, page.end, page.pending)
+
+
+def _is_binary(data: bytes) -> bool:
+    """Bytes the portion API refuses to serve as text (not UTF-8, or not XML characters)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return _XML_ILLEGAL.search(text) is not None
 
 
 def _page_text(data: bytes, placeholder: bool) -> str:

@@ -30,8 +30,21 @@ from shipper.simulator.content import (
     Generated,
     Segment,
 )
-from shipper.simulator.engines import ENGINES, Engine, default_version, make_engine
+from shipper.simulator.engines import ENGINES, Engine, default_version, make_engine, real_options
 from shipper.simulator.faults import ApiError
+
+
+class NoLogFilesError(ApiError):
+    """The log API was asked about an instance whose engine has no RDS log files (DocumentDB,
+    Neptune, RDS Custom). The server turns it into the error ``Faults.no_log_files_error``
+    chooses; raised by itself it reads as InvalidParameterCombination."""
+
+    def __init__(self, identifier: str, engine: str) -> None:
+        super().__init__("InvalidParameterCombination",
+                         f"Log files are not available for DB instance {identifier} "
+                         f"(engine {engine}).", 400)
+        self.identifier = identifier
+        self.engine = engine
 
 DEFAULT_START = 1795132800  # 2026-11-20T00:00:00Z
 DEFAULT_BYTES_PER_HOUR = 1_000_000
@@ -54,7 +67,7 @@ class _Gen:
     """One generation, mutable, owned by the world (tests see ``GenerationRecord``)."""
 
     __slots__ = ("_gunzipped", "content", "created_at", "current_name", "deleted_at",
-                 "instance", "last_written", "names", "truth_id")
+                 "hidden", "hidden_total", "instance", "last_written", "names", "truth_id")
 
     def __init__(self, truth_id: int, instance: str, name: str, created_at: float,
                  last_written: float) -> None:
@@ -66,6 +79,10 @@ class _Gen:
         self.deleted_at: float | None = None
         self.last_written = last_written
         self.content = Content()
+        # Filtered files (MySQL error logs): bytes the listed Size counts but no download
+        # returns, as (offset in the visible bytes, count) in order.
+        self.hidden: list[tuple[int, int]] = []
+        self.hidden_total = 0
         self._gunzipped: tuple[int, bytes | None] | None = None
 
     @property
@@ -142,13 +159,18 @@ class FileEntry:
 
 @dataclass(frozen=True)
 class OpenFile:
-    """A readable snapshot of the generation now at a name (what the server pages over)."""
+    """A readable snapshot of the generation now at a name (what the server pages over).
+
+    ``hidden`` lists the filtered-out bytes (visible offset, count): the listed Size counts
+    them, no download returns them."""
 
     name: str
     truth_id: int
     hour: int
     view: ContentView
     gen: _Gen
+    last_written: float = 0.0
+    hidden: tuple[tuple[int, int], ...] = ()
 
     def gunzipped(self) -> bytes | None:
         return self.gen.gunzipped(self.view)
@@ -184,7 +206,8 @@ class Instance:
         self._carry = 0.0
         self._written_until = world.now
         self._removed = False
-        self._engine: Engine = make_engine(engine, self, options, self.engine_version)
+        self._options: dict[str, Any] = {**world.engine_defaults(engine), **options}
+        self._engine: Engine = make_engine(engine, self, self._options, self.engine_version)
         self._engine.start(world.now)
         self._next_boundary = self._engine.next_boundary(world.now)
 
@@ -353,6 +376,26 @@ class Instance:
         gen.content.append(Generated(self._op_seed(), nbytes, style, int(at)))
         gen.last_written = max(gen.last_written, at)
 
+    def _op_append_hidden(self, name: str, nbytes: int, at: float) -> None:
+        """Bytes the listed Size counts but downloads never return (filtered error logs)."""
+        if nbytes <= 0:
+            return
+        gen = self._get(name)
+        gen.hidden.append((gen.content.size, nbytes))
+        gen.hidden_total += nbytes
+        gen.last_written = max(gen.last_written, at)
+
+    def failover(self) -> None:
+        """A Multi-AZ failover: the standby host serves the logs from now on. Every file of
+        the old primary leaves the listing, and the engine starts its usual files afresh on
+        the new host (new generations, possibly under names the old host used this hour)."""
+        with self._world._lock:
+            for name in list(self._files):
+                self._op_delete(name)
+            self._engine = make_engine(self.engine, self, self._options, self.engine_version)
+            self._engine.start(self._world.now)
+            self._next_boundary = self._engine.next_boundary(self._world.now)
+
     def _op_size(self, name: str) -> int:
         return self._get(name).content.size
 
@@ -376,9 +419,9 @@ class Instance:
         self._engine.write(nbytes, at, seconds)
 
     def _apply_retention(self, now: float) -> None:
-        cutoff = now - self._engine.retention_hours * 3600.0
         keep = self._engine.protected()
         for name, gen in list(self._files.items()):
+            cutoff = now - self._engine.retention_for(name) * 3600.0
             if name not in keep and gen.last_written < cutoff:
                 self._op_delete(name)
 
@@ -390,7 +433,12 @@ class World:
     """The simulated account and region. See the module docstring."""
 
     def __init__(self, seed: int = 0, start: float = DEFAULT_START,
-                 account_id: str = "123456789012", region: str = "us-east-1") -> None:
+                 account_id: str = "123456789012", region: str = "us-east-1",
+                 real_rotation: bool = False) -> None:
+        """``real_rotation``: every new instance gets ``engines.REAL_OPTIONS`` (the rotations
+        real RDS has that the shipper's core does not handle yet), unless the test passes the
+        option itself."""
+        self.real_rotation = real_rotation
         self._lock = threading.RLock()
         self._rng = random.Random(seed)  # noqa: S311 - reproducible content
         self._now = float(start)
@@ -434,6 +482,10 @@ class World:
                             engine_version=engine_version, options=engine_options)
             self._instances[identifier] = inst
             return inst
+
+    def engine_defaults(self, engine: str) -> dict[str, Any]:
+        """Engine options every new instance of ``engine`` gets before its own options."""
+        return dict(real_options(engine)) if self.real_rotation else {}
 
     def remove_instance(self, identifier: str) -> None:
         """Delete the instance; all its files are deleted (the truth keeps them)."""
@@ -507,6 +559,8 @@ class World:
         inst = self._instances.get(identifier)
         if inst is None:
             raise ApiError("DBInstanceNotFound", f"DBInstance {identifier} not found.", 404)
+        if not inst._engine.has_log_files:
+            raise NoLogFilesError(identifier, inst.engine)
         if inst._paused:
             raise ApiError("DBInstanceNotReady",
                            f"DB instance {identifier} is paused (Aurora Serverless v2 auto-pause)"
@@ -522,8 +576,8 @@ class World:
             inst = self._ready_instance(identifier)
             recent_after = self._now - recent_seconds
             return [
-                FileEntry(name, int(gen.last_written * 1000), gen.content.size,
-                          gen.last_written >= recent_after)
+                FileEntry(name, int(gen.last_written * 1000),
+                          gen.content.size + gen.hidden_total, gen.last_written >= recent_after)
                 for name, gen in sorted(inst._files.items())
             ]
 
@@ -534,7 +588,8 @@ class World:
             if gen is None:
                 raise ApiError("DBLogFileNotFoundFault",
                                f"DBLog File: {name}, is not found on the DB instance", 404)
-            return OpenFile(name, gen.truth_id, gen.hour, gen.content.view(), gen)
+            return OpenFile(name, gen.truth_id, gen.hour, gen.content.view(), gen,
+                            gen.last_written, tuple(gen.hidden))
 
     def engine_of(self, identifier: str) -> Engine | None:
         with self._lock:

@@ -144,7 +144,7 @@ def test_blank_optional_values_fall_back_to_defaults() -> None:
     settings = load(SHIPPER_CONCURRENCY="  ", SHIPPER_PREFIX="", SHIPPER_COMPLETE_FILE_VERSIONS="")
     assert settings.concurrency == 8
     assert settings.prefix == DEFAULT_PREFIX
-    assert settings.complete_file_versions == ("v13", "v19")
+    assert settings.complete_file_versions == ("v19", "v13")
 
 
 # --- malformed values ----------------------------------------------------------------------

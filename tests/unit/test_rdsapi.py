@@ -1,0 +1,171 @@
+"""``RdsApi`` against the simulator over HTTP: the binary-data refusal, REST path versions, the
+engines without log files and the Oracle listing limit."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from shipper.exceptions import AwsAccessError, BinaryLogDataError, ShipperError
+from shipper.rdsapi import RdsApi, serves_log_files
+from shipper.retry import Retrier
+from shipper.simulator.faults import BINARY_MESSAGE, Faults, RequestInfo
+from shipper.simulator.server import SimulatorServer
+from shipper.simulator.world import World
+from shipper.stats import RunStats
+
+PG_FILE = "error/postgresql.log.2026-11-20-00"
+
+
+@pytest.fixture
+def world() -> World:
+    return World(seed=3)
+
+
+@pytest.fixture
+def faults() -> Faults:
+    return Faults(seed=3)
+
+
+@pytest.fixture
+def server(world: World, faults: Faults) -> Iterator[SimulatorServer]:
+    with SimulatorServer(world, faults) as srv:
+        yield srv
+        assert srv.stats.internal_errors == 0, srv.last_exception
+
+
+def make_api(server: SimulatorServer, versions: tuple[str, ...] = ("v19", "v13")) -> RdsApi:
+    retrier = Retrier(RunStats(), threading.Event(), None, 2, base_seconds=0.001,
+                      max_wait_seconds=0.01)
+    return RdsApi(server.client(), "us-east-1", retrier, versions, lambda **_: None)
+
+
+def rest_versions_seen(server: SimulatorServer) -> tuple[list[str | None], Any]:
+    seen: list[str | None] = []
+
+    def hook(info: RequestInfo) -> None:
+        if info.action == "DownloadCompleteLogFile":
+            seen.append(info.rest_version)
+
+    return seen, server.add_hook(hook)
+
+
+def binary_file(world: World) -> None:
+    pg = world.add_instance("pg", "postgres", bytes_per_hour=0)
+    pg.add_file("bin.trc", b"text line\n\x00\xff\xfe raw\n")
+
+
+def test_binary_refusal_is_a_specific_error(world: World, faults: Faults,
+                                            server: SimulatorServer) -> None:
+    binary_file(world)
+    faults.binary_as_error = True
+    with pytest.raises(BinaryLogDataError) as exc:
+        make_api(server).portion("pg", "bin.trc", "0")
+    assert "bin.trc" in exc.value.one_line()
+    assert exc.value.__cause__ is not None  # the ClientError is kept
+    assert server.stats.errors == {"InvalidParameterValue": 1}
+
+
+def test_other_invalid_parameter_values_are_not_binary(world: World,
+                                                       server: SimulatorServer) -> None:
+    world.add_instance("pg", "postgres", bytes_per_hour=0)
+    with pytest.raises(Exception) as exc:
+        make_api(server).portion("pg", PG_FILE, "not-a-marker")
+    assert not isinstance(exc.value, BinaryLogDataError)
+
+
+def test_binary_placeholder_page_stays_page_data(world: World, server: SimulatorServer) -> None:
+    binary_file(world)  # the old simulator default: the placeholder comes back as page text
+    page = make_api(server).portion("pg", "bin.trc", "0")
+    assert page.data == BINARY_MESSAGE
+
+
+def test_v19_is_tried_first_and_serves(world: World, server: SimulatorServer) -> None:
+    world.add_instance("pg", "postgres", bytes_per_hour=1000)
+    world.advance(600)
+    seen, _ = rest_versions_seen(server)
+    resp = make_api(server, ("v19", "v13")).open_complete("pg", PG_FILE)
+    try:
+        assert resp.read() == world.instance("pg").file(PG_FILE).read()
+    finally:
+        resp.release_conn()
+    assert seen == ["v19"]
+
+
+@pytest.mark.parametrize("answer", ["unknown-operation-404", "forbidden-403", "bad-request-400"])
+def test_a_refused_version_moves_on_to_the_next(world: World, faults: Faults,
+                                                server: SimulatorServer, answer: str) -> None:
+    """Whatever a retired path answers (an ambiguity), the next version is tried, and the one
+    that served stays first for the rest of the run."""
+    world.add_instance("pg", "postgres", bytes_per_hour=1000)
+    world.advance(600)
+    faults.rest_versions = frozenset({"v13"})
+    faults.retired_rest_answer = answer
+    seen, _ = rest_versions_seen(server)
+    api = make_api(server, ("v19", "v13"))
+    for _ in range(2):
+        resp = api.open_complete("pg", PG_FILE)
+        resp.read()
+        resp.release_conn()
+    assert seen == ["v19", "v13", "v13"]
+
+
+def test_every_version_refused_fails_with_a_hint(world: World, faults: Faults,
+                                                 server: SimulatorServer) -> None:
+    world.add_instance("pg", "postgres")
+    faults.rest_versions = frozenset({"v20"})
+    faults.retired_rest_answer = "forbidden-403"
+    with pytest.raises(ShipperError) as exc:
+        make_api(server).open_complete("pg", PG_FILE)
+    text = exc.value.one_line()
+    assert "v19: HTTP 403" in text and "v13: HTTP 403" in text
+    assert "SHIPPER_COMPLETE_FILE_VERSIONS" in text
+    assert not isinstance(exc.value, AwsAccessError)
+
+
+def test_access_denied_is_still_fatal_at_once(world: World, server: SimulatorServer) -> None:
+    from shipper.simulator.faults import ApiError
+
+    world.add_instance("pg", "postgres")
+    seen, _ = rest_versions_seen(server)
+
+    def deny(info: RequestInfo) -> ApiError | None:
+        if info.action == "DownloadCompleteLogFile":
+            return ApiError("AccessDenied", "not allowed", 403)
+        return None
+
+    server.add_hook(deny)
+    with pytest.raises(AwsAccessError):
+        make_api(server).open_complete("pg", PG_FILE)
+    assert seen == ["v19"]  # a known refusal: no other version is tried
+
+
+@pytest.mark.parametrize("engine,serves", [
+    ("postgres", True), ("oracle-ee", True), ("sqlserver-ex", True), ("db2-se", True),
+    ("docdb", False), ("neptune", False), ("custom-oracle-ee", False),
+    ("custom-sqlserver-web", False), ("DocDB", False),
+])
+def test_engines_without_log_files(engine: str, serves: bool) -> None:
+    assert serves_log_files(engine) is serves
+
+
+def test_a_listing_cut_at_1000_records_is_reported(world: World, faults: Faults,
+                                                   server: SimulatorServer,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    ora = world.add_instance("ora", "oracle-ee", bytes_per_hour=0, traces_per_hour=0)
+    for i in range(1100):
+        ora.add_file(f"trace/ORCL_ora_{i:05d}.trc", b"t\n")
+    faults.oracle_listing_marker = "none"
+    with caplog.at_level(logging.WARNING, logger="shipper"):
+        files = make_api(server).log_files("ora")
+    assert len(files) == 1000
+    assert any("without a Marker" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    faults.oracle_listing_marker = "marker"
+    with caplog.at_level(logging.WARNING, logger="shipper"):
+        assert len(make_api(server).log_files("ora")) == 1101
+    assert not caplog.records
