@@ -6,8 +6,9 @@ import hashlib
 
 import pytest
 
-from shipper.instance_job import adopt_object, parse_marker
 from shipper.layout import Scope, data_metadata
+from shipper.ledger import adopt_object
+from shipper.portions import parse_marker
 from shipper.state import Generation, RangeCheck
 
 
