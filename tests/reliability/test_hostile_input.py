@@ -25,16 +25,9 @@ from shipper.config import SETTINGS
 from shipper.layout import decode_metadata_value, metadata_names
 from shipper.simulator.faults import ApiError, RequestInfo
 from shipper.simulator.world import GenerationRecord
-from tests.conftest import PREFIX, AwsWorld
-from tests.reliability.harness import (
-    Run,
-    assert_no_traceback,
-    list_keys,
-    one_line_error,
-    refuse,
-    run_cli,
-    run_inproc,
-)
+from tests.reliability.harness import list_keys, one_line_error, refuse
+from tests.support.runs import Run, assert_no_traceback, run_cli, run_inproc
+from tests.support.world import PREFIX, AwsWorld
 
 HOUR = 3600
 

@@ -15,15 +15,9 @@ from botocore.exceptions import EndpointConnectionError
 
 import shipper.ledger
 from shipper.simulator.world import DEFAULT_START
-from tests.conftest import AwsWorld
-from tests.reliability.harness import (
-    Run,
-    S3Faults,
-    key_kind,
-    run_inproc,
-    run_stopped_by_access_denied,
-    states,
-)
+from tests.reliability.harness import S3Faults, key_kind, run_stopped_by_access_denied, states
+from tests.support.runs import Run, run_inproc
+from tests.support.world import AwsWorld
 
 HOUR = 3600
 

@@ -1,4 +1,5 @@
-"""``parse_marker`` (the portion marker cross-check) and ``adopt_object`` (crash recovery)."""
+"""The exactly-once protocol (``shipper.ledger``) against an in-memory S3: intent before data,
+at most one uncommitted object per generation, clean and unclean ends, adoption after a crash."""
 
 from __future__ import annotations
 
@@ -6,29 +7,15 @@ import hashlib
 
 import pytest
 
+from shipper.exceptions import LeaseLostError
 from shipper.layout import Scope, data_metadata
-from shipper.ledger import adopt_object
-from shipper.portions import parse_marker
-from shipper.state import Generation, RangeCheck
-
-
-@pytest.mark.parametrize(("marker", "expected"), [
-    ("17:13387550", (17, 13387550)),
-    ("0:0", (0, 0)),
-    ("23:0", (23, 0)),
-    ("5:1099511627776", (5, 1099511627776)),
-])
-def test_well_formed_markers_parse(marker: str, expected: tuple[int, int]) -> None:
-    assert parse_marker(marker) == expected
-
-
-@pytest.mark.parametrize("marker", [
-    None, "", "0", "17", ":5", "5:", "a:b", "1:2:3", "-1:5", "1:-5", " 1:2", "1 :2", "1:2 ",
-    "1.5:2", "0x1:2",
-])
-def test_other_markers_are_not_parsed(marker: str | None) -> None:
-    assert parse_marker(marker) is None
-
+from shipper.lease import LeaseManager
+from shipper.ledger import Ledger, adopt_object
+from shipper.rdsapi import LogFile
+from shipper.state import Generation, InstanceState, RangeCheck
+from shipper.stats import RunStats
+from shipper.transfer import ObjectBuilder, SealedObject
+from tests.support.fakes import FakeClock, MemoryStore
 
 # --- adopting an object a crashed run wrote after its last commit -------------------------------
 
@@ -82,3 +69,129 @@ def test_an_adopted_marker_names_the_file_it_was_read_under() -> None:
     cut = _gen(long_name)
     adopt_object(cut, HEADER, _meta(long_name, 0, HEADER, "0:10"))
     assert cut.marker_name == long_name
+
+
+# --- the protocol, over an in-memory S3 -------------------------------------------------------
+
+TAIL = f"3:{len(HEADER) + 10}"
+LISTED = LogFile("error/postgresql.log.2024-01-02-03", 5_000, 1_704_164_400_000)
+
+
+def ledger_of(store: MemoryStore, clock: FakeClock, holder: str = "run-a",
+              ttl: float = 60.0) -> tuple[Ledger, LeaseManager]:
+    leases = LeaseManager(store, holder, ttl, clock=clock)  # type: ignore[arg-type]
+    lease = leases.acquire(SCOPE.lease_key())
+    assert lease is not None
+    stored = store.get(SCOPE.state_key())
+    state = InstanceState.from_bytes(stored.body, "s") if stored else \
+        InstanceState(SCOPE.instance, SCOPE.region, SCOPE.account)
+    ledger = Ledger(SCOPE, state, stored.etag if stored else None, lease,
+                    store, RunStats(), holder, clock=clock)  # type: ignore[arg-type]
+    return ledger, leases
+
+
+def committed(store: MemoryStore) -> InstanceState:
+    stored = store.get(SCOPE.state_key())
+    assert stored is not None
+    return InstanceState.from_bytes(stored.body, "s")
+
+
+def sealed(start: int, data: bytes, marker: str | None = None) -> SealedObject:
+    builder = ObjectBuilder(start)
+    builder.feed(data)
+    return builder.seal(marker)
+
+
+def data_keys(store: MemoryStore) -> list[str]:
+    return store.list_keys(SCOPE.data_prefix())
+
+
+def test_a_new_generation_is_committed_before_any_of_its_data() -> None:
+    store, clock = MemoryStore(), FakeClock()
+    ledger, _ = ledger_of(store, clock)
+    gen = ledger.open_generation(LISTED, active=True)
+    assert data_keys(store) == []
+    stored = committed(store).generations[gen.gen_id]
+    assert (stored.offset, stored.seen_size, stored.name) == (0, 5_000, LISTED.name)
+
+
+def test_a_second_object_of_a_generation_commits_the_first_before_it_is_written() -> None:
+    store, clock = MemoryStore(), FakeClock()
+    ledger, _ = ledger_of(store, clock)
+    gen = ledger.open_generation(LISTED, active=True)
+    ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name)
+    assert committed(store).generations[gen.gen_id].offset == 0  # durable, not committed
+    ledger.write_object(gen, LISTED.name, sealed(100, b"b" * 50), LISTED.name)
+    assert committed(store).generations[gen.gen_id].offset == 100  # the first, committed
+    assert len(data_keys(store)) == 2 and gen.offset == 150
+
+
+def test_a_run_that_changed_nothing_writes_nothing_at_its_end() -> None:
+    store, clock = MemoryStore(), FakeClock()
+    ledger, _ = ledger_of(store, clock)
+    ledger.close(stopped=False)
+    assert store.get(SCOPE.state_key()) is None
+
+
+def test_a_run_ends_clean_only_if_it_was_not_stopped() -> None:
+    store, clock = MemoryStore(), FakeClock()
+    ledger, _ = ledger_of(store, clock)
+    gen = ledger.open_generation(LISTED, active=True)
+    ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name)
+    ledger.close(stopped=True)
+    after_stop = committed(store)
+    assert after_stop.generations[gen.gen_id].offset == 100 and not after_stop.last_run_clean
+    ledger.close(stopped=False)  # nothing changed, but the last run did not end clean
+    assert committed(store).last_run_clean
+
+
+def test_a_failed_data_write_leaves_the_run_unclean_and_the_next_run_adopts_it() -> None:
+    store, clock = MemoryStore(), FakeClock()
+    ledger, leases = ledger_of(store, clock)
+    gen = ledger.open_generation(LISTED, active=True)
+    store.fail_data_writes, store.store_failed_writes = 1, True  # written, answer lost
+    with pytest.raises(ConnectionError):
+        ledger.write_object(gen, LISTED.name, sealed(0, HEADER + b"x" * 10, TAIL),
+                            LISTED.name)
+    ledger.close(stopped=False)
+    leases.release(ledger.lease)
+    assert not committed(store).last_run_clean and gen.offset == 0
+
+    clock.advance(5)
+    next_run, _ = ledger_of(store, clock, "run-b")
+    assert next_run.adopt_dangling() == 1
+    adopted = committed(store).generations[gen.gen_id]
+    assert adopted.offset == len(HEADER) + 10 and adopted.marker == TAIL
+    assert next_run.adopt_dangling() == 0
+
+
+def test_an_unreadable_dangling_object_is_not_adopted() -> None:
+    store, clock = MemoryStore(), FakeClock()
+    ledger, _ = ledger_of(store, clock)
+    gen = ledger.open_generation(LISTED, active=True)
+    key = SCOPE.data_key(gen.gen_id, gen.first_seen_ms, 0)
+    store.put_data(key, sealed(0, b"abc").body, {"end-offset": "999"})
+    assert ledger.adopt_dangling() == 0 and gen.offset == 0
+
+
+def test_no_commit_once_the_lease_expired() -> None:
+    store, clock = MemoryStore(), FakeClock()
+    ledger, _ = ledger_of(store, clock, ttl=10)
+    gen = ledger.open_generation(LISTED, active=True)
+    clock.advance(11)
+    with pytest.raises(LeaseLostError):
+        ledger.write_object(gen, LISTED.name, sealed(0, b"a"), LISTED.name)
+    ledger.close(stopped=False)  # says nothing once the lease is gone
+    assert committed(store).generations[gen.gen_id].offset == 0 and not data_keys(store)
+
+
+def test_a_state_changed_by_another_run_loses_the_lease() -> None:
+    store, clock = MemoryStore(), FakeClock()
+    ledger, _ = ledger_of(store, clock)
+    ledger.open_generation(LISTED, active=True)
+    other = committed(store)
+    store.put_conditional(SCOPE.state_key(), other.to_bytes(),
+                          store.objects[SCOPE.state_key()].etag)
+    with pytest.raises(LeaseLostError):
+        ledger.commit()
+    assert ledger.lease.lost
