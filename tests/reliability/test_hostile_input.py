@@ -10,7 +10,7 @@ safely, and nothing is lost.
 * AWS refusing us, one operation at a time, expired credentials, missing or foreign buckets,
   unreachable endpoints: exit 3 with one line naming the action and a hint;
 * every setting of ``shipper.config.SETTINGS`` fed a malformed value: exit 2, one line
-  naming the setting.
+  naming the setting (the values tests/unit/test_config.py does not already try).
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from shipper.layout import decode_metadata_value, metadata_names
 from shipper.simulator.faults import ApiError, RequestInfo
 from shipper.simulator.world import GenerationRecord
 from tests.reliability.harness import list_keys, one_line_error, refuse
-from tests.support.runs import Run, assert_no_traceback, run_cli, run_inproc
-from tests.support.world import PREFIX, AwsWorld
+from tests.support.runs import Environment, Run, assert_no_traceback, run_cli, run_inproc
+from tests.support.world import BASE_ENV, PREFIX, AwsWorld
+from tests.unit.test_config import BAD as UNIT_BAD
 
 HOUR = 3600
 
@@ -441,16 +442,35 @@ def test_every_setting_has_bad_values() -> None:
         "add malformed values for new settings to BAD_VALUES")
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    (field, value) for field, values in BAD_VALUES.items() for value in values])
-@pytest.mark.parametrize("via", ["env", "flag"])
-def test_malformed_setting(aws_world: AwsWorld, field: str, value: str, via: str) -> None:
+def _not_covered_by_test_config(via: str) -> list[tuple[str, str]]:
+    """The cases tests/unit/test_config.py does not already run without servers: it runs
+    every value of its BAD table through the environment, and the first one per setting as
+    a flag."""
+    def covered(field: str, value: str) -> bool:
+        return value in UNIT_BAD[field] if via == "env" else value == UNIT_BAD[field][0]
+
+    return [(field, value) for field, values in BAD_VALUES.items() for value in values
+            if not covered(field, value)]
+
+
+# The CLI exits before any AWS call: no simulator or bucket is needed, only endpoints that
+# nothing answers (a run that went ahead would fail there, with another exit code).
+NO_AWS = Environment({**BASE_ENV, "SHIPPER_BUCKET": "hostile-settings",
+                      "SHIPPER_MAX_ATTEMPTS": "1",
+                      "AWS_ENDPOINT_URL_RDS": "http://127.0.0.1:9",
+                      "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9"})
+
+
+@pytest.mark.parametrize(("via", "field", "value"), [
+    (via, field, value) for via in ("env", "flag") for field, value in
+    _not_covered_by_test_config(via)])
+def test_malformed_setting(via: str, field: str, value: str) -> None:
     spec = next(s for s in SETTINGS if s.field == field)
     if via == "env":
-        res = run_cli(aws_world, "run", **{spec.env: value})
+        res = run_cli(NO_AWS, "run", **{spec.env: value})
         named = spec.env
     else:
-        res = run_cli(aws_world, "run", f"{spec.flag}={value}")
+        res = run_cli(NO_AWS, "run", f"{spec.flag}={value}")
         named = spec.flag
     assert res.code == 2, res.describe()
     assert_no_traceback(res)

@@ -12,14 +12,24 @@ import subprocess
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from unittest import mock
 
 import shipper.runner
 from shipper.cli import main
 
-if TYPE_CHECKING:
-    from tests.support.world import AwsWorld
+
+class HasEnv(Protocol):
+    """Where a run's environment comes from: an ``AwsWorld`` or an ``Environment``."""
+
+    env: dict[str, str]
+
+
+@dataclass
+class Environment:
+    """An environment with nothing behind it, for runs that must stop before any AWS call."""
+
+    env: dict[str, str]
 
 
 def parse_lines(text: str) -> list[dict[str, Any]]:
@@ -95,7 +105,7 @@ class Run:
                 f"{self.stderr[-3000:]}")
 
 
-def run_inproc(aws: AwsWorld, *argv: str, s3_faults: Any = None,
+def run_inproc(aws: HasEnv, *argv: str, s3_faults: Any = None,
                session_hook: Callable[[Any], None] | None = None, **env: str) -> Run:
     """``shipper.cli.main(argv or ["run"])`` in this process with the world's environment
     (``env`` on top; an empty value unsets a variable). ``s3_faults``/``session_hook`` are
@@ -129,7 +139,7 @@ def run_inproc(aws: AwsWorld, *argv: str, s3_faults: Any = None,
                lines=parse_lines(out.getvalue()))
 
 
-def run_cli(aws: AwsWorld, *argv: str, **env: str) -> Run:
+def run_cli(aws: HasEnv, *argv: str, **env: str) -> Run:
     """Any subcommand in this process (``status``/``state`` print non-JSON text too)."""
     res = run_inproc(aws, *argv, **env)
     res.mode = "cli"
