@@ -158,7 +158,7 @@ def test_file_grown_under_its_name_is_tried_as_the_same_generation() -> None:
     assert plan.unchanged == []
 
 
-def test_grown_file_keeps_stay_whatever_its_marker() -> None:
+def test_grown_file_is_grown_whatever_its_marker() -> None:
     """Whether the stored marker may be resumed is decided when shipping, not when planning."""
     name = "error/mysql-error-running.log"
     g = gen(name, 500, T0, active=True, marker="3:500",
@@ -193,7 +193,7 @@ def test_file_recreated_smaller_under_the_same_name_is_a_new_generation() -> Non
     assert plan.displaced == [g]
 
 
-def test_file_older_than_what_was_seen_is_neither_stay_nor_hold() -> None:
+def test_file_older_than_what_was_seen_is_neither_grown_nor_same_size() -> None:
     name = "trace/alert_ORCL.log"
     g = gen(name, 500, T0 + HOUR_MS, active=True)
     job = job_for(make_plan(state_of(g), [LogFile(name, 900, T0)]), name)
@@ -325,18 +325,18 @@ def test_a_running_log_may_be_found_again_under_its_timestamped_name() -> None:
 # --- header-only generations: the engine's common header proves nothing --------------------
 
 
-@pytest.mark.parametrize(("quiet_ms", "marker", "stays"), [
+@pytest.mark.parametrize(("quiet_ms", "marker", "grows"), [
     (30 * MIN_MS, None, True),                      # within the header's reach: tried as before
     (2 * HOUR_MS, f"3:{TINY_GENERATION}", True),   # a marker of its name may still prove it
     (2 * HOUR_MS, None, False),                     # nothing could prove it: a new file
     (25 * HOUR_MS, f"3:{TINY_GENERATION}", False),  # a day later the marker hour repeats
 ])
-def test_header_only_generation_stays_only_while_something_could_prove_it(
-        quiet_ms: int, marker: str | None, stays: bool) -> None:
+def test_header_only_generation_is_grown_only_while_something_could_prove_it(
+        quiet_ms: int, marker: str | None, grows: bool) -> None:
     header = gen(SLOW, 900, T0, active=True, marker=marker, marker_name=SLOW if marker else None)
     header.header_only = True
     job = job_for(make_plan(state_of(header), [LogFile(SLOW, 50_000, T0 + quiet_ms)]), SLOW)
-    assert (grown(job) is header) is stays
+    assert (grown(job) is header) is grows
 
 
 def _header_only_running(marker: str | None = None) -> Generation:
@@ -414,7 +414,7 @@ def test_empty_hourly_named_log_is_continued_whatever_its_family_does() -> None:
     assert grown(job_for(make_plan(state_of(empty), listing), h3)) is empty
 
 
-def test_the_newest_of_two_generations_under_one_name_is_the_one_that_stays() -> None:
+def test_the_newest_of_two_generations_under_one_name_is_the_one_that_grew() -> None:
     # A run that stopped early may leave a stale empty generation under the name next to the
     # one it shipped the new file under; the stale one must not take the file over.
     stale = gen(SLOW, 0, T0 + 40 * MIN_MS, active=True)
@@ -435,7 +435,7 @@ def test_the_newest_of_two_generations_under_one_name_is_proven_under_size_lag()
 # --- PostgreSQL: a new name every hour ------------------------------------------------------
 
 
-def test_postgres_new_hour_is_new_and_the_previous_hour_stays() -> None:
+def test_postgres_new_hour_is_new_and_the_previous_hour_grew() -> None:
     h3, h4 = "error/postgresql.log.2024-01-02-03", "error/postgresql.log.2024-01-02-04"
     g = gen(h3, 500, T0 + 50 * MIN_MS, active=True, marker="3:500", marker_name=h3)
     listing = [LogFile(h3, 800, T0 + 59 * MIN_MS), LogFile(h4, 100, T0 + 61 * MIN_MS)]
@@ -487,7 +487,7 @@ def test_renamed_active_generation_is_a_candidate_for_the_reused_slot() -> None:
     assert (grown(fresh), same_size(fresh), fresh.candidates) == (None, None, [hour])
 
 
-def test_tiny_closed_generation_does_not_stay_when_its_name_is_reused_a_day_later() -> None:
+def test_tiny_closed_generation_is_not_grown_when_its_name_is_reused_a_day_later() -> None:
     header_only, _, plan = _reused_slot_after_quiet_day()
     assert grown(job_for(plan, f"{SLOW}.3")) is not header_only
 
