@@ -48,7 +48,17 @@ def _wrap(owner: Any, name: str, label: str | Callable[..., str]) -> None:
 
 
 def install() -> None:
-    from shipper import instance_job, lease, ratelimit, rdsapi, s3store, transfer
+    from shipper import (
+        complete_file,
+        file_shipper,
+        instance_job,
+        lease,
+        ledger,
+        ratelimit,
+        rdsapi,
+        s3store,
+        transfer,
+    )
 
     _wrap(rdsapi.RdsApi, "_call", lambda _self, action, *a, **k: f"RDS {action}")
     _wrap(rdsapi.RdsApi, "open_complete", "RDS REST open (until headers)")
@@ -61,14 +71,14 @@ def install() -> None:
     _wrap(transfer.ObjectBuilder, "seal", "gzip flush (ObjectBuilder.seal)")
     _wrap(lease.LeaseManager, "acquire", "lease acquire (GET + PUT)")
     _wrap(lease.LeaseManager, "release", "lease release (PUT)")
-    _wrap(instance_job.InstanceContext, "commit", "state commit (PUT)")
+    _wrap(ledger.Ledger, "commit", "state commit (PUT)")
     _wrap(instance_job.InstanceJob, "_load_state", "state load (GET)")
     _wrap(instance_job.InstanceJob, "_list", "listing (DescribeDBLogFiles)")
     _wrap(instance_job.InstanceJob, "run", "instance job, total")
-    _wrap(instance_job.FileShipper, "run", "file job, total")
-    _wrap(instance_job.FileShipper, "_stream_and_ship", "file: REST stream + gzip + PUT")
-    _wrap(instance_job.FileShipper, "_page", "file: portion paging + gzip + PUT")
-    _wrap(instance_job.FileShipper, "_remember_tail_marker", "file: tail marker after REST")
+    _wrap(file_shipper.FileShipper, "run", "file job, total")
+    _wrap(complete_file.CompleteFile, "_stream_and_ship", "file: REST stream + gzip + PUT")
+    _wrap(file_shipper.FileShipper, "_page", "file: portion paging + gzip + PUT")
+    _wrap(rdsapi.RdsApi, "tail_marker", "file: tail marker after REST")
 
 
 def main() -> int:

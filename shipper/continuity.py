@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from shipper.identity import HEADER_ONLY_REACH_MS, Plan, continuity_family, stamp
+from shipper.identity import HEADER_ONLY_REACH_MS, JobKind, Plan, continuity_family, stamp
 from shipper.rdsapi import LogFile
 from shipper.state import Generation, InstanceState
 
@@ -39,7 +39,7 @@ def _could_have_become(gen: Generation, listing: list[LogFile]) -> bool:
     of its family could be it (written within the hour after it was seen), nothing was lost."""
     fam = continuity_family(gen.name)
     return any(continuity_family(f.name) == fam and f.size >= gen.seen_size
-               and 0 <= f.last_written_ms - gen.seen_lw <= HEADER_ONLY_REACH_MS
+               and 0 <= f.last_written_ms - gen.seen_last_written_ms <= HEADER_ONLY_REACH_MS
                for f in listing)
 
 
@@ -49,12 +49,16 @@ def presence(plan: Plan, known: list[Generation], listing: list[LogFile]
     certain = {g.gen_id for g in plan.unchanged}
     possible: set[str] = set()
     for job in plan.jobs:
-        if job.gen is not None:
-            certain.add(job.gen.gen_id)
-        for gen in (job.stay, job.hold):
-            if gen is not None:
+        match job.kind:
+            case JobKind.KNOWN:
+                assert job.gen is not None
+                certain.add(job.gen.gen_id)
+            case JobKind.GROWN | JobKind.SAME_SIZE:
+                assert job.gen is not None
                 # a name that carries its hour is never given to another file
-                (certain if stamp(job.name) is not None else possible).add(gen.gen_id)
+                (certain if stamp(job.name) is not None else possible).add(job.gen.gen_id)
+            case JobKind.NEW | JobKind.PROVE:
+                pass
         possible.update(g.gen_id for g in job.candidates)
     for gen in known:
         if gen.offset == 0 and gen.gen_id not in certain and _could_have_become(gen, listing):
@@ -89,7 +93,7 @@ def judge_listing(state: InstanceState, known: list[Generation], plan: Plan,
     return breaks, changed
 
 
-def settle_pending(state: InstanceState, found: set[str], listing: list[LogFile]
+def decide_pending(state: InstanceState, found: set[str], listing: list[LogFile]
                    ) -> tuple[list[Break], bool]:
     """After a complete pass (every proof ran, vanished generations are marked missing):
     a pending family is continuous if one of its baseline generations was found, broken if
@@ -112,5 +116,5 @@ def settle_pending(state: InstanceState, found: set[str], listing: list[LogFile]
 
 
 def _newest(state: InstanceState, baseline: list[str]) -> int:
-    return max((g.seen_lw for g in (state.generations.get(i) for i in baseline)
+    return max((g.seen_last_written_ms for g in (state.generations.get(i) for i in baseline)
                 if g is not None), default=0)

@@ -11,20 +11,26 @@ header). So each listed file is matched against what we know, in order of certai
    (the head and recent tails) are compared while the file streams from offset 0, and the longest
    verified match wins; no match means a new generation.
 
-A file that grew under the name we last saw it by ("stay") resumes from its stored
-DownloadDBLogFilePortion marker, but only after every content proof of the instance has run (a
-proof may show that generation moved to another name, making this file a new one), and only
-while the marker's hour still matches (a reused name holds a generation of another hour).
+Each file needing work becomes a ``FileJob`` of one ``JobKind``. A file that GREW under the
+name we last saw it by resumes from its stored DownloadDBLogFilePortion marker, but only after
+every content proof of the instance has run (a proof may show that generation moved to another
+name, making this file a new one), and only while the marker's hour still matches (a reused
+name holds a generation of another hour).
+
+Every identity rule lives here: the plan from a listing (``make_plan``), and the rules applied
+while a file is read (``marker_may_prove``, ``content_may_prove``, ``prove_by_content``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from enum import Enum
 
 from shipper.rdsapi import LogFile
 from shipper.state import Generation, InstanceState
+from shipper.transfer import RangeVerifier
 
 # Rotation suffixes, most specific first; one is stripped to name a file's family.
 _SUFFIXES = (
@@ -40,7 +46,7 @@ HOUR_MS = 3_600_000
 HEADER_ONLY_REACH_MS = HOUR_MS + 10 * 60_000
 # A reused name (MySQL .N) comes back with a generation of the same hour a day later; within
 # this window a matching marker hour identifies the generation.
-STAY_TRUST_MS = 23 * HOUR_MS
+MARKER_TRUST_MS = 23 * HOUR_MS
 
 
 def family(name: str) -> str:
@@ -51,27 +57,39 @@ def family(name: str) -> str:
     return name
 
 
+class JobKind(Enum):
+    """What a listed file is known to be, which decides how (and in which phase) it ships."""
+
+    KNOWN = "known"  # certainly ``gen``: same name and LastWritten, or an exact rename
+    NEW = "new"  # certainly a new generation: recorded (an intent) before any of its data
+    PROVE = "prove"  # content decides among ``candidates``; none proven: a new generation
+    # Grew under the name ``gen`` was last seen by; tried after the content proofs (a proof
+    # may show ``gen`` moved elsewhere), then proven like PROVE if it turns out not to be it.
+    GROWN = "grown"
+    # ``gen`` was being written under this name and is listed with a newer LastWritten but
+    # no more bytes: an append-only log that was written must have grown, so this is either
+    # a listing whose Size lags or a new file of the same size. Decided last, and left for
+    # the next run unless ``gen`` was proven elsewhere. (A closed file that comes back with
+    # a newer LastWritten is proven by content like a rename.)
+    SAME_SIZE = "same-size"
+
+
 @dataclass
 class FileJob:
     """One listed file that needs work this run.
 
-    ``gen``: identity certain. ``stay``: the generation last seen under this name, grown since;
-    tried after the content proofs of the instance (a proof may show it moved elsewhere).
-    ``hold``: the generation last seen under this name while it was being written, which has a
-    newer LastWritten but no more bytes: an append-only log that was written must have grown,
-    so this is either a listing whose Size lags or a new file of the same size; it is decided
-    last, and left for the next run unless that generation was proven elsewhere. (A closed
-    file that comes back with a newer LastWritten is proven by content like a rename.)
-    ``candidates``: known generations to prove by content (renamed ones).
-    ``header_proves``: ``stay`` holds only the engine's header, which proves it only because
-    the listing shows its name was not rotated since (a marker of that name proves more).
+    ``gen``: the generation the kind is about (KNOWN: the file's; GROWN, SAME_SIZE: the one
+    last seen under its name); None for NEW and PROVE. ``candidates``: known generations to
+    prove by content (renamed ones), longest first. ``resume_portion``: a KNOWN file whose
+    stored marker belongs to its name. ``header_proves``: a GROWN ``gen`` holds only the
+    engine's header, which proves it only because the listing shows its name was not
+    rotated since (a marker of that name proves more).
     """
 
+    kind: JobKind
     file: LogFile
     active: bool
     gen: Generation | None = None
-    stay: Generation | None = None
-    hold: Generation | None = None
     candidates: list[Generation] = field(default_factory=list)
     resume_portion: bool = False
     header_proves: bool = False
@@ -80,12 +98,31 @@ class FileJob:
     def name(self) -> str:
         return self.file.name
 
+    def opened(self, gen: Generation) -> FileJob:
+        """A NEW file once its generation is recorded: it ships as that generation."""
+        return replace(self, kind=JobKind.KNOWN, gen=gen)
+
+    def unproven(self) -> FileJob:
+        """A GROWN file that turned out not to hold ``gen``: content decides what it is."""
+        return replace(self, kind=JobKind.PROVE, gen=None)
+
 
 @dataclass
 class Plan:
-    jobs: list[FileJob]
-    unchanged: list[Generation]
-    displaced: list[Generation]
+    """The listed files that need work, grouped by the phase they ship in (see
+    ``shipper.instance_job``), and what the listing says about the other known generations."""
+
+    known: list[FileJob]
+    new: list[FileJob]
+    proofs: list[FileJob]
+    grown: list[FileJob]
+    same_size: list[FileJob]
+    unchanged: list[Generation]  # listed as last seen, nothing to ship
+    displaced: list[Generation]  # not matched by name or rename: proven, moved or gone
+
+    @property
+    def jobs(self) -> list[FileJob]:
+        return [*self.known, *self.new, *self.proofs, *self.grown, *self.same_size]
 
 
 def stamp(name: str) -> str | None:
@@ -100,13 +137,13 @@ def stamp(name: str) -> str | None:
 
 def _plausible(gen: Generation, file: LogFile) -> bool:
     """Could ``file`` be ``gen``, renamed and perhaps grown? Content decides, this only filters."""
-    if gen.offset > file.size or file.last_written_ms < gen.seen_lw:
+    if gen.offset > file.size or file.last_written_ms < gen.seen_last_written_ms:
         return False
     if stamp(gen.name) not in (None, stamp(file.name)):
         return False  # a file named for its hour keeps that name (PostgreSQL's next hour)
     if gen.offset == 0:
         return False  # nothing to prove it by
-    if gen.header_only and file.last_written_ms - gen.seen_lw > HEADER_ONLY_REACH_MS:
+    if gen.header_only and file.last_written_ms - gen.seen_last_written_ms > HEADER_ONLY_REACH_MS:
         # Only the engine's common header to prove it by: it can be the file its name was
         # rotated to (last written within the hour after it was seen), not a later hour's.
         return False
@@ -118,27 +155,28 @@ def _plausible(gen: Generation, file: LogFile) -> bool:
 def _empty_and_stale(gen: Generation, file: LogFile) -> bool:
     """Nothing shipped, so nothing to prove it by: a file under its name over an hour later
     (its name rotated away meanwhile) is a new one, not its continuation."""
-    return gen.offset == 0 and file.last_written_ms - gen.seen_lw > HEADER_ONLY_REACH_MS
+    return (gen.offset == 0
+            and file.last_written_ms - gen.seen_last_written_ms > HEADER_ONLY_REACH_MS)
 
 
-def _unprovable_stay(gen: Generation, file: LogFile) -> bool:
+def _unprovable_growth(gen: Generation, file: LogFile) -> bool:
     """A header-only generation can be resumed under its name only by a marker of that name
-    whose hour the file still matches: with none, or over STAY_TRUST_MS later, and past the
+    whose hour the file still matches: with none, or over MARKER_TRUST_MS later, and past the
     header's reach, nothing could prove it (the file is a new one, decided as such now)."""
     if not gen.header_only:
         return False
-    quiet_for = file.last_written_ms - gen.seen_lw
+    quiet_for = file.last_written_ms - gen.seen_last_written_ms
     usable_marker = bool(gen.marker) and gen.marker_name == file.name \
-        and quiet_for < STAY_TRUST_MS
+        and quiet_for < MARKER_TRUST_MS
     return quiet_for > HEADER_ONLY_REACH_MS and not usable_marker
 
 
 def _provable_here(gen: Generation, file: LogFile) -> bool:
     """May ``file``, listed under ``gen``'s own name, be proven to be ``gen`` whatever its
     listed Size says? Only if ``gen`` has distinguishing bytes to prove it by."""
-    return (gen.offset > 0 and file.last_written_ms >= gen.seen_lw
+    return (gen.offset > 0 and file.last_written_ms >= gen.seen_last_written_ms
             and not (gen.header_only
-                     and file.last_written_ms - gen.seen_lw > HEADER_ONLY_REACH_MS)
+                     and file.last_written_ms - gen.seen_last_written_ms > HEADER_ONLY_REACH_MS)
             and not _quiet_tiny(gen, file))
 
 
@@ -152,7 +190,7 @@ def _quiet_tiny(gen: Generation, file: LogFile) -> bool:
     """A tiny closed generation (often nothing but the engine's common header) whose name comes
     back over an hour later is a new file: real logs do not reopen a closed file that late, and
     content alone cannot tell two copies of the same header apart."""
-    quiet_for = file.last_written_ms - gen.seen_lw
+    quiet_for = file.last_written_ms - gen.seen_last_written_ms
     return gen.offset <= TINY_GENERATION and not gen.active and quiet_for > HOUR_MS
 
 
@@ -176,71 +214,99 @@ def active_names(listing: Iterable[LogFile]) -> set[str]:
             and not f.name.endswith(".gz")}
 
 
-def make_plan(state: InstanceState, listing: list[LogFile]) -> Plan:
-    by_name = {f.name: f for f in listing}
-    active = active_names(listing)
-    jobs: list[FileJob] = []
-    unchanged: list[Generation] = []
-    claimed_names: set[str] = set()
-    settled: set[str] = set()
+@dataclass
+class _Matching:
+    """What the steps of ``make_plan`` decided so far: listed names taken, generations matched."""
 
-    # 1. Same name, same LastWritten, not smaller than what we shipped: the same generation
-    # (a listed Size may lag behind the file, never behind our offset unless the name now
-    # holds a new file written in the same millisecond: that case is proven in step 3).
+    listing: list[LogFile]
+    active: set[str]
+    taken_names: set[str] = field(default_factory=set)
+    matched: set[str] = field(default_factory=set)
+    known: list[FileJob] = field(default_factory=list)
+    unchanged: list[Generation] = field(default_factory=list)
+
+    def match(self, gen: Generation, file: LogFile, resume_portion: bool = False) -> None:
+        self.taken_names.add(file.name)
+        self.matched.add(gen.gen_id)
+        if gen.offset < file.size:
+            self.known.append(FileJob(JobKind.KNOWN, file, file.name in self.active, gen=gen,
+                                      resume_portion=resume_portion))
+        else:
+            self.unchanged.append(gen)
+
+
+def make_plan(state: InstanceState, listing: list[LogFile]) -> Plan:
+    """Match each listed file to what we know, most certain rule first (module docstring)."""
+    matching = _Matching(listing, active_names(listing))
+    _match_unchanged(state, matching)
+    _match_renamed(state, matching)
+    open_gens = [g for g in state.generations.values() if g.gen_id not in matching.matched]
+    plan = Plan(matching.known, [], [], [], [], matching.unchanged, open_gens)
+    for file in listing:
+        if file.name not in matching.taken_names:
+            job = _classify(file, file.name in matching.active, open_gens, listing)
+            {JobKind.NEW: plan.new, JobKind.PROVE: plan.proofs, JobKind.GROWN: plan.grown,
+             JobKind.SAME_SIZE: plan.same_size}[job.kind].append(job)
+    return plan
+
+
+def _match_unchanged(state: InstanceState, matching: _Matching) -> None:
+    """Rule 1: same name, same LastWritten, not smaller than what we shipped. (A listed Size
+    may lag behind the file, never behind our offset unless the name now holds a new file
+    written in the same millisecond: that case is proven by content.)"""
+    by_name = {f.name: f for f in matching.listing}
     for gen in state.generations.values():
         f = by_name.get(gen.name)
-        if f is not None and f.last_written_ms == gen.seen_lw and f.size >= gen.offset \
-                and f.name not in claimed_names:
-            claimed_names.add(f.name)
-            settled.add(gen.gen_id)
-            if gen.offset < f.size:
-                jobs.append(FileJob(f, f.name in active, gen=gen,
-                                    resume_portion=_can_resume(gen, f.name)))
-            else:
-                unchanged.append(gen)
+        if f is not None and f.last_written_ms == gen.seen_last_written_ms \
+                and f.size >= gen.offset and f.name not in matching.taken_names:
+            matching.match(gen, f, resume_portion=_can_resume(gen, f.name))
 
-    # 2. Renamed, unchanged: another name carries exactly the last seen entry.
+
+def _match_renamed(state: InstanceState, matching: _Matching) -> None:
+    """Rule 2: another name of its family carries exactly the last seen (Size, LastWritten)."""
     for gen in state.generations.values():
-        if gen.gen_id in settled:
+        if gen.gen_id in matching.matched or gen.seen_size <= 0:
             continue
-        for f in listing:
-            if f.name in claimed_names or family(f.name) != family(gen.name):
-                continue
-            if (f.size, f.last_written_ms) == (gen.seen_size, gen.seen_lw) and gen.seen_size > 0:
-                claimed_names.add(f.name)
-                settled.add(gen.gen_id)
-                if gen.offset < f.size:
-                    jobs.append(FileJob(f, f.name in active, gen=gen))
-                else:
-                    unchanged.append(gen)
+        for f in matching.listing:
+            if f.name not in matching.taken_names and family(f.name) == family(gen.name) \
+                    and (f.size, f.last_written_ms) == (gen.seen_size, gen.seen_last_written_ms):
+                matching.match(gen, f)
                 break
 
-    # 3. Everything else: a grown file under its old name (tried last), or candidates to prove
-    # by content (a rename that grew, or a reused name), or a new generation.
-    open_gens = [g for g in state.generations.values() if g.gen_id not in settled]
-    for f in listing:
-        if f.name in claimed_names:
-            continue
-        prev = _last_under(f.name, open_gens)
-        stay = hold = None
-        header_proves = False
-        others = [g for g in open_gens if g is not prev and _plausible(g, f)]
-        if prev is not None and f.last_written_ms > prev.seen_lw and not _quiet_tiny(prev, f) \
-                and not _empty_and_stale(prev, f) and not _rotated_away(prev, listing):
-            if f.size > prev.seen_size and not _unprovable_stay(prev, f):
-                stay = prev
-                header_proves = _header_proves(prev, f, listing)
-            elif f.size == prev.seen_size and prev.active:
-                hold = prev  # only a file being written can have a listed Size that lags
-        if prev is not None and stay is None and hold is None and _provable_here(prev, f):
+
+def _classify(file: LogFile, active: bool, open_gens: list[Generation],
+              listing: list[LogFile]) -> FileJob:
+    """Rule 3, for a file no generation matched: grown under its old name (tried last), the
+    same size under a newer LastWritten, candidates to prove by content (a rename that grew,
+    or a reused name), or certainly new."""
+    prev = _last_under(file.name, open_gens)
+    others = [g for g in open_gens if g is not prev and _plausible(g, file)]
+    if prev is not None:
+        kind = _kind_under_old_name(prev, file, listing)
+        if kind is not None:
+            others.sort(key=lambda g: g.offset, reverse=True)
+            return FileJob(kind, file, active, gen=prev, candidates=others,
+                           header_proves=kind is JobKind.GROWN
+                           and _header_proves(prev, file, listing))
+        if _provable_here(prev, file):
             # Smaller than before: a new file, or a listing whose Size lags behind the file
             # (even behind what we shipped); the stream, not the listing, decides.
             others.append(prev)
-        others.sort(key=lambda g: g.offset, reverse=True)
-        jobs.append(FileJob(f, f.name in active, stay=stay, hold=hold, candidates=others,
-                            header_proves=header_proves))
+    others.sort(key=lambda g: g.offset, reverse=True)
+    return FileJob(JobKind.PROVE if others else JobKind.NEW, file, active, candidates=others)
 
-    return Plan(jobs, unchanged, open_gens)
+
+def _kind_under_old_name(prev: Generation, file: LogFile, listing: list[LogFile]
+                         ) -> JobKind | None:
+    """GROWN or SAME_SIZE when ``file`` may be ``prev`` written further under its name."""
+    if file.last_written_ms <= prev.seen_last_written_ms or _quiet_tiny(prev, file) \
+            or _empty_and_stale(prev, file) or _rotated_away(prev, listing):
+        return None
+    if file.size > prev.seen_size and not _unprovable_growth(prev, file):
+        return JobKind.GROWN
+    if file.size == prev.seen_size and prev.active:
+        return JobKind.SAME_SIZE  # only a file being written can have a listed Size that lags
+    return None
 
 
 def _last_under(name: str, gens: list[Generation]) -> Generation | None:
@@ -248,7 +314,8 @@ def _last_under(name: str, gens: list[Generation]) -> Generation | None:
     one recorded under the same name (it could not yet conclude where that one went); the
     newest is the one the name held last, the older one proves nothing about this file."""
     same = [g for g in gens if g.name == name and g.missing_since_ms is None]
-    return max(same, key=lambda g: (g.seen_lw, g.offset, g.first_seen_ms), default=None)
+    return max(same, key=lambda g: (g.seen_last_written_ms, g.offset, g.first_seen_ms),
+               default=None)
 
 
 def _rotated_away(gen: Generation, listing: list[LogFile]) -> bool:
@@ -264,7 +331,7 @@ def _header_proves(gen: Generation, file: LogFile, listing: list[LogFile]) -> bo
     rotated since it was seen, and within the header's reach (an older rotation may be gone
     from the listing by retention)."""
     return (gen.header_only and _running_log(gen) and file.name == gen.name
-            and file.last_written_ms - gen.seen_lw <= HEADER_ONLY_REACH_MS
+            and file.last_written_ms - gen.seen_last_written_ms <= HEADER_ONLY_REACH_MS
             and not _rotation_seen(gen, listing))
 
 
@@ -282,11 +349,48 @@ def _rotation_seen(gen: Generation, listing: list[LogFile]) -> bool:
     for f in listing:
         if f.name == gen.name or family(f.name) != fam or f.name.endswith(".gz"):
             continue
-        if f.last_written_ms > gen.seen_lw or (f.size == gen.seen_size
-                                                and f.last_written_ms == gen.seen_lw):
+        if f.last_written_ms > gen.seen_last_written_ms or (f.size == gen.seen_size
+                                                and f.last_written_ms == gen.seen_last_written_ms):
             return True
     return False
 
 
 def _can_resume(gen: Generation, name: str) -> bool:
     return bool(gen.marker) and gen.marker_name == name
+
+
+# --- identity by what the file holds (while it is being read) ----------------------------------
+
+
+def marker_may_prove(gen: Generation, file: LogFile) -> bool:
+    """A GROWN file resumes from ``gen``'s stored marker only if the marker was taken under
+    this name within MARKER_TRUST_MS; the pages then prove it by the marker's hour."""
+    return (file.last_written_ms - gen.seen_last_written_ms < MARKER_TRUST_MS and bool(gen.marker)
+            and gen.marker_name == file.name)
+
+
+def content_may_prove(gen: Generation, job: FileJob, hour_verified: bool = False) -> bool:
+    """May the bytes shipped so far prove that ``job``'s file is ``gen``? Not when they are only
+    the engine's header (any file's header): then only pages carrying the stored marker's hour
+    (``hour_verified``) or the listing (``job.header_proves``) can tell."""
+    return not gen.header_only or hour_verified or job.header_proves
+
+
+def prove_by_content(candidates: list[Generation], chunks: Iterable[bytes],
+                     available: Callable[[Generation], bool]) -> Generation | None:
+    """Which of ``candidates`` (longest first) the file streamed as ``chunks`` from offset 0
+    is: the longest whose range checks all match and that ``available`` still allows."""
+    verifiers = [(g, RangeVerifier(g.checks)) for g in candidates]
+    until = max(g.offset for g in candidates)
+    pos = 0
+    for chunk in chunks:
+        for gen, verifier in verifiers:
+            if pos < gen.offset:
+                verifier.feed(pos, chunk[: gen.offset - pos])
+        pos += len(chunk)
+        if pos >= until:
+            break
+    for gen, verifier in verifiers:
+        if pos >= gen.offset and verifier.matches(gen.offset) and available(gen):
+            return gen
+    return None

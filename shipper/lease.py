@@ -13,7 +13,8 @@ import contextlib
 import json
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from shipper.exceptions import StateConflictError
@@ -28,14 +29,16 @@ class Lease:
     expires_at: float
     previous_crashed: bool
     lost: bool = False
+    clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
 
     def valid(self, clock: float | None = None) -> bool:
-        return not self.lost and (clock or time.time()) < self.expires_at
+        """Held and not expired at ``clock`` (seconds since the epoch; default: now)."""
+        return not self.lost and (clock or self.clock()) < self.expires_at
 
 
-def _body(holder: str, expires_at: float, released: bool) -> bytes:
+def _body(holder: str, expires_at: float, released: bool, now: float) -> bytes:
     doc = {"holder": holder, "expires_at": expires_at, "released": released,
-           "written_at": time.time()}
+           "written_at": now}
     return json.dumps(doc, sort_keys=True).encode("utf-8")
 
 
@@ -52,10 +55,15 @@ def _parse(raw: bytes) -> dict[str, Any]:
 
 
 class LeaseManager:
-    def __init__(self, store: S3Store, holder: str, ttl: float) -> None:
+    """Takes, renews and releases leases; ``clock`` (seconds since the epoch) is what expiry is
+    measured by, so tests can move time instead of sleeping."""
+
+    def __init__(self, store: S3Store, holder: str, ttl: float,
+                 clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self.holder = holder
         self.ttl = ttl
+        self.clock = clock
         self._held: dict[str, Lease] = {}
         self._lock = threading.Lock()
 
@@ -69,26 +77,27 @@ class LeaseManager:
         released by a run that finished the instance after ``run_started`` (runs started
         together then never work an instance twice; the next scheduled run takes it)."""
         existing = self._store.get(key)
-        expires = time.time() + self.ttl
+        now = self.clock()
+        expires = now + self.ttl
         try:
             if existing is None:
-                etag = self._store.put_conditional(key, _body(self.holder, expires, False), None)
+                etag = self._store.put_conditional(key, self._body(expires, False), None)
                 crashed = False
             else:
                 doc = _parse(existing.body)
-                if not doc.get("released") and float(doc["expires_at"]) > time.time():
+                if not doc.get("released") and float(doc["expires_at"]) > now:
                     return None, "held"
                 released_at = doc.get("written_at")
                 if doc.get("released") and run_started is not None \
                         and isinstance(released_at, (int, float)) and released_at >= run_started:
                     return None, "done"
                 etag = self._store.put_conditional(
-                    key, _body(self.holder, expires, False), existing.etag
+                    key, self._body(expires, False), existing.etag
                 )
                 crashed = not doc.get("released", False)
         except StateConflictError:
             return None, "held"  # someone else won the race for it
-        lease = Lease(key, self.holder, etag, expires, crashed)
+        lease = Lease(key, self.holder, etag, expires, crashed, clock=self.clock)
         with self._lock:
             self._held[key] = lease
         return lease, None
@@ -100,13 +109,13 @@ class LeaseManager:
             self.renew(lease)
 
     def renew(self, lease: Lease) -> None:
-        if lease.lost or time.time() >= lease.expires_at:
+        if lease.lost or self.clock() >= lease.expires_at:
             lease.lost = True
             return
-        expires = time.time() + self.ttl
+        expires = self.clock() + self.ttl
         try:
             lease.etag = self._store.put_conditional(
-                lease.key, _body(self.holder, expires, False), lease.etag
+                lease.key, self._body(expires, False), lease.etag
             )
             lease.expires_at = expires
         except StateConflictError:
@@ -119,10 +128,14 @@ class LeaseManager:
             return
         try:
             self._store.put_conditional(
-                lease.key, _body(self.holder, time.time(), True), lease.etag
+                lease.key, self._body(self.clock(), True), lease.etag
             )
         except StateConflictError:
             lease.lost = True
+
+
+    def _body(self, expires_at: float, released: bool) -> bytes:
+        return _body(self.holder, expires_at, released, self.clock())
 
 
 class LeaseRenewer:

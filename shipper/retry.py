@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from botocore.exceptions import (
@@ -65,6 +66,39 @@ RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
 )
 
 
+@dataclass(frozen=True)
+class RetryTimings:
+    """How long retries wait: jittered exponential backoff for API calls (``Retrier``), plain
+    exponential for reopening a broken REST stream (``stream_backoff_seconds``)."""
+
+    base_seconds: float = 0.25
+    max_wait_seconds: float = 10.0
+    stream_base_seconds: float = 0.25
+    stream_max_wait_seconds: float = 8.0
+
+
+DEFAULT_TIMINGS = RetryTimings()
+_timings = DEFAULT_TIMINGS
+
+
+def set_timings(timings: RetryTimings) -> RetryTimings:
+    """Use ``timings`` for retries set up from now on (tests make them fast); returns the
+    previous ones."""
+    global _timings
+    previous, _timings = _timings, timings
+    return previous
+
+
+def timings() -> RetryTimings:
+    return _timings
+
+
+def stream_backoff_seconds(attempt: int) -> float:
+    """The wait before reopening a broken stream for the ``attempt``-th time."""
+    t = _timings
+    return float(min(t.stream_max_wait_seconds, t.stream_base_seconds * 2.0 ** attempt))
+
+
 def error_code(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code", ""))
@@ -96,14 +130,17 @@ class Retrier:
         stop: threading.Event,
         limiter: RateLimiter | None = None,
         max_attempts: int = 8,
-        base_seconds: float = 0.25,
-        max_wait_seconds: float = 10.0,
+        base_seconds: float | None = None,
+        max_wait_seconds: float | None = None,
     ) -> None:
         self._stats = stats
         self._stop = stop
         self._limiter = limiter
         self._max_attempts = max_attempts
-        self._wait = wait_random_exponential(multiplier=base_seconds, max=max_wait_seconds)
+        t = _timings
+        self._wait = wait_random_exponential(
+            multiplier=t.base_seconds if base_seconds is None else base_seconds,
+            max=t.max_wait_seconds if max_wait_seconds is None else max_wait_seconds)
 
     def _sleep(self, seconds: float) -> None:
         if self._stop.wait(seconds):

@@ -221,7 +221,7 @@ class Runner:
                     self.stats.add(instances=1)
                     self.engines[scope.state_key()] = instance.engine
                     yield InstanceJob(scope, api, store, leases, s, self.stats, self.run_id,
-                                      self.stop.event, files, self.retrier, file_filter(s),
+                                      self.stop.event, files, file_filter(s),
                                       self.started_at)
 
     def _discover(self, api: RdsApi, role_arn: str | None) -> Iterator[DbInstance]:

@@ -52,7 +52,7 @@ class Generation:
     first_seen_ms: int
     offset: int = 0
     seen_size: int = 0
-    seen_lw: int = 0
+    seen_last_written_ms: int = 0
     active: bool = False
     marker: str | None = None
     marker_name: str | None = None
@@ -75,7 +75,7 @@ class Generation:
         self.checks = head + tail[-(MAX_CHECKS - len(head)):]
 
     def to_json(self) -> dict[str, Any]:
-        raw = asdict(self)
+        raw = {_JSON_NAMES.get(k, k): v for k, v in asdict(self).items()}
         raw["checks"] = [c.to_json() for c in self.checks]
         return raw
 
@@ -84,23 +84,98 @@ class Generation:
         if not isinstance(raw, dict):
             raise ValueError("a generation entry is not an object")
         checks = [RangeCheck.from_json(c) for c in raw.get("checks", [])]
-        values = {k: v for k, v in raw.items() if k != "checks"}
+        if set(raw) & set(_JSON_NAMES):
+            raise ValueError("a generation entry has an unknown field")
+        values = {_ATTRIBUTE_NAMES.get(str(k), str(k)): v for k, v in raw.items()
+                  if k != "checks"}
         gen = cls(**values, checks=checks)
         for name, kinds in _FIELD_TYPES.items():
             value = getattr(gen, name)
             if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-                raise ValueError(f"field {name} has the wrong type")
-        if gen.offset < 0 or gen.seen_size < 0 or gen.seen_lw < 0:
+                raise ValueError(f"field {_JSON_NAMES.get(name, name)} has the wrong type")
+        if gen.offset < 0 or gen.seen_size < 0 or gen.seen_last_written_ms < 0:
             raise ValueError("negative offset, size or time")
         return gen
 
 
+# Attributes stored under shorter names (the stored format predates the attribute's name).
+_JSON_NAMES = {"seen_last_written_ms": "seen_lw"}
+_ATTRIBUTE_NAMES = {v: k for k, v in _JSON_NAMES.items()}
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "gen_id": (str,), "name": (str,), "first_name": (str,), "first_seen_ms": (int,),
-    "offset": (int,), "seen_size": (int,), "seen_lw": (int,), "active": (bool,),
+    "offset": (int,), "seen_size": (int,), "seen_last_written_ms": (int,), "active": (bool,),
     "marker": (str, type(None)), "marker_name": (str, type(None)),
     "missing_since_ms": (int, type(None)), "header_only": (bool,), "max_listed": (int,),
 }
+
+
+@dataclass(frozen=True)
+class LostBytes:
+    """Bytes a listing promised that were deleted before they were shipped."""
+
+    generation: str
+    file: str
+    bytes: int
+    at_ms: int
+
+    @property
+    def bytes_lost(self) -> int:
+        return self.bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"generation": self.generation, "file": self.file, "bytes": self.bytes,
+                "at_ms": self.at_ms}
+
+
+@dataclass(frozen=True)
+class SuspectedBreak:
+    """A family none of whose known files is listed any more while newer ones are: files
+    written in between may have been created and deleted unseen (shipper.continuity)."""
+
+    family: str
+    after_ms: int  # the newest LastWritten of the generations it broke after
+    at_ms: int
+
+    @property
+    def bytes_lost(self) -> int:
+        return 0  # never seen, so never counted
+
+    def to_json(self) -> dict[str, Any]:
+        return {"family": self.family, "kind": "unseen", "after_ms": self.after_ms,
+                "at_ms": self.at_ms}
+
+
+@dataclass(frozen=True)
+class OtherGap:
+    """A gap entry of a form this version does not write: kept exactly as it was read."""
+
+    raw: dict[str, Any]
+
+    @property
+    def bytes_lost(self) -> int:
+        return int(self.raw.get("bytes", 0))
+
+    def to_json(self) -> dict[str, Any]:
+        return self.raw
+
+
+Gap = LostBytes | SuspectedBreak | OtherGap
+_LOST_FIELDS = {"generation": str, "file": str, "bytes": int, "at_ms": int}
+_BREAK_FIELDS = {"family": str, "kind": str, "after_ms": int, "at_ms": int}
+
+
+def gap_from_json(raw: dict[str, Any]) -> Gap:
+    """The typed record for a stored gap entry; ``to_json`` gives back the same entry."""
+    if _has_exactly(raw, _LOST_FIELDS):
+        return LostBytes(raw["generation"], raw["file"], raw["bytes"], raw["at_ms"])
+    if _has_exactly(raw, _BREAK_FIELDS) and raw["kind"] == "unseen":
+        return SuspectedBreak(raw["family"], raw["after_ms"], raw["at_ms"])
+    return OtherGap(dict(raw))
+
+
+def _has_exactly(raw: dict[str, Any], fields: dict[str, type]) -> bool:
+    return set(raw) == set(fields) and all(
+        type(raw[name]) is kind for name, kind in fields.items())  # bool is no int here
 
 
 @dataclass
@@ -109,7 +184,7 @@ class InstanceState:
     region: str
     account: str
     generations: dict[str, Generation] = field(default_factory=dict)
-    gaps: list[dict[str, Any]] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
     last_run_id: str | None = None
     last_run_at: float | None = None
     last_run_clean: bool = True
@@ -129,7 +204,7 @@ class InstanceState:
             "last_run_at": self.last_run_at,
             "last_run_clean": self.last_run_clean,
             "generations": {k: g.to_json() for k, g in sorted(self.generations.items())},
-            "gaps": self.gaps[-100:],
+            "gaps": [g.to_json() for g in self.gaps[-100:]],
             "pending_breaks": {fam: sorted(set(ids))
                                for fam, ids in sorted(self.pending_breaks.items()) if ids},
         }
@@ -167,7 +242,7 @@ class InstanceState:
                 region=str(doc["region"]),
                 account=str(doc["account"]),
                 generations=gens,
-                gaps=list(doc.get("gaps", [])),
+                gaps=[gap_from_json(g) for g in doc.get("gaps", [])],
                 last_run_id=doc.get("last_run_id"),
                 last_run_at=doc.get("last_run_at"),
                 last_run_clean=doc.get("last_run_clean", True),

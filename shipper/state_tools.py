@@ -75,7 +75,7 @@ def rebuild_state(store: S3Store, scope: Scope) -> tuple[InstanceState, list[str
         day = datetime.strptime(days.get(gen_id, "1970-01-01"), "%Y-%m-%d")
         gen = Generation(gen_id=gen_id, name=chain[-1].log_file, first_name=chain[0].log_file,
                          first_seen_ms=int(day.replace(tzinfo=timezone.utc).timestamp() * 1000),
-                         offset=offset, seen_size=offset, seen_lw=0)
+                         offset=offset, seen_size=offset, seen_last_written_ms=0)
         for obj in (chain[0], chain[-1]):
             stored = store.get(obj.key)
             if stored is None:

@@ -22,7 +22,7 @@ def _row(key: str, body: bytes) -> dict[str, Any]:
         return {"state_key": key, "error": err.one_line()}
     live = [g for g in state.generations.values() if g.missing_since_ms is None]
     behind = [g for g in live if g.offset < g.seen_size]
-    lag = (time.time() - min(g.seen_lw for g in behind) / 1000) if behind else 0.0
+    lag = (time.time() - min(g.seen_last_written_ms for g in behind) / 1000) if behind else 0.0
     return {
         "instance": state.instance,
         "region": state.region,
@@ -34,7 +34,7 @@ def _row(key: str, body: bytes) -> dict[str, Any]:
         "bytes_shipped": sum(g.offset for g in state.generations.values()),
         "bytes_behind": sum(g.seen_size - g.offset for g in behind),
         "lag_seconds": round(max(lag, 0.0), 1),
-        "gap_bytes": sum(int(g.get("bytes", 0)) for g in state.gaps),
+        "gap_bytes": sum(g.bytes_lost for g in state.gaps),
     }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from shipper.state import CHECK_WINDOW, RangeCheck
@@ -102,5 +101,3 @@ class RangeVerifier:
         return all(d.hexdigest() == c.sha256
                    for c, d in zip(self._checks, self._hashes, strict=True))
 
-
-ChunkSource = Callable[[], bytes]

@@ -1,138 +1,65 @@
-"""Test harness: a simulated RDS account (our simulator) and S3 (moto's server), both over HTTP.
-
-``aws_world`` gives each test its own world, bucket and environment. ``run()`` calls the real
-CLI entry point in-process and returns its exit code with the parsed JSON log lines;
-``spawn()`` starts the real console script in a subprocess for signal and crash tests.
-"""
+"""Fixtures for every test, from ``tests.support``: ``local_s3`` (one local S3 per session),
+``aws_world`` (a simulated RDS account and a fresh bucket per test), the unit tests' S3
+``store``/``bucket``/``s3_client``, and fast retries for in-process runs."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-import os
-import subprocess
-import sys
-import uuid
+import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
-from unittest import mock
 
-import boto3
 import pytest
 
-from shipper.cli import main
-from shipper.simulator.faults import Faults
-from shipper.simulator.oracle import OracleReport, verify
-from shipper.simulator.s3server import LocalS3
-from shipper.simulator.server import SimulatorServer
-from shipper.simulator.world import World
+from shipper.retry import RetryTimings, set_timings
+from tests.support.s3 import bucket, local_s3, s3_client, store
+from tests.support.world import aws_world
 
-REGION = "us-east-1"
-PREFIX = "rds-logs/"
-BASE_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "SHIPPER_LOG_FORMAT": "json",
-    "SHIPPER_RATE": "100",
-    "SHIPPER_BURST": "300",
-    "SHIPPER_MAX_RUNTIME": "0",
-    "SHIPPER_CONCURRENCY": "4",
-}
+__all__ = ["aws_world", "bucket", "local_s3", "s3_client", "store"]
 
-
-@dataclass
-class RunResult:
-    code: int
-    lines: list[dict[str, Any]]
-    stdout: str
-    stderr: str
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        for line in reversed(self.lines):
-            if line.get("message") == "run finished":
-                return dict(line["summary"])
-        raise AssertionError(f"no summary line in output:\n{self.stdout}\n{self.stderr}")
-
-    def messages(self, level: str | None = None) -> list[str]:
-        return [str(x.get("message")) for x in self.lines
-                if level is None or x.get("level") == level]
+# Whole modules left out of the fast tier (`make test-fast`, -m "not slow"): end-to-end runs
+# against the simulator, child processes, wheel builds and stack deployments. Single slow
+# tests elsewhere carry @pytest.mark.slow themselves. CI runs everything.
+SLOW_MODULES = frozenset({
+    "tests/infra/test_image_install.py",
+    "tests/infra/test_moto_deploy.py",
+    "tests/infra/test_task_role_from_run.py",
+    "tests/reliability/test_gaps.py",
+    "tests/reliability/test_least_privilege.py",
+    "tests/reliability/test_no_leaks.py",
+    "tests/reliability/test_regressions.py",
+    "tests/reliability/test_schedules.py",
+    "tests/scenarios/test_concurrency.py",
+    "tests/scenarios/test_crash.py",
+    "tests/scenarios/test_faults.py",
+    "tests/scenarios/test_fresh_and_idle.py",
+    "tests/scenarios/test_large_file.py",
+    "tests/scenarios/test_quirks.py",
+    "tests/scenarios/test_rotation.py",
+    "tests/scenarios/test_signals.py",
+})
 
 
-def parse_lines(text: str) -> list[dict[str, Any]]:
-    lines = []
-    for raw in text.splitlines():
-        raw = raw.strip()
-        if raw.startswith("{"):
-            lines.append(json.loads(raw))
-    return lines
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.split("::", 1)[0] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
-@dataclass
-class AwsWorld:
-    world: World
-    sim: SimulatorServer
-    s3: LocalS3
-    bucket: str
-    env: dict[str, str] = field(default_factory=dict)
-
-    def s3_client(self) -> Any:
-        return boto3.client("s3", endpoint_url=self.s3.endpoint_url, region_name=REGION,
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
-
-    def run(self, *argv: str, **env: str) -> RunResult:
-        """The real CLI in this process (env applied to os.environ for its duration)."""
-        out, err = io.StringIO(), io.StringIO()
-        merged = {**self.env, **env}
-        with mock.patch.dict(os.environ, merged, clear=False), \
-                contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            for name in [k for k, v in merged.items() if v == ""]:
-                os.environ.pop(name, None)
-            code = main(list(argv) or ["run"])
-        return RunResult(code, parse_lines(out.getvalue()), out.getvalue(), err.getvalue())
-
-    def spawn(self, *argv: str, **env: str) -> subprocess.Popen[str]:
-        """The console script in a child process (for SIGTERM, SIGKILL and RSS tests)."""
-        child_env = {**os.environ, **self.env, **env}
-        return subprocess.Popen(
-            [sys.executable, "-m", "shipper", *(argv or ("run",))],
-            env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-
-    def verify(self, **kwargs: Any) -> OracleReport:
-        return verify(self.s3_client(), self.bucket, PREFIX, self.world, **kwargs)
-
-    def data_keys(self) -> list[str]:
-        client = self.s3_client()
-        keys: list[str] = []
-        for page in client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=f"{PREFIX}data/"):
-            keys.extend(o["Key"] for o in page.get("Contents", []))
-        return keys
-
-
-@pytest.fixture(scope="session")
-def local_s3() -> Iterator[LocalS3]:
-    with LocalS3() as s3:
-        yield s3
+@pytest.fixture(autouse=True)
+def _restore_shipper_logger() -> Iterator[None]:
+    """In-process runs call ``setup_logging``, which rewires the global ``shipper`` logger."""
+    logger = logging.getLogger("shipper")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:] = saved[0]
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]
 
 
 @pytest.fixture
-def aws_world(local_s3: LocalS3) -> Iterator[AwsWorld]:
-    world = World(seed=1)
-    faults = Faults()
-    with SimulatorServer(world, faults) as sim:
-        bucket = f"logs-{uuid.uuid4().hex[:12]}"
-        local_s3.create_bucket(bucket)
-        env = {
-            **BASE_ENV,
-            "SHIPPER_BUCKET": bucket,
-            "AWS_ENDPOINT_URL_RDS": sim.endpoint_url,
-            "AWS_ENDPOINT_URL_S3": local_s3.endpoint_url,
-        }
-        yield AwsWorld(world, sim, local_s3, bucket, env)
+def fast_retries() -> Iterator[RetryTimings]:
+    """Retries (API calls and broken REST streams) that wait milliseconds, for this test."""
+    fast = RetryTimings(base_seconds=0.001, max_wait_seconds=0.01, stream_base_seconds=0.001,
+                        stream_max_wait_seconds=0.01)
+    previous = set_timings(fast)
+    yield fast
+    set_timings(previous)

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
 import pytest
 
 from shipper.simulator.s3server import LocalS3
 from tests.reliability.harness import TALLY, S3Tap
-
-
-@pytest.fixture(autouse=True)
-def _restore_shipper_logger() -> Iterator[None]:
-    """In-process runs call ``setup_logging``, which rewires the global ``shipper`` logger."""
-    logger = logging.getLogger("shipper")
-    saved = (list(logger.handlers), logger.level, logger.propagate)
-    yield
-    logger.handlers[:] = saved[0]
-    logger.setLevel(saved[1])
-    logger.propagate = saved[2]
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """Tools of the reliability suite: fresh worlds, S3 fault injection, kill points, output checks.
 
-Everything drives the real shipper through its CLI, either in this process (``run_inproc``:
-``shipper.cli.main`` with the world's environment) or as a child process (``spawn``: the
-console script, for SIGTERM, SIGKILL and runs started at once).
+Everything drives the real shipper through its CLI, either in this process
+(``tests.support.runs.run_inproc``) or as a child process (``spawn``: the console script, for
+SIGTERM, SIGKILL and runs started at once).
 
 S3 failures come from two places:
 
@@ -20,33 +20,26 @@ S3 failures come from two places:
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import random
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-from unittest import mock
 
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 
-import shipper.runner
-from shipper.cli import main
-from shipper.simulator.faults import Faults
 from shipper.simulator.s3server import LocalS3
-from shipper.simulator.server import SimulatorServer
-from shipper.simulator.world import DEFAULT_START, World
-from tests.conftest import BASE_ENV, PREFIX, REGION, AwsWorld
+from tests.support.runs import Run, assert_no_traceback, run_inproc
+from tests.support.world import PREFIX, AwsWorld
 
 HOUR = 3600
 LEASE_SECONDS = 2.0
@@ -54,163 +47,12 @@ LEASE_SECONDS = 2.0
 TALLY: Counter[str] = Counter()
 
 
-# --- a fresh world per example ----------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def fresh_aws(local_s3: LocalS3, seed: int = 1, faults: Faults | None = None,
-              region: str = REGION, start: float = DEFAULT_START,
-              **env: str) -> Iterator[AwsWorld]:
-    """What the ``aws_world`` fixture gives, but usable inside a hypothesis example."""
-    world = World(seed=seed, region=region, start=start)
-    with SimulatorServer(world, faults or Faults(seed=seed)) as sim:
-        bucket = f"rel-{uuid.uuid4().hex[:12]}"
-        client = local_s3.client(region_name=region)
-        if region == "us-east-1":
-            client.create_bucket(Bucket=bucket)
-        else:
-            client.create_bucket(Bucket=bucket,
-                                 CreateBucketConfiguration={"LocationConstraint": region})
-        merged = {
-            **BASE_ENV,
-            "AWS_REGION": region,
-            "AWS_DEFAULT_REGION": region,
-            "SHIPPER_BUCKET": bucket,
-            "AWS_ENDPOINT_URL_RDS": sim.endpoint_url,
-            "AWS_ENDPOINT_URL_S3": local_s3.endpoint_url,
-            **env,
-        }
-        yield AwsWorld(world, sim, local_s3, bucket, merged)
-
-
-# --- runs ---------------------------------------------------------------------------------------
-
-
-def parse_lines(text: str) -> list[dict[str, Any]]:
-    """The JSON lines of an output (other lines, e.g. ``state show``'s document, skipped)."""
-    lines = []
-    for raw in text.splitlines():
-        raw = raw.strip()
-        if raw.startswith("{"):
-            with contextlib.suppress(ValueError):
-                doc = json.loads(raw)
-                if isinstance(doc, dict):
-                    lines.append(doc)
-    return lines
-
-
-@dataclass
-class Run:
-    """One shipper process (or in-process call) and what it printed."""
-
-    mode: str
-    code: int | None
-    stdout: str
-    stderr: str
-    killed: bool = False
-    run_id: str | None = None
-    crashed: str | None = None  # an exception that escaped main() (in-process runs)
-    lines: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def summary(self) -> dict[str, Any] | None:
-        for line in reversed(self.lines):
-            if line.get("message") == "run finished":
-                return dict(line["summary"])
-        return None
-
-    @property
-    def emf(self) -> dict[str, Any] | None:
-        for line in reversed(self.lines):
-            if "_aws" in line:
-                return line
-        return None
-
-    def errors(self) -> list[dict[str, Any]]:
-        return [x for x in self.lines if x.get("level") == "ERROR"]
-
-    def instance_errors(self, instance: str) -> list[dict[str, Any]]:
-        """Errors about the instance as a whole (no file named): it was not fully processed."""
-        return [x for x in self.errors()
-                if x.get("instance") == instance and not x.get("file")]
-
-    def skipped(self, instance: str) -> bool:
-        return any(x.get("instance") == instance and "skipping" in str(x.get("message"))
-                   for x in self.lines)
-
-    def describe(self) -> str:
-        return (f"[{self.mode}] exit {self.code} killed={self.killed} crashed={self.crashed}\n"
-                f"--- stdout (tail)\n{self.stdout[-5000:]}\n--- stderr (tail)\n"
-                f"{self.stderr[-3000:]}")
-
-
-def _clean_env(merged: dict[str, str]) -> None:
-    for name in [k for k, v in merged.items() if v == ""]:
-        os.environ.pop(name, None)
-
-
-def run_inproc(aws: AwsWorld, *argv: str, s3_faults: S3Faults | None = None,
-               session_hook: Callable[[Any], None] | None = None, **env: str) -> Run:
-    """``shipper.cli.main`` in this process. ``s3_faults``/``session_hook`` are applied to every
-    boto3 session the run creates. An exception escaping ``main`` is recorded, not raised."""
-    out, err = io.StringIO(), io.StringIO()
-    merged = {**aws.env, **env}
-    run_id = merged.get("SHIPPER_RUN_ID") or f"rel-{uuid.uuid4().hex[:10]}"
-    merged["SHIPPER_RUN_ID"] = run_id
-    hooks = [h for h in (s3_faults.register if s3_faults else None, session_hook) if h]
-    real = shipper.runner.make_session
-
-    def make_session(*a: Any, **k: Any) -> Any:
-        session = real(*a, **k)
-        for hook in hooks:
-            hook(session)
-        return session
-
-    crashed = None
-    code: int | None = None
-    with mock.patch.dict(os.environ, merged, clear=False), \
-            mock.patch.object(shipper.runner, "make_session", make_session), \
-            contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        _clean_env(merged)
-        try:
-            code = main(list(argv) or ["run"])
-        except BaseException as exc:
-            crashed = f"{type(exc).__name__}: {exc}"
-    return Run("inproc", code, out.getvalue(), err.getvalue(), run_id=run_id, crashed=crashed,
-               lines=parse_lines(out.getvalue()))
-
-
-def run_cli(aws: AwsWorld, *argv: str, session_hook: Callable[[Any], None] | None = None,
-            **env: str) -> Run:
-    """Any subcommand in-process (``status``/``state`` print non-JSON text too)."""
-    res = run_inproc(aws, *argv, session_hook=session_hook, **env)
-    res.mode = "cli"
-    return res
+# --- runs: tests.support.runs (run_inproc, run_cli, finish, Run) --------------------------------
 
 
 def spawn(aws: AwsWorld, app_id: str, *argv: str, **env: str) -> subprocess.Popen[str]:
     """The console script in a child process; its S3 requests carry ``app/<app_id>``."""
-    child_env = {**os.environ, **aws.env, "AWS_SDK_UA_APP_ID": app_id,
-                 "SHIPPER_RUN_ID": app_id, **env}
-    for name in [k for k, v in child_env.items() if v == ""]:
-        child_env.pop(name)
-    return subprocess.Popen(
-        [sys.executable, "-m", "shipper", *(argv or ("run",))],
-        env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-
-
-def finish(proc: subprocess.Popen[str], mode: str, app_id: str, timeout: float = 60.0) -> Run:
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        stdout, stderr = proc.communicate()
-        stderr += f"\n[test] child did not finish within {timeout}s and was killed"
-    code = proc.returncode
-    killed = code == -signal.SIGKILL
-    return Run(mode, code, stdout, stderr, killed=killed, run_id=app_id,
-               lines=parse_lines(stdout))
+    return aws.spawn(*argv, AWS_SDK_UA_APP_ID=app_id, SHIPPER_RUN_ID=app_id, **env)
 
 
 # --- S3 faults inside the shipper process ------------------------------------------------------
@@ -438,11 +280,6 @@ def wait_leases_expired(aws: AwsWorld) -> float:
 
 
 # --- output checks ------------------------------------------------------------------------------
-
-
-def assert_no_traceback(run: Run) -> None:
-    for stream in (run.stdout, run.stderr):
-        assert "Traceback" not in stream, run.describe()
 
 
 def one_line_error(run: Run) -> str:

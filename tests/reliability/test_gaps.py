@@ -16,15 +16,9 @@ from typing import Any
 
 from shipper.simulator.s3server import LocalS3
 from shipper.simulator.world import DEFAULT_START
-from tests.conftest import AwsWorld
-from tests.reliability.harness import (
-    Run,
-    fresh_aws,
-    run_failing_on,
-    run_inproc,
-    run_stopped_by_access_denied,
-    states,
-)
+from tests.reliability.harness import run_failing_on, run_stopped_by_access_denied, states
+from tests.support.runs import Run, run_inproc
+from tests.support.world import AwsWorld, fresh_aws
 
 HOUR = 3600
 ERROR = "error/mysql-error-running.log"

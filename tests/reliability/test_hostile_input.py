@@ -10,7 +10,7 @@ safely, and nothing is lost.
 * AWS refusing us, one operation at a time, expired credentials, missing or foreign buckets,
   unreachable endpoints: exit 3 with one line naming the action and a hint;
 * every setting of ``shipper.config.SETTINGS`` fed a malformed value: exit 2, one line
-  naming the setting.
+  naming the setting (the values tests/unit/test_config.py does not already try).
 """
 
 from __future__ import annotations
@@ -25,16 +25,10 @@ from shipper.config import SETTINGS
 from shipper.layout import decode_metadata_value, metadata_names
 from shipper.simulator.faults import ApiError, RequestInfo
 from shipper.simulator.world import GenerationRecord
-from tests.conftest import PREFIX, AwsWorld
-from tests.reliability.harness import (
-    Run,
-    assert_no_traceback,
-    list_keys,
-    one_line_error,
-    refuse,
-    run_cli,
-    run_inproc,
-)
+from tests.reliability.harness import list_keys, one_line_error, refuse
+from tests.support.runs import Environment, Run, assert_no_traceback, run_cli, run_inproc
+from tests.support.world import BASE_ENV, PREFIX, AwsWorld
+from tests.unit.test_config import BAD as UNIT_BAD
 
 HOUR = 3600
 
@@ -92,6 +86,7 @@ def _check_metadata(aws: AwsWorld, names: set[str]) -> None:
         assert size <= 2048, f"user metadata of {key} is {size} bytes: S3 refuses > 2 KB"
 
 
+@pytest.mark.slow
 def test_hostile_file_names_are_shipped_byte_for_byte_under_safe_keys(
         aws_world: AwsWorld) -> None:
     w = aws_world.world
@@ -124,6 +119,7 @@ def test_hostile_file_names_are_shipped_byte_for_byte_under_safe_keys(
     _check_metadata(aws_world, {n for g in w.generations() for n in g.names})
 
 
+@pytest.mark.slow
 def test_edge_spaces_in_a_name_survive_the_metadata(aws_world: AwsWorld) -> None:
     """Was a bug, fixed in 2304241: layout.metadata_value kept leading/trailing spaces as they
     were, and HTTP drops them from header values, so the log-file metadata of ' name ' came
@@ -136,6 +132,7 @@ def test_edge_spaces_in_a_name_survive_the_metadata(aws_world: AwsWorld) -> None
     aws_world.verify().assert_ok()
 
 
+@pytest.mark.slow
 def test_a_long_non_ascii_name_fits_the_s3_metadata_limit(aws_world: AwsWorld) -> None:
     """Was a shipper bug, fixed in 2304241: the log-file metadata was the whole percent-encoded
     name (2.7 KB for 300 non-ASCII characters) and S3 refuses user metadata over 2 KB
@@ -254,6 +251,7 @@ def _refused(aws: AwsWorld, kind: str) -> list[str]:
     return problems
 
 
+@pytest.mark.slow
 def test_a_bad_state_stops_that_instance_only(aws_world: AwsWorld) -> None:
     """Every kind of bad state object, one after the other on the same instance: exit 4 with a
     one-line error naming the recovery, nothing shipped for it, the other instance shipped,
@@ -271,6 +269,7 @@ def test_a_bad_state_stops_that_instance_only(aws_world: AwsWorld) -> None:
     assert not failures, json.dumps(failures, indent=1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["not-json", "truncated", "offset-as-text", "future-schema",
                                   "deeply-nested"])
 def test_repair_after_a_bad_state_ships_only_new_bytes(aws_world: AwsWorld, kind: str) -> None:
@@ -315,6 +314,7 @@ def _assert_access_error(run: Run, *needles: str) -> str:
     ("s3", "PutObject", "s3:PutObject"),
     ("s3", "ListObjectsV2", "s3:ListBucket"),
 ])
+@pytest.mark.slow
 def test_access_denied_on_one_operation(aws_world: AwsWorld, service: str, operation: str,
                                         action: str) -> None:
     _world_with_both_download_paths(aws_world)
@@ -337,6 +337,7 @@ def _leave_crashed_lease(aws: AwsWorld) -> None:
             {"holder": "dead", "expires_at": 1.0, "released": False}).encode())
 
 
+@pytest.mark.slow
 def test_access_denied_on_the_rest_download(aws_world: AwsWorld) -> None:
     _world_with_both_download_paths(aws_world)
 
@@ -358,6 +359,7 @@ def test_access_denied_on_the_rest_download(aws_world: AwsWorld) -> None:
     ("rds", "DescribeDBInstances", 403),
     ("rds", "DescribeDBLogFiles", 403),
 ])
+@pytest.mark.slow
 def test_expired_credentials(aws_world: AwsWorld, service: str, operation: str,
                              status: int) -> None:
     """Was a bug for RDS, fixed in 2304241: rdsapi.rds_access_error answered ExpiredToken with
@@ -370,6 +372,7 @@ def test_expired_credentials(aws_world: AwsWorld, service: str, operation: str,
         "an expired token is not a missing permission: " + message)
 
 
+@pytest.mark.slow
 def test_no_credentials_at_all(aws_world: AwsWorld) -> None:
     _world_with_both_download_paths(aws_world)
     res = run_inproc(aws_world, "run", AWS_ACCESS_KEY_ID="", AWS_SECRET_ACCESS_KEY="",
@@ -379,6 +382,7 @@ def test_no_credentials_at_all(aws_world: AwsWorld) -> None:
     _assert_access_error(res, "credentials")
 
 
+@pytest.mark.slow
 def test_missing_bucket(aws_world: AwsWorld) -> None:
     _world_with_both_download_paths(aws_world)
     res = run_inproc(aws_world, "run", SHIPPER_BUCKET="no-such-bucket-rel-1234")
@@ -389,6 +393,7 @@ def test_missing_bucket(aws_world: AwsWorld) -> None:
     (301, "PermanentRedirect"),
     (400, "AuthorizationHeaderMalformed"),
 ])
+@pytest.mark.slow
 def test_bucket_in_another_region(aws_world: AwsWorld, status: int, code: str) -> None:
     """moto serves a bucket of any region to a client of any region, so the answers real S3
     gives a client signing for the wrong region are injected here."""
@@ -402,6 +407,7 @@ def test_bucket_in_another_region(aws_world: AwsWorld, status: int, code: str) -
     _assert_access_error(res, "region")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["rds", "s3"])
 def test_unreachable_endpoint(aws_world: AwsWorld, which: str) -> None:
     _world_with_both_download_paths(aws_world)
@@ -448,16 +454,35 @@ def test_every_setting_has_bad_values() -> None:
         "add malformed values for new settings to BAD_VALUES")
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    (field, value) for field, values in BAD_VALUES.items() for value in values])
-@pytest.mark.parametrize("via", ["env", "flag"])
-def test_malformed_setting(aws_world: AwsWorld, field: str, value: str, via: str) -> None:
+def _not_covered_by_test_config(via: str) -> list[tuple[str, str]]:
+    """The cases tests/unit/test_config.py does not already run without servers: it runs
+    every value of its BAD table through the environment, and the first one per setting as
+    a flag."""
+    def covered(field: str, value: str) -> bool:
+        return value in UNIT_BAD[field] if via == "env" else value == UNIT_BAD[field][0]
+
+    return [(field, value) for field, values in BAD_VALUES.items() for value in values
+            if not covered(field, value)]
+
+
+# The CLI exits before any AWS call: no simulator or bucket is needed, only endpoints that
+# nothing answers (a run that went ahead would fail there, with another exit code).
+NO_AWS = Environment({**BASE_ENV, "SHIPPER_BUCKET": "hostile-settings",
+                      "SHIPPER_MAX_ATTEMPTS": "1",
+                      "AWS_ENDPOINT_URL_RDS": "http://127.0.0.1:9",
+                      "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9"})
+
+
+@pytest.mark.parametrize(("via", "field", "value"), [
+    (via, field, value) for via in ("env", "flag") for field, value in
+    _not_covered_by_test_config(via)])
+def test_malformed_setting(via: str, field: str, value: str) -> None:
     spec = next(s for s in SETTINGS if s.field == field)
     if via == "env":
-        res = run_cli(aws_world, "run", **{spec.env: value})
+        res = run_cli(NO_AWS, "run", **{spec.env: value})
         named = spec.env
     else:
-        res = run_cli(aws_world, "run", f"{spec.flag}={value}")
+        res = run_cli(NO_AWS, "run", f"{spec.flag}={value}")
         named = spec.flag
     assert res.code == 2, res.describe()
     assert_no_traceback(res)

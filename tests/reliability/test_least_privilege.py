@@ -48,16 +48,11 @@ import pytest
 
 from shipper.simulator.faults import ApiError, RequestInfo
 from shipper.simulator.s3server import LocalS3
-from tests.conftest import PREFIX, AwsWorld
 from tests.infra import cfntools as cfn
 from tests.infra.common import SHIPPER_REQUIRED
-from tests.reliability.harness import (
-    S3Tap,
-    fresh_aws,
-    one_line_error,
-    run_cli,
-    run_inproc,
-)
+from tests.reliability.harness import S3Tap, one_line_error
+from tests.support.runs import run_cli, run_inproc
+from tests.support.world import PREFIX, AwsWorld, fresh_aws
 
 REGION = cfn.REGION  # the template is rendered for this region: the world lives there too
 ACCOUNT = cfn.ACCOUNT

@@ -24,17 +24,9 @@ import uuid
 import pytest
 
 from shipper.simulator.faults import ApiError, RequestInfo
-from tests.conftest import PREFIX, AwsWorld
-from tests.reliability.harness import (
-    Run,
-    S3Faults,
-    finish,
-    list_keys,
-    run_cli,
-    run_inproc,
-    spawn,
-    wait_leases_expired,
-)
+from tests.reliability.harness import S3Faults, list_keys, spawn, wait_leases_expired
+from tests.support.runs import Run, finish, run_cli, run_inproc
+from tests.support.world import PREFIX, AwsWorld
 
 HOUR = 3600
 CANARY = f"CANARY{uuid.uuid4().hex[:16].upper()}"

@@ -13,17 +13,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-import shipper.instance_job
+import shipper.ledger
 from shipper.simulator.world import DEFAULT_START
-from tests.conftest import AwsWorld
-from tests.reliability.harness import (
-    Run,
-    S3Faults,
-    key_kind,
-    run_inproc,
-    run_stopped_by_access_denied,
-    states,
-)
+from tests.reliability.harness import S3Faults, key_kind, run_stopped_by_access_denied, states
+from tests.support.runs import Run, run_inproc
+from tests.support.world import AwsWorld
 
 HOUR = 3600
 
@@ -113,7 +107,7 @@ def test_a_stale_empty_generation_does_not_hide_the_one_being_shipped(
     # Generation ids are random, and which same-named generation make_plan meets first follows
     # them: ids that grow with time make the older one come first, every time.
     ids = itertools.count(1)
-    monkeypatch.setattr(shipper.instance_job, "new_generation_id",
+    monkeypatch.setattr(shipper.ledger, "new_generation_id",
                         lambda: f"{next(ids):020x}")
     w = aws_world.world
     inst = w.add_instance("my", "mysql", bytes_per_hour=200_000)
@@ -135,7 +129,7 @@ def test_a_stale_empty_generation_does_not_take_over_a_shipped_file(
     """Same as above without size lag: the stale empty generation 'stayed' with the grown file
     and shipped it from byte 0 a second time (the no-leak test's duplicate)."""
     ids = itertools.count(1)
-    monkeypatch.setattr(shipper.instance_job, "new_generation_id",
+    monkeypatch.setattr(shipper.ledger, "new_generation_id",
                         lambda: f"{next(ids):020x}")
     w = aws_world.world
     inst = w.add_instance("my", "mysql", bytes_per_hour=100_000)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import io
 import json
 import os
 import signal
@@ -18,13 +17,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
-from unittest import mock
 
-from shipper.cli import main
 from shipper.simulator.faults import RequestInfo
-from tests.conftest import PREFIX, AwsWorld, RunResult, parse_lines
+from tests.support.runs import Run, describe
+from tests.support.world import PREFIX, AwsWorld
 
 ENGINES = ["postgres", "aurora-postgresql", "mysql", "mariadb", "aurora-mysql",
            "sqlserver-se", "oracle-ee"]
@@ -32,55 +29,21 @@ DOWNLOAD_ACTIONS = ("DownloadDBLogFilePortion", "DownloadCompleteLogFile")
 HOUR = 3600
 
 
-# --- in-process CLI --------------------------------------------------------------------------
+# --- runs (tests.support.runs: one runner, one result type) ---------------------------------
 
 
-@dataclass
-class CliResult:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-def run_cli(aws: AwsWorld, *argv: str, **env: str) -> CliResult:
-    """``main(argv)`` in this process with the world's environment, without parsing stdout as
-    JSON lines (``status --json`` prints one indented document)."""
-    out, err = io.StringIO(), io.StringIO()
-    merged = {**aws.env, **env}
-    with mock.patch.dict(os.environ, merged, clear=False), \
-            contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        for name in [k for k, v in merged.items() if v == ""]:
-            os.environ.pop(name, None)
-        code = main(list(argv))
-    return CliResult(code, out.getvalue(), err.getvalue())
-
-
-def ok_run(aws: AwsWorld, *argv: str, **env: str) -> RunResult:
+def ok_run(aws: AwsWorld, *argv: str, **env: str) -> Run:
     res = aws.run(*argv, **env)
     assert res.code == 0, describe(res)
     return res
 
 
-def describe(res: RunResult | CliResult) -> str:
-    return f"exit {res.code}\n--- stdout (tail)\n{res.stdout[-6000:]}\n--- stderr\n{res.stderr}"
-
-
-def error_lines(res: RunResult) -> list[str]:
+def error_lines(res: Run) -> list[str]:
     """Every error the run reported: ``rds-log-shipper: error:`` lines on stderr and ``error``
     log lines."""
     found = [line for line in res.stderr.splitlines() if line.strip()]
     found += [str(x.get("message")) for x in res.lines if x.get("level") == "ERROR"]
     return found
-
-
-def assert_no_traceback(res: RunResult | CliResult) -> None:
-    text = res.stdout + res.stderr
-    assert "Traceback" not in text, describe(res)
-    assert 'File "' not in text, describe(res)
 
 
 # --- simulator request accounting ------------------------------------------------------------
@@ -195,24 +158,12 @@ def shipped_bytes(aws: AwsWorld, instance: str | None = None) -> int:
 
 
 def child_env(aws: AwsWorld, **env: str) -> dict[str, str]:
-    merged = {**os.environ, **aws.env, **env}
-    return {k: v for k, v in merged.items() if v != ""}
+    return aws.child_env(**env)
 
 
 def spawn_python(aws: AwsWorld, code: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-c", code], env=child_env(aws, **env),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def finish(proc: subprocess.Popen[str], timeout: float = 120.0) -> RunResult:
-    """Wait for a child and parse its output like ``AwsWorld.run`` does."""
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"child did not exit within {timeout}s\n{out[-4000:]}\n{err}")
-    return RunResult(proc.returncode, parse_lines(out), out, err)
 
 
 def kill(proc: subprocess.Popen[str], sig: int = signal.SIGKILL) -> None:

@@ -11,24 +11,22 @@ import pytest
 
 from shipper.exitcodes import ExitCode
 from shipper.simulator.faults import RequestInfo
-from tests.conftest import PREFIX, AwsWorld, RunResult
 from tests.scenarios.helpers import (
-    assert_no_traceback,
-    describe,
     error_lines,
     head_all,
     ok_run,
     read_data,
     request_log,
-    run_cli,
     shipped_bytes,
     state_key,
 )
+from tests.support.runs import Run, assert_no_traceback, describe, run_cli
+from tests.support.world import PREFIX, AwsWorld
 
 MINUTE = 60
 
 
-def one_error(res: RunResult, *words: str) -> str:
+def one_error(res: Run, *words: str) -> str:
     assert_no_traceback(res)
     errors = error_lines(res)
     assert len(errors) == 1, describe(res)

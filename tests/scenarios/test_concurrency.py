@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import AwsWorld
-from tests.scenarios.helpers import ENGINES, describe, finish, kill, load_state
+from tests.scenarios.helpers import ENGINES, kill, load_state
+from tests.support.runs import describe, finish
+from tests.support.world import AwsWorld
 
 INSTANCES = 12
 SKIPPED = ("instance is being shipped by another run; skipping",

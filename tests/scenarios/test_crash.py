@@ -14,16 +14,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from shipper.simulator.faults import DROP, RequestInfo
-from tests.conftest import AwsWorld
-from tests.scenarios.helpers import (
-    DOWNLOAD_ACTIONS,
-    dangling_objects,
-    describe,
-    finish,
-    kill,
-    ok_run,
-    wait_for,
-)
+from tests.scenarios.helpers import DOWNLOAD_ACTIONS, dangling_objects, kill, ok_run, wait_for
+from tests.support.runs import describe, finish
+from tests.support.world import AwsWorld
 
 LEASE = "3"
 KILL_AT = 5  # mid-way through the first instance (mysql: six files, one request each)

@@ -10,14 +10,9 @@ from typing import Any
 import pytest
 
 from shipper.simulator.faults import ApiError, RequestInfo
-from tests.conftest import AwsWorld
-from tests.scenarios.helpers import (
-    DOWNLOAD_ACTIONS,
-    assert_no_traceback,
-    describe,
-    ok_run,
-    run_cli,
-)
+from tests.scenarios.helpers import DOWNLOAD_ACTIONS, ok_run
+from tests.support.runs import assert_no_traceback, describe, run_cli
+from tests.support.world import AwsWorld
 
 MINUTE = 60
 

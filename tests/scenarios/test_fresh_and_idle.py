@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import AwsWorld
 from tests.scenarios.helpers import DOWNLOAD_ACTIONS, ENGINES, HOUR, ok_run, request_log
+from tests.support.world import AwsWorld
 
 
 @pytest.mark.parametrize("engine", ENGINES)

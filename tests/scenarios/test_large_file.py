@@ -10,15 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AwsWorld, RunResult
-from tests.scenarios.helpers import (
-    dangling_objects,
-    describe,
-    finish,
-    kill,
-    spawn_python,
-    wait_for,
-)
+from tests.scenarios.helpers import dangling_objects, kill, spawn_python, wait_for
+from tests.support.runs import Run, describe, finish
+from tests.support.world import AwsWorld
 
 GIB = 1 << 30
 RSS_LIMIT_KIB = 128 * 1024
@@ -38,7 +32,7 @@ sys.exit(code)
 
 def measured(proc: subprocess.Popen[str], expect: int) -> dict[str, Any]:
     try:
-        res: RunResult = finish(proc, timeout=300)
+        res: Run = finish(proc, timeout=300)
     finally:
         if proc.poll() is None:
             kill(proc)

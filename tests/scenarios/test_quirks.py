@@ -15,15 +15,9 @@ import pytest
 
 from shipper.simulator.faults import Faults, RequestInfo
 from shipper.simulator.world import Instance, World
-from tests.conftest import AwsWorld
-from tests.scenarios.helpers import (
-    head_all,
-    load_state,
-    ok_run,
-    read_data,
-    request_log,
-    run_cli,
-)
+from tests.scenarios.helpers import head_all, load_state, ok_run, read_data, request_log
+from tests.support.runs import run_cli
+from tests.support.world import AwsWorld
 
 MINUTE = 60
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from shipper.simulator.world import DEFAULT_START, GenerationRecord
-from tests.conftest import AwsWorld
 from tests.scenarios.helpers import ENGINES, ok_run
+from tests.support.world import AwsWorld
 
 OPTIONS: dict[str, dict[str, Any]] = {
     "aurora-mysql": {"audit_rotate_bytes": 30_000},

@@ -9,17 +9,9 @@ import threading
 import time
 
 from shipper.simulator.faults import RequestInfo
-from tests.conftest import AwsWorld
-from tests.scenarios.helpers import (
-    DOWNLOAD_ACTIONS,
-    dangling_objects,
-    describe,
-    finish,
-    kill,
-    ok_run,
-    run_cli,
-    wait_for,
-)
+from tests.scenarios.helpers import DOWNLOAD_ACTIONS, dangling_objects, kill, ok_run, wait_for
+from tests.support.runs import describe, finish, run_cli
+from tests.support.world import AwsWorld
 
 ADOPTED = "adopted objects written after the last commit of a crashed run"
 

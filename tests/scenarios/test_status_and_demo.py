@@ -8,8 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import AwsWorld
-from tests.scenarios.helpers import child_env, ok_run, run_cli, shipped_bytes
+from tests.scenarios.helpers import child_env, ok_run, shipped_bytes
+from tests.support.runs import run_cli
+from tests.support.world import AwsWorld
 
 MINUTE = 60
 

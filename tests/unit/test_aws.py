@@ -13,14 +13,14 @@ ROLE = "arn:aws:iam::210987654321:role/rds-log-reader"
 
 
 @pytest.fixture
-def sts_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    with LocalS3() as moto:  # moto's server answers every service, STS included
-        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", moto.endpoint_url)
-        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto.endpoint_url)
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIABASECREDENTIALS1")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "base-secret")
-        monkeypatch.delenv("AWS_PROFILE", raising=False)
-        yield moto.endpoint_url
+def sts_env(monkeypatch: pytest.MonkeyPatch, local_s3: LocalS3) -> Iterator[str]:
+    # moto's server behind the local S3 answers every service, STS included
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", local_s3.endpoint_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", local_s3.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIABASECREDENTIALS1")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "base-secret")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    yield local_s3.endpoint_url
 
 
 def test_assumed_session_uses_the_roles_credentials_and_announces_assume_role(

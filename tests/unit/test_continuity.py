@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from shipper.continuity import Break, judge_listing, presence, settle_pending
+from shipper.continuity import Break, decide_pending, judge_listing, presence
 from shipper.identity import HOUR_MS, make_plan
 from shipper.rdsapi import LogFile
 from shipper.state import Generation, InstanceState
@@ -21,7 +21,7 @@ def gen(name: str, size: int, lw: int, offset: int | None = None, *,
         active: bool = False) -> Generation:
     return Generation(gen_id=f"{next(_ids):020x}", name=name, first_name=name,
                       first_seen_ms=lw, offset=size if offset is None else offset,
-                      seen_size=size, seen_lw=lw, active=active)
+                      seen_size=size, seen_last_written_ms=lw, active=active)
 
 
 def state_of(*gens: Generation) -> InstanceState:
@@ -37,7 +37,7 @@ def judge(state: InstanceState, listing: list[LogFile]) -> tuple[list[Break], bo
 def test_a_family_with_a_known_file_unchanged_is_continuous() -> None:
     old = gen(f"{PG}.2024-01-02-03", 9_000, T0 + 59 * MIN_MS)
     state = state_of(old)
-    breaks, changed = judge(state, [LogFile(old.name, 9_000, old.seen_lw),
+    breaks, changed = judge(state, [LogFile(old.name, 9_000, old.seen_last_written_ms),
                                     LogFile(f"{PG}.2024-01-02-05", 100, T0 + 2 * HOUR_MS)])
     assert (breaks, changed, state.pending_breaks) == ([], False, {})
 
@@ -46,7 +46,7 @@ def test_a_family_whose_known_files_cannot_be_listed_is_a_certain_break() -> Non
     old = gen(f"{PG}.2024-01-02-03", 9_000, T0 + 59 * MIN_MS, active=True)
     state = state_of(old)
     breaks, _ = judge(state, [LogFile(f"{PG}.2024-01-02-06", 20_000, T0 + 3 * HOUR_MS)])
-    assert breaks == [Break(PG, old.seen_lw)] and state.pending_breaks == {}
+    assert breaks == [Break(PG, old.seen_last_written_ms)] and state.pending_breaks == {}
 
 
 def test_a_grown_file_under_a_name_that_carries_its_hour_is_certainly_the_same() -> None:
@@ -71,9 +71,9 @@ def test_a_pending_baseline_outlives_the_files_a_stopped_run_recorded() -> None:
     state.pending_breaks = {SLOW: [running.gen_id]}
     newer = gen(f"{SLOW}.3", 12_000, T0 + 59 * MIN_MS)  # recorded by the stopped run
     state.generations[newer.gen_id] = newer
-    breaks, _ = judge(state, [LogFile(newer.name, newer.seen_size, newer.seen_lw)])
+    breaks, _ = judge(state, [LogFile(newer.name, newer.seen_size, newer.seen_last_written_ms)])
     # the newer file is listed unchanged, but the question is about the baseline
-    assert breaks == [Break(SLOW, running.seen_lw)] and state.pending_breaks == {}
+    assert breaks == [Break(SLOW, running.seen_last_written_ms)] and state.pending_breaks == {}
 
 
 def test_an_empty_generation_is_present_when_what_it_could_have_become_is_listed() -> None:
@@ -107,15 +107,15 @@ def test_settling_a_pending_family_after_a_complete_pass() -> None:
     listing = [LogFile(SLOW, 10, T0 + HOUR_MS)]
     state.pending_breaks = {SLOW: [found.gen_id, lost.gen_id]}
     lost.missing_since_ms = T0 + HOUR_MS
-    assert settle_pending(state, {found.gen_id}, listing) == ([], True)
+    assert decide_pending(state, {found.gen_id}, listing) == ([], True)
     assert state.pending_breaks == {}
 
     found.missing_since_ms = T0 + HOUR_MS
     state.pending_breaks = {SLOW: [found.gen_id, lost.gen_id, "gone-from-state"]}
-    assert settle_pending(state, set(), listing) == ([Break(SLOW, lost.seen_lw)], True)
+    assert decide_pending(state, set(), listing) == ([Break(SLOW, lost.seen_last_written_ms)], True)
     assert state.pending_breaks == {}
 
     state.pending_breaks = {SLOW: [lost.gen_id, deferred.gen_id]}  # one still undecided
-    assert settle_pending(state, set(), listing) == ([], False)
+    assert decide_pending(state, set(), listing) == ([], False)
     assert state.pending_breaks == {SLOW: [lost.gen_id, deferred.gen_id]}
-    assert settle_pending(state, set(), []) == ([], False)  # nothing listed: nothing to say
+    assert decide_pending(state, set(), []) == ([], False)  # nothing listed: nothing to say

@@ -10,6 +10,7 @@ from shipper.identity import (
     HOUR_MS,
     TINY_GENERATION,
     FileJob,
+    JobKind,
     Plan,
     active_names,
     family,
@@ -30,7 +31,8 @@ def gen(name: str, size: int, lw: int, offset: int | None = None, *, active: boo
     """A generation last listed as (size, lw) under ``name``, shipped up to ``offset``."""
     return Generation(
         gen_id=f"{next(_ids):020x}", name=name, first_name=name, first_seen_ms=T0,
-        offset=size if offset is None else offset, seen_size=size, seen_lw=lw, active=active,
+        offset=size if offset is None else offset, seen_size=size, seen_last_written_ms=lw,
+        active=active,
         marker=marker, marker_name=marker_name, missing_since_ms=missing_since_ms,
     )
 
@@ -44,6 +46,25 @@ def job_for(plan: Plan, name: str) -> FileJob:
     jobs = [j for j in plan.jobs if j.name == name]
     assert len(jobs) == 1, f"expected one job for {name}, got {plan.jobs}"
     return jobs[0]
+
+
+def _about(job: FileJob, kind: JobKind) -> Generation | None:
+    return job.gen if job.kind is kind else None
+
+
+def known(job: FileJob) -> Generation | None:
+    """The generation a KNOWN job certainly is."""
+    return _about(job, JobKind.KNOWN)
+
+
+def grown(job: FileJob) -> Generation | None:
+    """The generation a GROWN job may be (its name's last)."""
+    return _about(job, JobKind.GROWN)
+
+
+def same_size(job: FileJob) -> Generation | None:
+    """The generation a SAME_SIZE job waits for."""
+    return _about(job, JobKind.SAME_SIZE)
 
 
 def named(plan: Plan) -> set[str]:
@@ -123,7 +144,7 @@ def test_unchanged_listing_with_unshipped_bytes_resumes_that_generation() -> Non
     g = gen(name, 500, T0, offset=300, active=True, marker="3:300", marker_name=name)
     plan = make_plan(state_of(g), [LogFile(name, 500, T0)])
     job = job_for(plan, name)
-    assert job.gen is g and job.resume_portion and job.candidates == []
+    assert known(job) is g and job.resume_portion and job.candidates == []
 
 
 def test_file_grown_under_its_name_is_tried_as_the_same_generation() -> None:
@@ -131,34 +152,34 @@ def test_file_grown_under_its_name_is_tried_as_the_same_generation() -> None:
     g = gen(name, 500, T0, active=True, marker="3:500", marker_name=name)
     plan = make_plan(state_of(g), [LogFile(name, 900, T0 + MIN_MS)])
     job = job_for(plan, name)
-    assert job.stay is g
-    assert job.gen is None and job.hold is None and job.candidates == []
+    assert grown(job) is g
+    assert known(job) is None and same_size(job) is None and job.candidates == []
     assert job.active is True
     assert plan.unchanged == []
 
 
-def test_grown_file_keeps_stay_whatever_its_marker() -> None:
+def test_grown_file_is_grown_whatever_its_marker() -> None:
     """Whether the stored marker may be resumed is decided when shipping, not when planning."""
     name = "error/mysql-error-running.log"
     g = gen(name, 500, T0, active=True, marker="3:500",
             marker_name="error/mysql-error-running.log.2024-01-02.02")
     job = job_for(make_plan(state_of(g), [LogFile(name, 900, T0 + 1)]), name)
-    assert job.stay is g and job.resume_portion is False
+    assert grown(job) is g and job.resume_portion is False
 
 
 def test_same_size_but_newer_last_written_is_held() -> None:
     name = "trace/alert_ORCL.log"
     g = gen(name, 500, T0, active=True)
     job = job_for(make_plan(state_of(g), [LogFile(name, 500, T0 + MIN_MS)]), name)
-    assert job.hold is g
-    assert job.stay is None and job.gen is None and job.candidates == []
+    assert same_size(job) is g
+    assert grown(job) is None and known(job) is None and job.candidates == []
 
 
 def test_tiny_closed_generation_is_not_held_an_hour_later() -> None:
     name = f"{SLOW}.3"
     g = gen(name, 600, T0)
     job = job_for(make_plan(state_of(g), [LogFile(name, 600, T0 + 24 * HOUR_MS)]), name)
-    assert job.hold is None and job.stay is None
+    assert same_size(job) is None and grown(job) is None
 
 
 def test_file_recreated_smaller_under_the_same_name_is_a_new_generation() -> None:
@@ -168,15 +189,15 @@ def test_file_recreated_smaller_under_the_same_name_is_a_new_generation() -> Non
     job = job_for(plan, name)
     # Smaller than what was shipped: a new file, or a listing whose Size lags. Not trusted
     # either way: the stream proves it (it is too short to hold g when the file is new).
-    assert (job.gen, job.stay, job.hold, job.candidates) == (None, None, None, [g])
+    assert (known(job), grown(job), same_size(job), job.candidates) == (None, None, None, [g])
     assert plan.displaced == [g]
 
 
-def test_file_older_than_what_was_seen_is_neither_stay_nor_hold() -> None:
+def test_file_older_than_what_was_seen_is_neither_grown_nor_same_size() -> None:
     name = "trace/alert_ORCL.log"
     g = gen(name, 500, T0 + HOUR_MS, active=True)
     job = job_for(make_plan(state_of(g), [LogFile(name, 900, T0)]), name)
-    assert job.stay is None and job.hold is None
+    assert grown(job) is None and same_size(job) is None
 
 
 def test_missing_generation_must_be_proven_by_content() -> None:
@@ -184,14 +205,14 @@ def test_missing_generation_must_be_proven_by_content() -> None:
     g = gen(name, 500, T0, active=True, marker="1:500", marker_name=name,
             missing_since_ms=T0 + 1)
     job = job_for(make_plan(state_of(g), [LogFile(name, 900, T0 + 2)]), name)
-    assert job.stay is None and job.gen is None and not job.resume_portion
+    assert grown(job) is None and known(job) is None and not job.resume_portion
     assert job.candidates == [g]
 
 
 def test_brand_new_file_is_a_job_without_anything_to_prove() -> None:
     plan = make_plan(state_of(), [LogFile("error/postgresql.log.2024-01-02-03", 10, T0)])
     job = job_for(plan, "error/postgresql.log.2024-01-02-03")
-    assert (job.gen, job.stay, job.hold, job.candidates) == (None, None, None, [])
+    assert (known(job), grown(job), same_size(job), job.candidates) == (None, None, None, [])
     assert job.active
 
 
@@ -208,7 +229,7 @@ def test_rotated_slow_log_is_recognised_by_size_and_last_written() -> None:
     assert plan.unchanged == [g]
     assert named(plan) == {SLOW}
     fresh = job_for(plan, SLOW)
-    assert (fresh.gen, fresh.stay, fresh.hold, fresh.candidates) == (None, None, None, [])
+    assert fresh.kind is JobKind.NEW and fresh.gen is None and fresh.candidates == []
     assert plan.displaced == []
 
 
@@ -217,7 +238,7 @@ def test_rotated_slow_log_with_unshipped_tail_is_finished_under_its_new_name() -
     listing = [LogFile(f"{SLOW}.7", 800, T0), LogFile(SLOW, 300, T0 + HOUR_MS)]
     plan = make_plan(state_of(g), listing)
     job = job_for(plan, f"{SLOW}.7")
-    assert job.gen is g
+    assert known(job) is g
     assert job.resume_portion is False  # the marker belonged to the old name
     assert job.active is False
 
@@ -227,10 +248,10 @@ def test_slow_log_that_grew_before_rotation_becomes_a_content_candidate() -> Non
     listing = [LogFile(f"{SLOW}.7", 1200, T0 + 30 * MIN_MS), LogFile(SLOW, 300, T0 + HOUR_MS)]
     plan = make_plan(state_of(g), listing)
     rotated = job_for(plan, f"{SLOW}.7")
-    assert rotated.gen is None and rotated.stay is None and rotated.candidates == [g]
+    assert known(rotated) is None and grown(rotated) is None and rotated.candidates == [g]
     fresh = job_for(plan, SLOW)
     # smaller than what we shipped of g: proven by its stream, never trusted to be g
-    assert fresh.candidates == [g] and fresh.stay is None
+    assert fresh.candidates == [g] and grown(fresh) is None
 
 
 def test_daily_reuse_of_a_dot_n_name_by_a_smaller_file_is_a_new_generation() -> None:
@@ -239,7 +260,7 @@ def test_daily_reuse_of_a_dot_n_name_by_a_smaller_file_is_a_new_generation() -> 
     listing = [LogFile(f"{SLOW}.3", 2_000, T0 + day), LogFile(SLOW, 100, T0 + day + HOUR_MS)]
     plan = make_plan(state_of(yesterday), listing)
     reused = job_for(plan, f"{SLOW}.3")
-    assert (reused.gen, reused.stay, reused.hold) == (None, None, None)
+    assert (known(reused), grown(reused), same_size(reused)) == (None, None, None)
     # Only provable under its own name (the new file is too short to hold it, so the proof
     # fails and the file is a new generation); never a candidate for another name.
     assert reused.candidates == [yesterday]
@@ -304,18 +325,18 @@ def test_a_running_log_may_be_found_again_under_its_timestamped_name() -> None:
 # --- header-only generations: the engine's common header proves nothing --------------------
 
 
-@pytest.mark.parametrize(("quiet_ms", "marker", "stays"), [
+@pytest.mark.parametrize(("quiet_ms", "marker", "grows"), [
     (30 * MIN_MS, None, True),                      # within the header's reach: tried as before
     (2 * HOUR_MS, f"3:{TINY_GENERATION}", True),   # a marker of its name may still prove it
     (2 * HOUR_MS, None, False),                     # nothing could prove it: a new file
     (25 * HOUR_MS, f"3:{TINY_GENERATION}", False),  # a day later the marker hour repeats
 ])
-def test_header_only_generation_stays_only_while_something_could_prove_it(
-        quiet_ms: int, marker: str | None, stays: bool) -> None:
+def test_header_only_generation_is_grown_only_while_something_could_prove_it(
+        quiet_ms: int, marker: str | None, grows: bool) -> None:
     header = gen(SLOW, 900, T0, active=True, marker=marker, marker_name=SLOW if marker else None)
     header.header_only = True
     job = job_for(make_plan(state_of(header), [LogFile(SLOW, 50_000, T0 + quiet_ms)]), SLOW)
-    assert (job.stay is header) is stays
+    assert (grown(job) is header) is grows
 
 
 def _header_only_running(marker: str | None = None) -> Generation:
@@ -329,7 +350,7 @@ def test_a_header_without_a_marker_proves_the_running_log_while_no_rotation_is_l
     header = _header_only_running()
     listing = [LogFile(SLOW, 40_000, T0 + 47 * MIN_MS), LogFile(f"{SLOW}.2", 22_000, T0)]
     job = job_for(make_plan(state_of(header), listing), SLOW)
-    assert (job.stay, job.header_proves) == (header, True)
+    assert (grown(job), job.header_proves) == (header, True)
 
 
 @pytest.mark.parametrize("rotated", [
@@ -348,7 +369,7 @@ def test_a_header_proves_nothing_past_its_reach_or_under_a_rotated_name() -> Non
     header = _header_only_running()
     late = job_for(make_plan(state_of(header), [LogFile(SLOW, 40_000, T0 + 2 * HOUR_MS)]),
                    SLOW)
-    assert (late.stay, late.header_proves) == (None, False)
+    assert (grown(late), late.header_proves) == (None, False)
     closed = _header_only_running()
     closed.active = False
     job = job_for(make_plan(state_of(closed), [LogFile(SLOW, 40_000, T0 + 47 * MIN_MS)]), SLOW)
@@ -357,7 +378,7 @@ def test_a_header_proves_nothing_past_its_reach_or_under_a_rotated_name() -> Non
     slot.header_only = True
     job = job_for(make_plan(state_of(slot), [LogFile(f"{SLOW}.3", 900, T0 + 9 * MIN_MS)]),
                   f"{SLOW}.3")
-    assert (job.stay, job.header_proves) == (slot, False)  # a .N slot is no running log
+    assert (grown(job), job.header_proves) == (slot, False)  # a .N slot is no running log
 
 
 # --- empty generations: nothing to prove them by -------------------------------------------
@@ -367,7 +388,7 @@ def test_empty_running_log_renamed_within_the_hour_is_not_continued_by_the_next_
     listing = [LogFile(f"{RUNNING}.2024-01-02.03", 0, T0),  # the rename kept its mtime
                LogFile(RUNNING, 300, T0 + 62 * MIN_MS)]
     fresh = job_for(make_plan(state_of(empty), listing), RUNNING)
-    assert (fresh.gen, fresh.stay, fresh.hold, fresh.candidates) == (None, None, None, [])
+    assert fresh.kind is JobKind.NEW and fresh.gen is None and fresh.candidates == []
 
 
 def test_empty_running_log_that_grew_and_was_rotated_is_not_continued_by_the_next_one() -> None:
@@ -375,14 +396,14 @@ def test_empty_running_log_that_grew_and_was_rotated_is_not_continued_by_the_nex
     listing = [LogFile(f"{RUNNING}.2024-01-02.03", 700, T0 + 59 * MIN_MS),
                LogFile(RUNNING, 0, T0 + 60 * MIN_MS)]
     fresh = job_for(make_plan(state_of(empty), listing), RUNNING)
-    assert (fresh.stay, fresh.hold) == (None, None)
+    assert (grown(fresh), same_size(fresh)) == (None, None)
 
 
 def test_empty_running_log_that_grew_in_place_is_continued() -> None:
     empty = gen(RUNNING, 0, T0 + 5 * MIN_MS, active=True)
     listing = [LogFile(f"{RUNNING}.2024-01-02.02", 900, T0 - MIN_MS),  # rotated before
                LogFile(RUNNING, 300, T0 + 30 * MIN_MS)]
-    assert job_for(make_plan(state_of(empty), listing), RUNNING).stay is empty
+    assert grown(job_for(make_plan(state_of(empty), listing), RUNNING)) is empty
 
 
 def test_empty_hourly_named_log_is_continued_whatever_its_family_does() -> None:
@@ -390,17 +411,17 @@ def test_empty_hourly_named_log_is_continued_whatever_its_family_does() -> None:
     h3, h4 = "error/postgresql.log.2024-01-02-03", "error/postgresql.log.2024-01-02-04"
     empty = gen(h3, 0, T0 + MIN_MS, active=True)
     listing = [LogFile(h3, 400, T0 + 59 * MIN_MS), LogFile(h4, 10, T0 + 61 * MIN_MS)]
-    assert job_for(make_plan(state_of(empty), listing), h3).stay is empty
+    assert grown(job_for(make_plan(state_of(empty), listing), h3)) is empty
 
 
-def test_the_newest_of_two_generations_under_one_name_is_the_one_that_stays() -> None:
+def test_the_newest_of_two_generations_under_one_name_is_the_one_that_grew() -> None:
     # A run that stopped early may leave a stale empty generation under the name next to the
     # one it shipped the new file under; the stale one must not take the file over.
     stale = gen(SLOW, 0, T0 + 40 * MIN_MS, active=True)
     shipped = gen(SLOW, 6_000, T0 + 80 * MIN_MS, active=True)
-    grown = [LogFile(SLOW, 9_000, T0 + 95 * MIN_MS)]
+    longer = [LogFile(SLOW, 9_000, T0 + 95 * MIN_MS)]
     for order in ((stale, shipped), (shipped, stale)):
-        assert job_for(make_plan(state_of(*order), grown), SLOW).stay is shipped
+        assert grown(job_for(make_plan(state_of(*order), longer), SLOW)) is shipped
 
 
 def test_the_newest_of_two_generations_under_one_name_is_proven_under_size_lag() -> None:
@@ -408,23 +429,23 @@ def test_the_newest_of_two_generations_under_one_name_is_proven_under_size_lag()
     shipped = gen(SLOW, 6_000, T0 + 80 * MIN_MS, active=True)
     lagging = [LogFile(SLOW, 5_000, T0 + 81 * MIN_MS)]  # listed Size below what we shipped
     job = job_for(make_plan(state_of(stale, shipped), lagging), SLOW)
-    assert (job.stay, job.hold, job.candidates) == (None, None, [shipped])
+    assert (grown(job), same_size(job), job.candidates) == (None, None, [shipped])
 
 
 # --- PostgreSQL: a new name every hour ------------------------------------------------------
 
 
-def test_postgres_new_hour_is_new_and_the_previous_hour_stays() -> None:
+def test_postgres_new_hour_is_new_and_the_previous_hour_grew() -> None:
     h3, h4 = "error/postgresql.log.2024-01-02-03", "error/postgresql.log.2024-01-02-04"
     g = gen(h3, 500, T0 + 50 * MIN_MS, active=True, marker="3:500", marker_name=h3)
     listing = [LogFile(h3, 800, T0 + 59 * MIN_MS), LogFile(h4, 100, T0 + 61 * MIN_MS)]
     plan = make_plan(state_of(g), listing)
     new_hour = job_for(plan, h4)
-    assert (new_hour.gen, new_hour.stay, new_hour.candidates) == (None, None, [])
+    assert (known(new_hour), grown(new_hour), new_hour.candidates) == (None, None, [])
     assert new_hour.active
     previous = job_for(plan, h3)
     assert previous.active is False
-    assert previous.stay is g and previous.candidates == []
+    assert grown(previous) is g and previous.candidates == []
 
 
 # --- the tiny closed generation rule --------------------------------------------------------
@@ -463,12 +484,12 @@ def test_renamed_active_generation_is_a_candidate_for_the_reused_slot() -> None:
     _, hour, plan = _reused_slot_after_quiet_day()
     assert job_for(plan, f"{SLOW}.3").candidates == [hour]
     fresh = job_for(plan, SLOW)
-    assert (fresh.stay, fresh.hold, fresh.candidates) == (None, None, [hour])
+    assert (grown(fresh), same_size(fresh), fresh.candidates) == (None, None, [hour])
 
 
-def test_tiny_closed_generation_does_not_stay_when_its_name_is_reused_a_day_later() -> None:
+def test_tiny_closed_generation_is_not_grown_when_its_name_is_reused_a_day_later() -> None:
     header_only, _, plan = _reused_slot_after_quiet_day()
-    assert job_for(plan, f"{SLOW}.3").stay is not header_only
+    assert grown(job_for(plan, f"{SLOW}.3")) is not header_only
 
 
 def test_other_family_is_never_a_candidate() -> None:

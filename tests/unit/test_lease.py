@@ -6,16 +6,13 @@ import json
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from shipper.lease import Lease, LeaseManager
 from shipper.s3store import S3Store
-
-if TYPE_CHECKING:
-    from .conftest import S3Server
-
+from tests.support.fakes import FakeClock
 
 TTL = 0.5
 
@@ -63,9 +60,10 @@ def test_the_same_holder_does_not_reenter_its_own_live_lease(store: S3Store, key
 
 
 def test_expired_lease_is_taken_over_and_reports_a_crash(store: S3Store, key: str) -> None:
-    acquired(LeaseManager(store, "run-a", ttl=TTL), key)
-    time.sleep(TTL + 0.1)
-    lease = acquired(LeaseManager(store, "run-b", ttl=30), key)
+    clock = FakeClock()
+    acquired(LeaseManager(store, "run-a", ttl=TTL, clock=clock), key)
+    clock.advance(TTL + 0.1)
+    lease = acquired(LeaseManager(store, "run-b", ttl=30, clock=clock), key)
     assert lease.previous_crashed is True
     assert lease_doc(store, key)["holder"] == "run-b"
 
@@ -79,10 +77,11 @@ def test_released_lease_is_free_at_once_and_reports_no_crash(store: S3Store, key
 
 
 def test_renew_extends_the_lease_in_s3(store: S3Store, key: str) -> None:
-    manager = LeaseManager(store, "run-a", ttl=30)
+    clock = FakeClock()
+    manager = LeaseManager(store, "run-a", ttl=30, clock=clock)
     lease = acquired(manager, key)
     etag, expires = lease.etag, lease.expires_at
-    time.sleep(0.01)
+    clock.advance(10)
     manager.renew(lease)
     assert not lease.lost
     assert lease.etag != etag
@@ -92,10 +91,11 @@ def test_renew_extends_the_lease_in_s3(store: S3Store, key: str) -> None:
 
 def test_renew_after_expiry_marks_the_lease_lost_without_writing(store: S3Store,
                                                                  key: str) -> None:
-    manager_a = LeaseManager(store, "run-a", ttl=TTL)
+    clock = FakeClock()
+    manager_a = LeaseManager(store, "run-a", ttl=TTL, clock=clock)
     lease_a = acquired(manager_a, key)
-    time.sleep(TTL + 0.1)
-    acquired(LeaseManager(store, "run-b", ttl=30), key)
+    clock.advance(TTL + 0.1)
+    acquired(LeaseManager(store, "run-b", ttl=30, clock=clock), key)
     manager_a.renew(lease_a)
     assert lease_a.lost and not lease_a.valid()
     assert lease_doc(store, key)["holder"] == "run-b"
@@ -116,14 +116,15 @@ def test_renew_of_a_lease_overwritten_by_another_run_marks_it_lost(
 
 
 def test_release_of_a_lost_lease_leaves_the_new_holder_alone(store: S3Store, key: str) -> None:
-    manager_a = LeaseManager(store, "run-a", ttl=TTL)
+    clock = FakeClock()
+    manager_a = LeaseManager(store, "run-a", ttl=TTL, clock=clock)
     lease_a = acquired(manager_a, key)
-    time.sleep(TTL + 0.1)
-    acquired(LeaseManager(store, "run-b", ttl=30), key)
+    clock.advance(TTL + 0.1)
+    acquired(LeaseManager(store, "run-b", ttl=30, clock=clock), key)
     manager_a.release(lease_a)
     doc = lease_doc(store, key)
     assert (doc["holder"], doc["released"]) == ("run-b", False)
-    assert LeaseManager(store, "run-c", ttl=30).acquire(key) is None
+    assert LeaseManager(store, "run-c", ttl=30, clock=clock).acquire(key) is None
 
 
 def test_release_after_a_silent_takeover_does_not_clobber(
@@ -167,10 +168,7 @@ def test_lease_validity_follows_expiry_and_loss() -> None:
     assert not lease.valid(clock=50.0)
 
 
-def test_concurrent_acquirers_get_exactly_one_lease(store: S3Store,
-                                                   s3_server: S3Server) -> None:
-    if not s3_server.serialised:
-        pytest.skip("needs LocalS3's request serialisation for atomic conditional writes")
+def test_concurrent_acquirers_get_exactly_one_lease(store: S3Store) -> None:
     for _ in range(5):
         key = f"_leases/race-{uuid.uuid4().hex}.json"
         barrier = threading.Barrier(6)
@@ -204,10 +202,12 @@ def test_runs_started_together_do_not_work_an_instance_twice(store: S3Store, key
 
 def test_a_later_run_takes_an_instance_released_before_it_started(store: S3Store,
                                                                   key: str) -> None:
-    first = LeaseManager(store, "run-a", ttl=30)
+    clock = FakeClock()
+    first = LeaseManager(store, "run-a", ttl=30, clock=clock)
     first.release(acquired(first, key))
-    time.sleep(0.01)
-    lease, why = LeaseManager(store, "run-b", ttl=30).acquire_for_run(key, run_started=time.time())
+    clock.advance(0.01)
+    lease, why = LeaseManager(store, "run-b", ttl=30, clock=clock).acquire_for_run(
+        key, run_started=clock())
     assert lease is not None and why is None and not lease.previous_crashed
 
 
@@ -215,3 +215,17 @@ def test_live_lease_is_refused_as_held(store: S3Store, key: str) -> None:
     acquired(LeaseManager(store, "run-a", ttl=30), key)
     lease, why = LeaseManager(store, "run-b", ttl=30).acquire_for_run(key, run_started=0.0)
     assert lease is None and why == "held"
+
+
+def test_a_lease_expires_by_the_managers_clock_not_the_wall_clock(store: S3Store,
+                                                                   key: str) -> None:
+    clock = FakeClock()
+    manager = LeaseManager(store, "run-a", ttl=30, clock=clock)
+    lease = acquired(manager, key)
+    assert lease.expires_at == clock() + 30 and lease.valid()
+    clock.advance(29.9)
+    assert lease.valid()
+    clock.advance(0.2)
+    assert not lease.valid()
+    manager.renew(lease)  # too late: lost, and nothing written
+    assert lease.lost and lease_doc(store, key)["expires_at"] == pytest.approx(lease.expires_at)

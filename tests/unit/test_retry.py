@@ -21,7 +21,15 @@ from urllib3.exceptions import ProtocolError
 
 from shipper.exceptions import StopRequested
 from shipper.ratelimit import RateLimiter
-from shipper.retry import Retrier, TransientHttpError, error_code, is_retryable, is_throttle
+from shipper.retry import (
+    Retrier,
+    RetryTimings,
+    TransientHttpError,
+    error_code,
+    is_retryable,
+    is_throttle,
+    stream_backoff_seconds,
+)
 from shipper.stats import RunStats
 
 
@@ -241,3 +249,27 @@ def test_success_on_first_try_counts_nothing() -> None:
     stats = RunStats()
     assert retrier(stats).call(lambda: 7) == 7
     assert (stats.retries, stats.throttles) == (0, 0)
+
+
+def test_retry_timings_are_set_for_retriers_made_afterwards(fast_retries: RetryTimings) -> None:
+    stop = threading.Event()
+    stats = RunStats()
+    calls = {"n": 0}
+
+    def flaky() -> str:
+        calls["n"] += 1
+        if calls["n"] < 4:
+            raise ConnectionError("reset")
+        return "ok"
+
+    retrier = Retrier(stats, stop, None, 5)
+    waits: list[float] = []
+    retrier._sleep = waits.append  # type: ignore[method-assign]
+    assert retrier.call(flaky) == "ok"
+    assert len(waits) == 3 and all(w <= fast_retries.max_wait_seconds for w in waits)
+    assert stream_backoff_seconds(1) == fast_retries.stream_base_seconds * 2
+
+
+def test_stream_backoff_doubles_up_to_its_cap() -> None:
+    waits = [stream_backoff_seconds(n) for n in range(1, 8)]
+    assert waits[:3] == [0.5, 1.0, 2.0] and waits[-1] == 8.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
@@ -11,17 +10,11 @@ from botocore.exceptions import ClientError, NoCredentialsError
 from shipper.exceptions import AwsAccessError, StateConflictError
 from shipper.exitcodes import ExitCode
 from shipper.layout import DataObjectInfo, Scope, data_metadata
-from shipper.retry import Retrier
 from shipper.s3store import S3Store
-from shipper.stats import RunStats
+from tests.support.s3 import quick_retrier
 
 GEN = "0123456789abcdef0123"
 KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-
-
-def quick_retrier(max_attempts: int = 2) -> Retrier:
-    return Retrier(RunStats(), threading.Event(), None, max_attempts, base_seconds=0.001,
-                   max_wait_seconds=0.01)
 
 
 # --- conditional writes ---------------------------------------------------------------------

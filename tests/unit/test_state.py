@@ -16,7 +16,10 @@ from shipper.state import (
     SCHEMA_VERSION,
     Generation,
     InstanceState,
+    LostBytes,
+    OtherGap,
     RangeCheck,
+    SuspectedBreak,
     new_generation_id,
 )
 
@@ -35,19 +38,22 @@ def sample_state() -> InstanceState:
     active = Generation(
         gen_id="a" * 20, name="error/postgresql.log.2024-01-02-03",
         first_name="error/postgresql.log.2024-01-02-03", first_seen_ms=1704164400000,
-        offset=5000, seen_size=6000, seen_lw=1704168000000, active=True, marker="3:5000",
+        offset=5000, seen_size=6000, seen_last_written_ms=1704168000000, active=True,
+        marker="3:5000",
         marker_name="error/postgresql.log.2024-01-02-03",
         checks=[check(0, 4096), check(0, 5000)],
     )
     gone = Generation(
         gen_id="b" * 20, name="log/ERROR.2", first_name="log/ERROR", first_seen_ms=1,
-        offset=10, seen_size=10, seen_lw=2, missing_since_ms=1704168000000,
+        offset=10, seen_size=10, seen_last_written_ms=2, missing_since_ms=1704168000000,
         checks=[check(0, 10)],
     )
     return InstanceState(
         instance="db-1", region="eu-west-1", account="123456789012",
         generations={active.gen_id: active, gone.gen_id: gone},
-        gaps=[{"generation": "b" * 20, "start": 3, "end": 9, "reason": "rotated away"}],
+        gaps=[OtherGap({"generation": "b" * 20, "start": 3, "end": 9, "reason": "rotated away"}),
+              LostBytes("b" * 20, "log/ERROR.2", 7, 1704168000000),
+              SuspectedBreak("error/postgresql.log", 1704164400000, 1704168000000)],
         last_run_id="run-1", last_run_at=1704168000.5, last_run_clean=False, revision=7,
     )
 
@@ -87,9 +93,36 @@ def test_serialisation_is_deterministic_and_versioned() -> None:
 
 def test_only_the_last_100_gaps_are_kept() -> None:
     state = sample_state()
-    state.gaps = [{"n": i} for i in range(150)]
+    state.gaps = [OtherGap({"n": i}) for i in range(150)]
     back = InstanceState.from_bytes(state.to_bytes(), WHERE)
-    assert back.gaps == [{"n": i} for i in range(50, 150)]
+    assert back.gaps == [OtherGap({"n": i}) for i in range(50, 150)]
+
+
+# A state object as the shipper wrote it before gaps were typed records (bytes as stored):
+# it must load, and write back byte for byte.
+STORED_BEFORE_TYPED_GAPS = (
+    b'{"account":"123456789012","gaps":[{"at_ms":1704168000000,"bytes":7,'
+    b'"file":"log/ERROR.2","generation":"bbbbbbbbbbbbbbbbbbbb"},{"after_ms":1704164400000,'
+    b'"at_ms":1704168000000,"family":"error/postgresql.log","kind":"unseen"},'
+    b'{"at_ms":1,"bytes":true,"file":"x","generation":"y"},{"n":1}],"generations":'
+    b'{"bbbbbbbbbbbbbbbbbbbb":{"active":false,"checks":[[0,10,"' + b"c" * 64 + b'"]],'
+    b'"first_name":"log/ERROR","first_seen_ms":1,"gen_id":"bbbbbbbbbbbbbbbbbbbb",'
+    b'"header_only":false,"marker":null,"marker_name":null,"max_listed":12,'
+    b'"missing_since_ms":1704168000000,"name":"log/ERROR.2","offset":10,"seen_lw":2,'
+    b'"seen_size":10}},"instance":"db-1","last_run_at":1704168000.5,"last_run_clean":false,'
+    b'"last_run_id":"run-1","pending_breaks":{"trace/alert_ORCL.log":["bbbbbbbbbbbbbbbbbbbb"]},'
+    b'"region":"eu-west-1","revision":7,"schema":1}'
+)
+
+
+def test_a_stored_state_loads_and_writes_back_byte_for_byte() -> None:
+    state = InstanceState.from_bytes(STORED_BEFORE_TYPED_GAPS, WHERE)
+    lost, suspected, odd, unknown = state.gaps
+    assert lost == LostBytes("b" * 20, "log/ERROR.2", 7, 1704168000000)
+    assert suspected == SuspectedBreak("error/postgresql.log", 1704164400000, 1704168000000)
+    assert isinstance(odd, OtherGap) and isinstance(unknown, OtherGap)  # not our forms
+    assert [g.bytes_lost for g in state.gaps] == [7, 0, 1, 0]
+    assert state.to_bytes() == STORED_BEFORE_TYPED_GAPS
 
 
 def test_by_name_and_live_index_generations() -> None:

@@ -1,0 +1,121 @@
+"""The REST complete-file download: stream a log file from offset 0, prove it is a known
+generation by the range checks of what we shipped before, and ship what follows.
+
+A broken stream is opened again from the start (REST has no ranges): what is already durable
+is verified again and skipped, never sent twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+
+from shipper.exceptions import StopRequested
+from shipper.identity import prove_by_content
+from shipper.rdsapi import STREAM_CHUNK, RdsApi
+from shipper.retry import RETRYABLE_EXCEPTIONS, stream_backoff_seconds
+from shipper.state import Generation
+from shipper.stats import RunStats
+from shipper.transfer import ObjectBuilder, RangeVerifier, SealedObject
+
+log = logging.getLogger("shipper")
+
+Write = Callable[[Generation, SealedObject], None]
+
+
+class CompleteFile:
+    """One log file over REST, writing sealed objects through ``write``."""
+
+    def __init__(self, api: RdsApi, instance: str, name: str, write: Write, stats: RunStats,
+                 stop: threading.Event, object_bytes: int, max_attempts: int) -> None:
+        self._api = api
+        self._instance = instance
+        self._name = name
+        self._write = write
+        self._stats = stats
+        self._stop = stop
+        self._object_bytes = object_bytes
+        self._max_attempts = max_attempts
+
+    def ship_after(self, gen: Generation) -> bool:
+        """Stream the file, prove it is ``gen`` up to its offset, ship the rest; False when the
+        file is not ``gen`` (nothing written then). Retries the whole stream on connection
+        errors: progress already durable is skipped, not re-sent."""
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                return self._stream_and_ship(gen)
+            except RETRYABLE_EXCEPTIONS as err:
+                if attempts >= self._max_attempts:
+                    raise
+                self._stats.add(retries=1)
+                log.info("complete-file stream broke; resuming", extra={
+                    "instance": self._instance, "file": self._name,
+                    "error": type(err).__name__})
+                if self._stop.wait(stream_backoff_seconds(attempts)):
+                    raise StopRequested("stopping") from err
+
+    def prove(self, candidates: list[Generation],
+              available: Callable[[Generation], bool]) -> Generation | None:
+        """Which of ``candidates`` this file is (identity.prove_by_content), by one stream."""
+        with self._open() as chunks:
+            return prove_by_content(candidates, chunks, available)
+
+    def _stream_and_ship(self, gen: Generation) -> bool:
+        with self._open() as chunks:
+            verifier = RangeVerifier(gen.checks)
+            pos = 0
+            builder: ObjectBuilder | None = None
+            for chunk in chunks:
+                chunk_end = pos + len(chunk)
+                if pos < gen.offset:
+                    verifier.feed(pos, chunk[: gen.offset - pos])
+                if chunk_end > gen.offset:
+                    if builder is None:
+                        if not verifier.matches(gen.offset):
+                            return False
+                        builder = ObjectBuilder(gen.offset)
+                    builder = self._take(gen, builder, chunk[max(0, gen.offset - pos):])
+                pos = chunk_end
+            if builder is None:
+                return verifier.matches(pos) and pos >= gen.offset
+            self._flush(gen, builder)
+            return True
+
+    def _take(self, gen: Generation, builder: ObjectBuilder, data: bytes) -> ObjectBuilder:
+        builder.feed(data)
+        if builder.size >= self._object_bytes:
+            self._write(gen, builder.seal(None))
+            builder = ObjectBuilder(builder.end)
+        if self._stop.is_set():
+            self._flush(gen, builder)
+            raise StopRequested("stopping")
+        return builder
+
+    def _flush(self, gen: Generation, builder: ObjectBuilder) -> None:
+        if builder.size:
+            self._write(gen, builder.seal(None))
+
+    def _open(self) -> _Stream:
+        return _Stream(self._api, self._instance, self._name, self._stats)
+
+
+class _Stream:
+    """The open REST response as counted chunks; the connection is released on exit."""
+
+    def __init__(self, api: RdsApi, instance: str, name: str, stats: RunStats) -> None:
+        self._resp = api.open_complete(instance, name)
+        self._stats = stats
+
+    def __enter__(self) -> Iterator[bytes]:
+        return self._chunks()
+
+    def __exit__(self, *_: object) -> None:
+        self._resp.release_conn()
+
+    def _chunks(self) -> Iterator[bytes]:
+        for chunk in self._resp.stream(STREAM_CHUNK, decode_content=False):
+            self._stats.add(bytes_downloaded=len(chunk))
+            yield chunk

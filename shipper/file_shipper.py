@@ -1,0 +1,257 @@
+"""Shipping one planned file: portions for the growing file's new bytes, REST for the rest.
+
+What the file is was planned (``shipper.identity``); how it ships follows from its kind. Its
+objects and what they prove are recorded through the ledger (``shipper.ledger``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from shipper.claims import Claims
+from shipper.complete_file import CompleteFile
+from shipper.config import Settings
+from shipper.exceptions import DownloadMismatchError, StopRequested
+from shipper.identity import FileJob, JobKind, content_may_prove, marker_may_prove
+from shipper.ledger import Ledger, record_sighting
+from shipper.portions import (
+    NeedCompleteDownload,
+    PagingStart,
+    RotatedWhilePaging,
+    pages,
+    portions_suit,
+    tail_marker,
+)
+from shipper.rdsapi import RdsApi
+from shipper.state import Generation
+from shipper.stats import RunStats
+from shipper.transfer import ObjectBuilder, SealedObject
+
+log = logging.getLogger("shipper")
+
+
+class NeedsProof(Exception):
+    """A grown file turned out not to hold the generation last seen under its name."""
+
+
+@dataclass
+class InstanceRun:
+    """What one instance's file jobs share during a run."""
+
+    ledger: Ledger
+    claims: Claims
+    api: RdsApi
+    settings: Settings
+    stats: RunStats
+    stop: threading.Event
+
+
+class FileShipper:
+    """Ships one planned file job; ``run`` dispatches on the job's kind."""
+
+    def __init__(self, shared: InstanceRun, job: FileJob) -> None:
+        self.shared = shared
+        self.ledger = shared.ledger
+        self.claims = shared.claims
+        self.job = job
+        self.instance = shared.ledger.scope.instance
+        self.rest = CompleteFile(shared.api, self.instance, job.name, self._write, shared.stats,
+                                 shared.stop, shared.settings.object_bytes,
+                                 shared.settings.max_attempts)
+
+    def run(self) -> None:
+        try:
+            self._dispatch()
+        except NeedsProof:
+            raise
+        except Exception:
+            self._undecided()
+            raise
+        self.shared.stats.add(files_shipped=1)
+
+    def _dispatch(self) -> None:
+        job = self.job
+        match job.kind:
+            case JobKind.KNOWN:
+                assert job.gen is not None
+                self._ship_known(job.gen)
+            case JobKind.GROWN:
+                assert job.gen is not None
+                self._ship_grown(job.gen)
+            case JobKind.PROVE | JobKind.SAME_SIZE | JobKind.NEW:
+                self._identify_and_ship()
+
+    def _undecided(self) -> None:
+        """A file whose download failed: whatever it might have been is undecided, not
+        vanished. A grown file keeps its listed Size: if it is deleted before the next run,
+        the loss is counted in full."""
+        job = self.job
+        if job.kind is JobKind.GROWN and job.gen is not None:
+            with self.ledger.lock:
+                if job.file.size > job.gen.max_listed:
+                    job.gen.max_listed = job.file.size
+                    self.ledger.mark_changed()
+        for gen in (job.gen, *job.candidates):
+            if gen is not None:
+                self.claims.defer(gen)
+
+    # --- by kind -------------------------------------------------------------------------
+
+    def _ship_known(self, gen: Generation) -> None:
+        self.claims.take(gen)
+        if (self.job.resume_portion or gen.offset == 0) and self._portions_suit(gen):
+            self._ship_portions(gen)
+        elif not self._ship_complete(gen):
+            self._defer(gen)
+
+    def _ship_grown(self, gen: Generation) -> None:
+        if self.claims.take(gen):
+            if self._resume_grown(gen):
+                return
+            self.claims.release(gen)
+        raise NeedsProof()
+
+    def _identify_and_ship(self) -> None:
+        """PROVE and SAME_SIZE files (and GROWN ones that were not their generation): a
+        candidate proven by content, else a file left for the next run, else a new one."""
+        job = self.job
+        candidates = [g for g in job.candidates if not self.claims.is_taken(g)]
+        if candidates and self._ship_candidates(candidates):
+            return
+        if job.kind is JobKind.SAME_SIZE and job.gen is not None \
+                and not self.claims.is_taken(job.gen):
+            log.info("file has a newer LastWritten but the same size; deciding next run",
+                     extra=self._extra())
+            return
+        gen = self.ledger.open_generation(job.file, job.active)
+        self.claims.take(gen)
+        if self._portions_suit(gen):
+            self._ship_portions(gen)
+        elif not self._ship_complete(gen):
+            raise DownloadMismatchError(f"{job.name} changed while it was read")
+
+    def _resume_grown(self, gen: Generation) -> bool:
+        """The file grew under the name we last saw ``gen`` by. Resume with portions if the
+        stored marker's hour still matches, else prove it by content. False: not it."""
+        if marker_may_prove(gen, self.job.file) and self._portions_suit(gen):
+            try:
+                self._page(gen)
+                return True
+            except RotatedWhilePaging as rotated:
+                if rotated.first_page:
+                    return False
+                self._defer(gen)
+                log.warning("file rotated while paging; the rest is picked up at the next "
+                            "listing", extra=self._extra())
+                return True
+            except NeedCompleteDownload as why:
+                self._note_fallback(why)
+                if not content_may_prove(gen, self.job, why.hour_verified):
+                    return False
+                return self._ship_complete(gen)
+        if not content_may_prove(gen, self.job):
+            return False
+        return self._ship_complete(gen)
+
+    def _ship_candidates(self, candidates: list[Generation]) -> bool:
+        """Prove which known generation this file is (the longest verified prefix wins), then
+        ship the rest. False: none of them (nothing written). One candidate: one stream."""
+        if len(candidates) == 1:
+            gen: Generation | None = candidates[0]
+        else:
+            gen = self.rest.prove(candidates, lambda g: not self.claims.is_taken(g))
+        if gen is None or not self.claims.take(gen):
+            return False
+        if self._ship_complete(gen):
+            log.info("recognised a known generation under this name",
+                     extra=self._extra(generation=gen.gen_id))
+            return True
+        self.claims.release(gen)
+        return False
+
+    # --- portions ------------------------------------------------------------------------
+
+    def _portions_suit(self, gen: Generation) -> bool:
+        return portions_suit(gen, self.job.file, self.job.active,
+                             self.shared.settings.portion_max_bytes)
+
+    def _ship_portions(self, gen: Generation) -> None:
+        try:
+            self._page(gen)
+        except NeedCompleteDownload as why:
+            self._note_fallback(why)
+            if not self._ship_complete(gen):
+                self._defer(gen)
+        except RotatedWhilePaging:
+            self._defer(gen)
+
+    def _page(self, gen: Generation) -> None:
+        """Ship the pages from ``gen``'s offset; whatever passed its checks is written before
+        an error goes through."""
+        file = self.job.file
+        start = PagingStart.of(gen, file.name)
+        builder = ObjectBuilder(gen.offset)
+        marker: str | None = start.marker
+        object_bytes = self.shared.settings.object_bytes
+        try:
+            for page in pages(self.shared.api, self.instance, file, gen.offset, start,
+                              self.shared.stop, self._count_download,
+                              self.shared.settings.portion_max_bytes):
+                builder.feed(page.data)
+                marker = page.marker
+                if builder.size >= object_bytes:
+                    self._write(gen, builder.seal(marker))
+                    builder = ObjectBuilder(builder.end)
+        except (NeedCompleteDownload, RotatedWhilePaging, StopRequested):
+            self._flush(gen, builder, marker)
+            raise
+        self._flush(gen, builder, marker)
+        self._seen(gen)
+
+    def _flush(self, gen: Generation, builder: ObjectBuilder, marker: str | None) -> None:
+        if builder.size:
+            self._write(gen, builder.seal(marker))
+
+    def _count_download(self, size: int) -> None:
+        self.shared.stats.add(bytes_downloaded=size)
+
+    # --- REST ----------------------------------------------------------------------------
+
+    def _ship_complete(self, gen: Generation) -> bool:
+        """Ship ``gen`` over REST; False when the file is not ``gen`` (nothing written). A
+        growing file then gets a marker at its end for the next run's portions."""
+        if not self.rest.ship_after(gen):
+            return False
+        self._seen(gen)
+        if self.job.active and not self.job.name.endswith(".gz"):
+            marker = tail_marker(self.shared.api, self.instance, self.job.name, gen.offset)
+            if marker is not None:
+                with self.ledger.changing():
+                    gen.marker, gen.marker_name = marker, self.job.name
+        return True
+
+    # --- records -------------------------------------------------------------------------
+
+    def _write(self, gen: Generation, sealed: SealedObject) -> None:
+        self.ledger.write_object(gen, self.job.name, sealed, self.job.name)
+
+    def _seen(self, gen: Generation) -> None:
+        with self.ledger.changing():
+            record_sighting(gen, self.job.file, self.job.active)
+        self.claims.found(gen)
+
+    def _defer(self, gen: Generation) -> None:
+        self.claims.defer(gen)
+        log.warning("file no longer holds the bytes shipped before (rotated since listing); "
+                    "it is picked up at the next listing", extra=self._extra())
+
+    def _note_fallback(self, why: Exception) -> None:
+        log.info("portion data not exact; streaming the complete file instead",
+                 extra=self._extra(reason=str(why)))
+        self.shared.stats.add(recovered_truncations=1)
+
+    def _extra(self, **more: Any) -> dict[str, Any]:
+        return {"instance": self.instance, "file": self.job.name, **more}

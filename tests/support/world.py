@@ -1,0 +1,104 @@
+"""A simulated AWS account per test: our RDS simulator and a fresh bucket in the local S3,
+with the environment a shipper run needs to use them."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from shipper.simulator.faults import Faults
+from shipper.simulator.oracle import OracleReport, verify
+from shipper.simulator.s3server import LocalS3
+from shipper.simulator.server import SimulatorServer
+from shipper.simulator.world import DEFAULT_START, World
+from tests.support.runs import Run, run_inproc
+from tests.support.s3 import new_bucket
+
+REGION = "us-east-1"
+PREFIX = "rds-logs/"
+BASE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "SHIPPER_LOG_FORMAT": "json",
+    "SHIPPER_RATE": "100",
+    "SHIPPER_BURST": "300",
+    "SHIPPER_MAX_RUNTIME": "0",
+    "SHIPPER_CONCURRENCY": "4",
+}
+
+
+@dataclass
+class AwsWorld:
+    world: World
+    sim: SimulatorServer
+    s3: LocalS3
+    bucket: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    def s3_client(self) -> Any:
+        return self.s3.client(region_name=self.env.get("AWS_REGION", REGION))
+
+    def run(self, *argv: str, **env: str) -> Run:
+        """The real CLI in this process (``tests.support.runs.run_inproc``)."""
+        return run_inproc(self, *argv, **env)
+
+    def spawn(self, *argv: str, **env: str) -> subprocess.Popen[str]:
+        """The console script in a child process (for SIGTERM, SIGKILL and RSS tests)."""
+        child_env = self.child_env(**env)
+        return subprocess.Popen(
+            [sys.executable, "-m", "shipper", *(argv or ("run",))],
+            env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+
+    def child_env(self, **env: str) -> dict[str, str]:
+        """The environment of a child process (an empty value unsets a variable)."""
+        import os
+
+        merged = {**os.environ, **self.env, **env}
+        return {k: v for k, v in merged.items() if v != ""}
+
+    def verify(self, **kwargs: Any) -> OracleReport:
+        return verify(self.s3_client(), self.bucket, PREFIX, self.world, **kwargs)
+
+    def data_keys(self) -> list[str]:
+        client = self.s3_client()
+        keys: list[str] = []
+        for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=f"{PREFIX}data/"):
+            keys.extend(o["Key"] for o in page.get("Contents", []))
+        return keys
+
+
+@contextlib.contextmanager
+def fresh_aws(local_s3: LocalS3, seed: int = 1, faults: Faults | None = None,
+              region: str = REGION, start: float = DEFAULT_START,
+              **env: str) -> Iterator[AwsWorld]:
+    """A world, its simulator and a fresh bucket (also usable inside a hypothesis example)."""
+    world = World(seed=seed, region=region, start=start)
+    with SimulatorServer(world, faults or Faults(seed=seed)) as sim:
+        bucket = new_bucket(local_s3, "logs", region)
+        merged = {
+            **BASE_ENV,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "SHIPPER_BUCKET": bucket,
+            "AWS_ENDPOINT_URL_RDS": sim.endpoint_url,
+            "AWS_ENDPOINT_URL_S3": local_s3.endpoint_url,
+            **env,
+        }
+        yield AwsWorld(world, sim, local_s3, bucket, merged)
+
+
+@pytest.fixture
+def aws_world(local_s3: LocalS3) -> Iterator[AwsWorld]:
+    with fresh_aws(local_s3, faults=Faults()) as aws:  # faults seeded 0
+        yield aws

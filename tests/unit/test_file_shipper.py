@@ -1,0 +1,122 @@
+"""One file's shipping by its kind (``shipper.file_shipper``), over the in-memory fakes: the
+bytes that land reassemble to the file, and each kind takes the path it should."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+
+import pytest
+
+from shipper.claims import Claims
+from shipper.config import Settings
+from shipper.file_shipper import FileShipper, InstanceRun, NeedsProof
+from shipper.identity import FileJob, JobKind
+from shipper.layout import Scope
+from shipper.lease import LeaseManager
+from shipper.ledger import Ledger
+from shipper.rdsapi import LogFile
+from shipper.state import Generation, InstanceState, RangeCheck
+from shipper.stats import RunStats
+from tests.support.fakes import FakeClock, FakeRdsApi, MemoryStore, ServedFile
+
+SCOPE = Scope("rds-logs/", "123456789012", "eu-west-1", "db-1")
+NAME = "error/postgresql.log.2024-01-02-03"
+BODY = b"".join(f"2024-01-02 03:00:{i:02d} UTC LOG: statement {i}\n".encode()
+                for i in range(80))
+PORTION = "DownloadDBLogFilePortion"
+REST = "DownloadCompleteLogFile"
+
+
+class Shop:
+    """A ledger over a MemoryStore, a fake API serving ``files``, and the run they share."""
+
+    def __init__(self, files: dict[str, ServedFile]) -> None:
+        self.store = MemoryStore()
+        clock = FakeClock()
+        lease = LeaseManager(self.store, "run-a", 60, clock=clock)  # type: ignore[arg-type]
+        held = lease.acquire(SCOPE.lease_key())
+        assert held is not None
+        self.ledger = Ledger(SCOPE, InstanceState("db-1", "eu-west-1", "123456789012"), None,
+                             held, self.store, RunStats(), "run-a",  # type: ignore[arg-type]
+                             clock=clock)
+        self.api = FakeRdsApi(files, page_bytes=1000)
+        self.shared = InstanceRun(self.ledger, Claims(), self.api,  # type: ignore[arg-type]
+                                  Settings(bucket="b"), RunStats(), threading.Event())
+
+    def ship(self, job: FileJob) -> None:
+        """Ship ``job`` as a run of its own would (claims last one run)."""
+        self.shared.claims = Claims()
+        FileShipper(self.shared, job).run()
+
+    def listed(self, name: str = NAME) -> LogFile:
+        return next(f for f in self.api.log_files("db-1") if f.name == name)
+
+    def shipped(self, gen: Generation) -> bytes:
+        prefix = SCOPE.data_key(gen.gen_id, gen.first_seen_ms, 0).rsplit("/", 1)[0]
+        keys = sorted(self.store.list_keys(prefix))
+        return b"".join(gzip.decompress(self.store.objects[k].body) for k in keys)
+
+    def actions(self) -> set[str]:
+        return {action for action, _, _ in self.api.calls}
+
+
+def test_a_new_growing_file_ships_by_portions_and_keeps_the_last_marker() -> None:
+    shop = Shop({NAME: ServedFile(BODY, hour=3)})
+    gen = shop.ledger.open_generation(shop.listed(), active=True)
+    shop.ship(FileJob(JobKind.KNOWN, shop.listed(), True, gen=gen))
+    assert shop.shipped(gen) == BODY and gen.offset == len(BODY)
+    assert (gen.marker, gen.marker_name) == (f"3:{len(BODY)}", NAME)
+    assert shop.actions() == {PORTION}
+
+
+def test_a_closed_file_ships_over_rest_without_asking_for_a_marker() -> None:
+    shop = Shop({NAME: ServedFile(BODY)})
+    gen = shop.ledger.open_generation(shop.listed(), active=False)
+    shop.ship(FileJob(JobKind.KNOWN, shop.listed(), False, gen=gen))
+    assert shop.shipped(gen) == BODY and gen.marker is None
+    assert shop.actions() == {REST}
+
+
+def test_a_grown_file_resumes_from_its_marker_and_fetches_only_new_bytes() -> None:
+    shop = Shop({NAME: ServedFile(BODY[:3000], hour=3)})
+    gen = shop.ledger.open_generation(shop.listed(), active=True)
+    shop.ship(FileJob(JobKind.KNOWN, shop.listed(), True, gen=gen))
+    shop.api.files[NAME] = ServedFile(BODY, hour=3, last_written_ms=1_704_164_460_000)
+    shop.api.calls.clear()
+    shop.ship(FileJob(JobKind.GROWN, shop.listed(), True, gen=gen))
+    assert shop.shipped(gen) == BODY
+    assert shop.api.calls[0] == (PORTION, NAME, "3:3000")
+
+
+def test_a_grown_file_whose_marker_hour_changed_needs_a_proof() -> None:
+    shop = Shop({NAME: ServedFile(BODY[:3000], hour=3)})
+    gen = shop.ledger.open_generation(shop.listed(), active=True)
+    shop.ship(FileJob(JobKind.KNOWN, shop.listed(), True, gen=gen))
+    shop.api.files[NAME] = ServedFile(BODY, hour=4, last_written_ms=1_704_164_460_000)
+    with pytest.raises(NeedsProof):
+        shop.ship(FileJob(JobKind.GROWN, shop.listed(), True, gen=gen))
+    assert gen.offset == 3000 and not shop.shared.claims.is_taken(gen)
+
+
+def test_a_renamed_file_is_proven_by_content_and_continued() -> None:
+    old = "error/postgresql.log.2024-01-02-02"
+    shop = Shop({old: ServedFile(BODY[:2000])})
+    gen = shop.ledger.open_generation(shop.listed(old), active=False)
+    shop.ship(FileJob(JobKind.KNOWN, shop.listed(old), False, gen=gen))
+    shop.api.files = {NAME: ServedFile(BODY)}
+    other = Generation("ffffffffffffffffffff", "x", "x", 1, offset=1500,
+                       checks=[RangeCheck(0, 1500, "0" * 64)])
+    shop.ship(FileJob(JobKind.PROVE, shop.listed(), False, candidates=[gen, other]))
+    assert shop.shipped(gen) == BODY and gen.name == NAME
+    assert len(shop.ledger.state.generations) == 1  # no new generation
+
+
+def test_a_file_no_candidate_matches_is_a_new_generation() -> None:
+    shop = Shop({NAME: ServedFile(BODY)})
+    stranger = Generation("eeeeeeeeeeeeeeeeeeee", "y", "y", 1, offset=100,
+                          checks=[RangeCheck(0, 100, "1" * 64)])
+    shop.ship(FileJob(JobKind.PROVE, shop.listed(), False, candidates=[stranger]))
+    (new,) = shop.ledger.state.generations.values()
+    assert new is not stranger and shop.shipped(new) == BODY and stranger.offset == 100
+

@@ -1,0 +1,197 @@
+"""The exactly-once protocol (``shipper.ledger``) against an in-memory S3: intent before data,
+at most one uncommitted object per generation, clean and unclean ends, adoption after a crash."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from shipper.exceptions import LeaseLostError
+from shipper.layout import Scope, data_metadata
+from shipper.lease import LeaseManager
+from shipper.ledger import Ledger, adopt_object
+from shipper.rdsapi import LogFile
+from shipper.state import Generation, InstanceState, RangeCheck
+from shipper.stats import RunStats
+from shipper.transfer import ObjectBuilder, SealedObject
+from tests.support.fakes import FakeClock, MemoryStore
+
+# --- adopting an object a crashed run wrote after its last commit -------------------------------
+
+HEADER = b"/rdsdbbin/oscar/bin/mysqld, Version: 8.0.39 (Source). started with:\n" \
+    b"Tcp port: 3306  Unix socket: /tmp/mysql.sock\nTime                 Id Command    Argument\n"
+SCOPE = Scope("rds-logs/", "123456789012", "eu-west-1", "db-1")
+
+
+def _gen(name: str = "general/mysql-general.log") -> Generation:
+    return Generation("0123456789abcdef0123", name, name, 1_000, active=True)
+
+
+def _meta(name: str, start: int, data: bytes, marker: str | None) -> dict[str, str]:
+    return data_metadata(SCOPE, name, "0123456789abcdef0123", start, start + len(data),
+                         hashlib.sha256(data).hexdigest(), marker)
+
+
+def test_an_adopted_header_is_header_only_and_resumable_by_its_marker() -> None:
+    gen = _gen()
+    adopt_object(gen, HEADER, _meta(gen.name, 0, HEADER, f"0:{len(HEADER)}"))
+    assert (gen.offset, gen.header_only) == (len(HEADER), True)
+    assert (gen.marker, gen.marker_name) == (f"0:{len(HEADER)}", gen.name)
+    assert gen.checks[0] == RangeCheck(0, len(HEADER), hashlib.sha256(HEADER).hexdigest())
+
+
+def test_an_adopted_object_past_the_header_is_not_header_only() -> None:
+    gen = _gen()
+    adopt_object(gen, HEADER, _meta(gen.name, 0, HEADER, None))
+    query = b"2024-01-02T00:07:00.000000Z 12 Query SELECT 1\n"
+    adopt_object(gen, query, _meta(gen.name, len(HEADER), query, None))
+    assert (gen.offset, gen.header_only) == (len(HEADER) + len(query), False)
+    assert (gen.marker, gen.marker_name) == (None, None)  # REST objects carry no marker
+    assert gen.checks[-1] == RangeCheck(len(HEADER), gen.offset,
+                                        hashlib.sha256(query).hexdigest())
+
+
+def test_a_log_line_is_not_a_header() -> None:
+    gen = _gen()
+    line = b"2024-01-02T00:07:00.000000Z 12 Query SELECT 1\n"
+    adopt_object(gen, line, _meta(gen.name, 0, line, "0:47"))
+    assert gen.header_only is False
+
+
+def test_an_adopted_marker_names_the_file_it_was_read_under() -> None:
+    """A crashed run may have followed a rename its state never recorded: the marker belongs
+    to the new name. A name cut to fit S3 metadata stands for the generation's own name."""
+    renamed = _gen()
+    adopt_object(renamed, HEADER, _meta("general/mysql-general.log.0", 0, HEADER, "0:10"))
+    assert renamed.marker_name == "general/mysql-general.log.0"
+    long_name = "general/" + "x" * 3000
+    cut = _gen(long_name)
+    adopt_object(cut, HEADER, _meta(long_name, 0, HEADER, "0:10"))
+    assert cut.marker_name == long_name
+
+
+# --- the protocol, over an in-memory S3 -------------------------------------------------------
+
+TAIL = f"3:{len(HEADER) + 10}"
+LISTED = LogFile("error/postgresql.log.2024-01-02-03", 5_000, 1_704_164_400_000)
+
+
+def ledger_of(store: MemoryStore, clock: FakeClock, holder: str = "run-a",
+              ttl: float = 60.0) -> tuple[Ledger, LeaseManager]:
+    leases = LeaseManager(store, holder, ttl, clock=clock)  # type: ignore[arg-type]
+    lease = leases.acquire(SCOPE.lease_key())
+    assert lease is not None
+    stored = store.get(SCOPE.state_key())
+    state = InstanceState.from_bytes(stored.body, "s") if stored else \
+        InstanceState(SCOPE.instance, SCOPE.region, SCOPE.account)
+    ledger = Ledger(SCOPE, state, stored.etag if stored else None, lease,
+                    store, RunStats(), holder, clock=clock)  # type: ignore[arg-type]
+    return ledger, leases
+
+
+def committed(store: MemoryStore) -> InstanceState:
+    stored = store.get(SCOPE.state_key())
+    assert stored is not None
+    return InstanceState.from_bytes(stored.body, "s")
+
+
+def sealed(start: int, data: bytes, marker: str | None = None) -> SealedObject:
+    builder = ObjectBuilder(start)
+    builder.feed(data)
+    return builder.seal(marker)
+
+
+def data_keys(store: MemoryStore) -> list[str]:
+    return store.list_keys(SCOPE.data_prefix())
+
+
+def test_a_new_generation_is_committed_before_any_of_its_data() -> None:
+    store, clock = MemoryStore(), FakeClock()
+    ledger, _ = ledger_of(store, clock)
+    gen = ledger.open_generation(LISTED, active=True)
+    assert data_keys(store) == []
+    stored = committed(store).generations[gen.gen_id]
+    assert (stored.offset, stored.seen_size, stored.name) == (0, 5_000, LISTED.name)
+
+
+def test_a_second_object_of_a_generation_commits_the_first_before_it_is_written() -> None:
+    store, clock = MemoryStore(), FakeClock()
+    ledger, _ = ledger_of(store, clock)
+    gen = ledger.open_generation(LISTED, active=True)
+    ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name)
+    assert committed(store).generations[gen.gen_id].offset == 0  # durable, not committed
+    ledger.write_object(gen, LISTED.name, sealed(100, b"b" * 50), LISTED.name)
+    assert committed(store).generations[gen.gen_id].offset == 100  # the first, committed
+    assert len(data_keys(store)) == 2 and gen.offset == 150
+
+
+def test_a_run_that_changed_nothing_writes_nothing_at_its_end() -> None:
+    store, clock = MemoryStore(), FakeClock()
+    ledger, _ = ledger_of(store, clock)
+    ledger.close(stopped=False)
+    assert store.get(SCOPE.state_key()) is None
+
+
+def test_a_run_ends_clean_only_if_it_was_not_stopped() -> None:
+    store, clock = MemoryStore(), FakeClock()
+    ledger, _ = ledger_of(store, clock)
+    gen = ledger.open_generation(LISTED, active=True)
+    ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name)
+    ledger.close(stopped=True)
+    after_stop = committed(store)
+    assert after_stop.generations[gen.gen_id].offset == 100 and not after_stop.last_run_clean
+    ledger.close(stopped=False)  # nothing changed, but the last run did not end clean
+    assert committed(store).last_run_clean
+
+
+def test_a_failed_data_write_leaves_the_run_unclean_and_the_next_run_adopts_it() -> None:
+    store, clock = MemoryStore(), FakeClock()
+    ledger, leases = ledger_of(store, clock)
+    gen = ledger.open_generation(LISTED, active=True)
+    store.fail_data_writes, store.store_failed_writes = 1, True  # written, answer lost
+    with pytest.raises(ConnectionError):
+        ledger.write_object(gen, LISTED.name, sealed(0, HEADER + b"x" * 10, TAIL),
+                            LISTED.name)
+    ledger.close(stopped=False)
+    leases.release(ledger.lease)
+    assert not committed(store).last_run_clean and gen.offset == 0
+
+    clock.advance(5)
+    next_run, _ = ledger_of(store, clock, "run-b")
+    assert next_run.adopt_dangling() == 1
+    adopted = committed(store).generations[gen.gen_id]
+    assert adopted.offset == len(HEADER) + 10 and adopted.marker == TAIL
+    assert next_run.adopt_dangling() == 0
+
+
+def test_an_unreadable_dangling_object_is_not_adopted() -> None:
+    store, clock = MemoryStore(), FakeClock()
+    ledger, _ = ledger_of(store, clock)
+    gen = ledger.open_generation(LISTED, active=True)
+    key = SCOPE.data_key(gen.gen_id, gen.first_seen_ms, 0)
+    store.put_data(key, sealed(0, b"abc").body, {"end-offset": "999"})
+    assert ledger.adopt_dangling() == 0 and gen.offset == 0
+
+
+def test_no_commit_once_the_lease_expired() -> None:
+    store, clock = MemoryStore(), FakeClock()
+    ledger, _ = ledger_of(store, clock, ttl=10)
+    gen = ledger.open_generation(LISTED, active=True)
+    clock.advance(11)
+    with pytest.raises(LeaseLostError):
+        ledger.write_object(gen, LISTED.name, sealed(0, b"a"), LISTED.name)
+    ledger.close(stopped=False)  # says nothing once the lease is gone
+    assert committed(store).generations[gen.gen_id].offset == 0 and not data_keys(store)
+
+
+def test_a_state_changed_by_another_run_loses_the_lease() -> None:
+    store, clock = MemoryStore(), FakeClock()
+    ledger, _ = ledger_of(store, clock)
+    ledger.open_generation(LISTED, active=True)
+    other = committed(store)
+    store.put_conditional(SCOPE.state_key(), other.to_bytes(),
+                          store.objects[SCOPE.state_key()].etag)
+    with pytest.raises(LeaseLostError):
+        ledger.commit()
+    assert ledger.lease.lost
