@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AwsWorld
 from tests.infra.common import ROOT, in_ci
+from tests.support.world import AwsWorld
 
 pytestmark = pytest.mark.slow
 

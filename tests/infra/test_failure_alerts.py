@@ -21,10 +21,11 @@ from moto.events.models import EventPattern
 from shipper.exitcodes import ExitCode
 from shipper.retention import DAY, headroom_seconds, retention_seconds
 from shipper.simulator.faults import ApiError, RequestInfo
-from tests.conftest import PREFIX, AwsWorld, RunResult
 from tests.infra import cfntools as cfn
 from tests.infra.common import BUCKET_ATTRS, BUCKET_REFS, CLUSTER_ARN, SHIPPER_REQUIRED
 from tests.infra.event_pattern import matches as pattern_matches
+from tests.support.runs import Run as RunResult
+from tests.support.world import PREFIX, AwsWorld
 
 MINUTE = 60
 

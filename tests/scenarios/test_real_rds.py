@@ -13,7 +13,6 @@ import pytest
 
 from shipper.simulator.faults import AMBIGUITIES
 from shipper.simulator.world import World
-from tests.conftest import AwsWorld
 from tests.scenarios.helpers import (
     HOUR,
     describe,
@@ -21,6 +20,7 @@ from tests.scenarios.helpers import (
     ok_run,
     request_log,
 )
+from tests.support.world import AwsWorld
 
 DAY = 24 * HOUR
 
