@@ -268,8 +268,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("concurrency", "SHIPPER_CONCURRENCY", "--concurrency", _int_parser(1, 64),
                 "worker threads across instances and files", "8"),
     SettingSpec("rate", "SHIPPER_RATE", "--rate", _float_parser(0.1, 100.0),
-                "hard ceiling on RDS API requests per second, per account and region "
-                "(unset: adaptive, from the documented 12/s)", "(adaptive)"),
+                "hard ceiling (and start) of the adaptive RDS API request rate per second, per "
+                "account and region (unset: from the documented 12/s)", "(adaptive)"),
     SettingSpec("burst", "SHIPPER_BURST", "--burst", _int_parser(1, 300),
                 "hard ceiling on RDS API requests in a burst above the rate, per account "
                 "and region (unset: the documented 300)", "(300)"),

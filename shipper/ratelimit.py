@@ -13,7 +13,8 @@ of TCP congestion control (AIMD) and botocore's ``adaptive`` retry mode:
 * every second in which calls succeed adds ``INCREASE`` requests/s (additive increase), but
   only up to twice the rate actually used lately (as botocore does): a rate nobody uses proves
   nothing and would come back as a burst;
-* ``SHIPPER_RATE`` / ``SHIPPER_BURST`` are hard ceilings when set.
+* ``SHIPPER_RATE`` / ``SHIPPER_BURST`` are hard ceilings when set, and the rate starts there
+  (a user who sets them states the budget they have: a raised quota, or a share of it).
 
 One ``RateLimiter`` is shared by every thread working in one (account, region), through
 ``RateLimiters``; each reports the rate it settled at (time-weighted mean since its first
@@ -74,7 +75,8 @@ class RateLimiter:
         self._max_rate = math.inf if max_rate is None else float(max_rate)
         self._max_burst = float(DOCUMENTED_BURST if max_burst is None
                                 else min(max_burst, DOCUMENTED_BURST))
-        self._rate = min(DOCUMENTED_RATE, self._max_rate)
+        # A ceiling states the budget its user has (a raised quota, or a share): start there.
+        self._rate = DOCUMENTED_RATE if max_rate is None else float(max_rate)
         self._capacity = self._max_burst
         self._tokens = self._capacity
         self._clock = clock

@@ -97,11 +97,14 @@ def test_a_burst_ceiling_above_the_documented_burst_is_clipped() -> None:
     assert bucket.granted == DOCUMENTED_BURST + 1
 
 
-def test_a_rate_ceiling_above_the_documented_rate_is_reached_by_growth() -> None:
-    bucket, clock, stop = limiter(rate=14.0)
+def test_a_rate_ceiling_is_also_the_start_and_comes_back_after_a_cut() -> None:
+    bucket, clock, stop = limiter(rate=40.0)  # e.g. a raised quota
+    assert bucket.rate == 40.0
     spend_burst(bucket, stop)
-    run_at_the_rate(bucket, clock, stop, 30.0)
-    assert bucket.rate == 14.0
+    bucket.on_throttle()
+    assert bucket.rate == pytest.approx(DECREASE * 40.0)
+    run_at_the_rate(bucket, clock, stop, 120.0)
+    assert bucket.rate == 40.0
 
 
 @pytest.mark.parametrize(("rate", "burst"), [(0.0, 1), (-1.0, None), (None, 0), (1.0, -5)])
