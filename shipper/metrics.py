@@ -41,6 +41,9 @@ def run_metrics(namespace: str, summary: dict[str, Any]) -> str:
     }
     units = {"BytesShipped": "Bytes", "GapBytes": "Bytes", "LagSeconds": "Seconds",
              "RunSeconds": "Seconds", "ObjectsWritten": "Count", "Failures": "Count",
-             "SuspectedGaps": "Count", "Throttles": "Count"}
+             "SuspectedGaps": "Count", "Throttles": "Count", "RdsRateSettled": "Count/Second"}
+    settled = [float(r["settled_rate"]) for r in summary.get("rate_limits") or []]
+    if settled:  # the most constrained (account, region): where other tools took the budget
+        values["RdsRateSettled"] = min(settled)
     return emf_record(namespace, values, units, {"run_id": summary["run_id"],
                                                   "exit_code": summary["exit_code"]})
