@@ -125,7 +125,7 @@ def write_markdown(path: Path, phases: list[Phase], profile: Profile, png_name: 
         "when a run starts; setup runs that only prepare state run unthrottled and unmeasured.",
         f"- Shipper configurations: defaults = `{_env(SHIPPER_DEFAULT)}` (no SHIPPER_RATE or "
         "SHIPPER_BURST: the adaptive rate starts from the documented budget, burst 300 and "
-        f"12/s, halves on a throttle, grows back 0.25/s per second); full account budget = "
+        f"12/s, drops to 70% on a throttle, grows back 0.25/s per second); full account budget = "
         f"`{_env(SHIPPER_FULL)}` (the same controller with ceilings, which are also its start); "
         f"fixed (the former default) = `{_env(SHIPPER_FIXED)}`; all other settings at their "
         "defaults (SHIPPER_OBJECT_MIB=16, SHIPPER_PORTION_MAX_MIB=8).",

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 # RDS User Guide, "API throttling quotas": per account and region.
 DOCUMENTED_BURST = 300
 DOCUMENTED_RATE = 12.0
-DECREASE = 0.5  # the rate keeps this fraction of itself on a throttle
+DECREASE = 0.7  # the rate keeps this fraction of itself on a throttle (botocore: 0.7)
 INCREASE = 0.25  # requests/s added per second of successful calls
 MIN_RATE = 0.25  # requests/s: never stall completely, retries back off on top of this
 MEASURE_SECONDS = 2.0  # window of the "rate actually used" that caps the growth

@@ -116,7 +116,7 @@ def test_invalid_ceilings_are_refused(rate: float | None, burst: int | None) -> 
 # --- multiplicative decrease --------------------------------------------------------------
 
 
-def test_a_throttle_halves_the_rate_and_spends_the_saved_tokens() -> None:
+def test_a_throttle_cuts_the_rate_multiplicatively_and_spends_the_saved_tokens() -> None:
     bucket, clock, stop = limiter()
     bucket.acquire(stop)
     clock.now += 1.0
