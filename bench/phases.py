@@ -201,10 +201,11 @@ def throughput(lab: Lab, profile: Profile) -> Phase:
         return median([r[field_] for r in rows[key] if r[field_] is not None])
 
     def paired(num: str, den: str) -> list[float]:
-        """Ratios of runs from the same round (neighbours in time), over shared rounds."""
-        by_round = {r["round"]: r for r in rows[den]}
+        """Ratios of runs from the same round (neighbours in time), over shared rounds in which
+        both runs succeeded (a run that crashed early has a short wall time, not a fast one)."""
+        by_round = {r["round"]: r for r in rows[den] if r["problem"] is None}
         return [a["wall"] / by_round[a["round"]]["wall"] for a in rows[num]
-                if a["round"] in by_round]
+                if a["round"] in by_round and a["problem"] is None]
 
     table = []
     for c in contenders:
