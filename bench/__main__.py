@@ -14,12 +14,15 @@ import time
 import traceback
 from pathlib import Path
 
+from bench import contention, cost, phases
 from bench.harness import Lab
 from bench.measure import Phase
-from bench.phases import FULL, PHASES, QUICK, say
+from bench.phases import FULL, QUICK, say
 from bench.report import commit, load_average, write_json, write_markdown, write_plot
 
 HERE = Path(__file__).resolve().parent
+PHASES = {**phases.PHASES, "neighbour": contention.neighbour, "pairs": contention.pairs,
+          "cost": cost.cost}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     load_before = load_average()
     commit_before = commit()
-    phases: list[Phase] = []
+    done: list[Phase] = []
     failed = False
     with Lab() as lab:
         for name in wanted:
@@ -61,14 +64,15 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 phase = Phase(name, name, error=f"{type(err).__name__}: {err}")
             phase.seconds = time.perf_counter() - t0
-            phases.append(phase)
+            done.append(phase)
+            cost.MEASURED[name] = phase
             say(f"phase {name} took {phase.seconds:.0f}s")
     png = out / "results.png"
-    has_png = write_plot(png, phases)
+    has_png = write_plot(png, done)
     md = out / "RESULTS.md"
-    write_markdown(md, phases, profile, png.name if has_png else None, started, command,
+    write_markdown(md, done, profile, png.name if has_png else None, started, command,
                    load_before, commit_before)
-    write_json(raw_dir / f"results-{profile.name}.json", phases, profile)
+    write_json(raw_dir / f"results-{profile.name}.json", done, profile)
     say(f"wrote {md}" + (f" and {png}" if has_png else "") + f" in {time.time() - started:.0f}s")
     return 1 if failed else 0
 

@@ -13,7 +13,12 @@ fixed so that it actually ships the data): one instance and one file at a time,
 false, the whole file joined in memory and put to S3 as it came (no compression). It retries
 ``Throttling`` with jittered exponential backoff.
 
-Both read the shipper's environment (``AWS_ENDPOINT_URL_RDS``, ``AWS_ENDPOINT_URL_S3``,
+``python -m bench.contenders neighbour --rate 3``: another tool on the same account, e.g. a
+monitoring agent: ``DescribeDBLogFiles`` on the first instance at a steady rate (calls are
+scheduled at fixed times, one request each, no retries, so a throttled call is a refused one)
+until SIGTERM; it reports how many of its calls were throttled.
+
+All three read the shipper's environment (``AWS_ENDPOINT_URL_RDS``, ``AWS_ENDPOINT_URL_S3``,
 ``SHIPPER_BUCKET``, credentials, region) and print one JSON line with their counters and
 their own VmHWM.
 """
@@ -24,6 +29,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -223,9 +229,34 @@ def baseline(bucket_name: str) -> dict[str, Any]:
     return counters.values
 
 
+# --- neighbour ---------------------------------------------------------------------------------
+
+
+def neighbour(rate: float) -> dict[str, Any]:
+    """Steady ``rate`` DescribeDBLogFiles calls per second until SIGTERM."""
+    _session, rds, _s3 = _clients(1)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    ident = next(iter(_instances(rds, Counters(), None)))
+    counters = Counters()
+    started = time.monotonic()
+    calls = 0
+    while not stop.is_set():
+        counters.add(rds_requests=1)
+        try:
+            rds.describe_db_log_files(DBInstanceIdentifier=ident, MaxRecords=1000)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") not in THROTTLE_CODES:
+                raise
+            counters.add(throttles=1)
+        calls += 1
+        stop.wait(max(0.0, started + calls / rate - time.monotonic()))
+    return counters.values
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.contenders")
-    parser.add_argument("which", choices=("floor", "baseline"))
+    parser.add_argument("which", choices=("floor", "baseline", "neighbour"))
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--rate", type=float, default=12.0)
     parser.add_argument("--burst", type=int, default=300)
@@ -234,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     if args.which == "floor":
         result = floor(args.workers, args.rate, args.burst, bucket_name)
+    elif args.which == "neighbour":
+        result = neighbour(args.rate)
     else:
         result = baseline(bucket_name)
     result["seconds"] = round(time.perf_counter() - started, 3)

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ from shipper.simulator.server import SimulatorServer
 from shipper.simulator.world import World
 
 REGION = "us-east-1"
+ACCOUNT = World().account_id  # every workload's world, unless it says otherwise
 REPO = Path(__file__).resolve().parent.parent
 BASE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -40,8 +42,12 @@ BASE_ENV = {
     "SHIPPER_MAX_RUNTIME": "0",
 }
 # Settings of the shipper's own that the benchmark pins (everything else: the defaults).
-SHIPPER_DEFAULT = {"SHIPPER_RATE": "5", "SHIPPER_BURST": "10", "SHIPPER_CONCURRENCY": "8"}
+# The defaults: no ceiling, the adaptive rate starts from the documented budget.
+SHIPPER_DEFAULT = {"SHIPPER_CONCURRENCY": "8"}
+# Ceilings at the account's full documented budget (the rate cannot grow past 12/s).
 SHIPPER_FULL = {"SHIPPER_RATE": "12", "SHIPPER_BURST": "300", "SHIPPER_CONCURRENCY": "8"}
+# The former default: a fixed 5 requests/s after a burst of 10 (still cut on a throttle).
+SHIPPER_FIXED = {"SHIPPER_RATE": "5", "SHIPPER_BURST": "10", "SHIPPER_CONCURRENCY": "8"}
 # Only for preparing state (never measured): no client-side limit.
 SHIPPER_SETUP = {"SHIPPER_RATE": "100", "SHIPPER_BURST": "300", "SHIPPER_CONCURRENCY": "16"}
 
@@ -153,6 +159,18 @@ class Run:
         return "; ".join(tails)
 
 
+def _sum(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counters of several servers added up (nested dicts key by key)."""
+    out: dict[str, Any] = {}
+    for snap in snapshots:
+        for key, value in snap.items():
+            if isinstance(value, dict):
+                out[key] = _sum([out.get(key, {}), value])
+            elif isinstance(value, (int, float)):
+                out[key] = out.get(key, 0) + value
+    return out
+
+
 def _delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in after.items():
@@ -231,33 +249,38 @@ class Lab:
         realistic = Faults.realistic()
         self.faults.set_throttle(realistic.throttle_burst, realistic.throttle_rate)
 
-    def empty_account_bucket(self) -> None:
-        """The account's budget in steady state: the burst already spent, 12/s refill."""
+    def empty_account_bucket(self, pairs: tuple[tuple[str, str], ...] = ((ACCOUNT, REGION),)
+                             ) -> None:
+        """The budget of each (account, region) in steady state: the burst already spent,
+        12/s refill."""
         self.fill_account_bucket()
-        while self.faults.take_token():
-            pass
+        for account, region in pairs:
+            while self.faults.take_token(account, region):
+                pass
 
     # --- contenders ---------------------------------------------------------------------
 
-    def env(self, world: World, bucket: str, extra: Mapping[str, str] | None = None
-            ) -> dict[str, str]:
+    def env(self, world: World, bucket: str, extra: Mapping[str, str] | None = None,
+            endpoint: str | None = None) -> dict[str, str]:
         clean = {k: v for k, v in os.environ.items()
                  if not k.startswith(("SHIPPER_", "AWS_", "RDSLOGSBUCKET"))}
         return {
             **clean, **BASE_ENV,
-            "AWS_ENDPOINT_URL_RDS": self.server(world).endpoint_url,
+            "AWS_ENDPOINT_URL_RDS": endpoint or self.server(world).endpoint_url,
             "AWS_ENDPOINT_URL_S3": self.s3.endpoint_url,
             "SHIPPER_BUCKET": bucket,
             **(extra or {}),
         }
 
     def run(self, world: World, bucket: str, commands: list[list[str]],
-            extra: Mapping[str, str] | None = None, timeout: float = 1800) -> Run:
+            extra: Mapping[str, str] | None = None, timeout: float = 1800, *,
+            servers: list[SimulatorServer] | None = None, endpoint: str | None = None) -> Run:
         """Start every command at once (each ``python -m ...``), wait for all; the wall time
-        runs from the first start to the last exit."""
-        server = self.server(world)
-        env = self.env(world, bucket, extra)
-        rds0, s30 = server.stats.snapshot(), self.s3.stats.snapshot()
+        runs from the first start to the last exit. ``servers``/``endpoint``: several
+        simulators behind one endpoint (their counters are summed)."""
+        servers = servers or [self.server(world)]
+        env = self.env(world, bucket, extra, endpoint)
+        rds0, s30 = [sv.stats.snapshot() for sv in servers], self.s3.stats.snapshot()
         busy0, busy_s3 = _cpu_busy_seconds(), self.s3_busy.read()
         kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         me0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -277,12 +300,31 @@ class Lab:
         kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         me1 = resource.getrusage(resource.RUSAGE_SELF)
         contender = (kids1.ru_utime - kids0.ru_utime) + (kids1.ru_stime - kids0.ru_stime)
-        servers = (me1.ru_utime - me0.ru_utime) + (me1.ru_stime - me0.ru_stime)
-        foreign = max(0.0, _cpu_busy_seconds() - busy0 - contender - servers)
+        cpu_servers = (me1.ru_utime - me0.ru_utime) + (me1.ru_stime - me0.ru_stime)
+        foreign = max(0.0, _cpu_busy_seconds() - busy0 - contender - cpu_servers)
         busy1 = self.s3_busy.read()
-        return Run(wall, codes, outputs, _delta(server.stats.snapshot(), rds0),
-                   _delta(self.s3.stats.snapshot(), s30), errors, contender, servers, foreign,
-                   None if busy1 is None or busy_s3 is None else busy1 - busy_s3)
+        rds = _sum([_delta(sv.stats.snapshot(), before) for sv, before in zip(servers, rds0,
+                                                                               strict=True)])
+        return Run(wall, codes, outputs, rds,
+                   _delta(self.s3.stats.snapshot(), s30), errors, contender, cpu_servers,
+                   foreign, None if busy1 is None or busy_s3 is None else busy1 - busy_s3)
+
+    def start_neighbour(self, world: World, bucket: str, rate: float) -> subprocess.Popen[str]:
+        """Another tool on the account: steady ``rate`` DescribeDBLogFiles calls per second
+        (``python -m bench.contenders neighbour``) until ``stop_neighbour``."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "bench.contenders", "neighbour", "--rate", str(rate)],
+            cwd=REPO, env=self.env(world, bucket), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+
+    @staticmethod
+    def stop_neighbour(proc: subprocess.Popen[str]) -> dict[str, Any]:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        for line in reversed(out.splitlines()):
+            if line.startswith("{"):
+                return dict(json.loads(line))
+        raise RuntimeError(f"neighbour printed no result (exit {proc.returncode}): {err[-500:]}")
 
     def shipper(self, world: World, bucket: str, settings: Mapping[str, str],
                 processes: int = 1, **kwargs: Any) -> Run:

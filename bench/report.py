@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.harness import REPO, SHIPPER_DEFAULT, SHIPPER_FULL
+from bench.harness import REPO, SHIPPER_DEFAULT, SHIPPER_FIXED, SHIPPER_FULL
 from bench.measure import Phase, median
 from bench.phases import CONTENDERS, Profile
 from shipper.simulator.faults import Faults
@@ -115,24 +115,29 @@ def write_markdown(path: Path, phases: list[Phase], profile: Profile, png_name: 
         "",
         f"- Simulator (`Faults.realistic()`): {faults.latency_ms:g} ms + "
         f"{faults.latency_ms_per_mb:g} ms per MB returned per request; the account throttle "
-        f"burst {faults.throttle_burst}, {faults.throttle_rate:g} requests/s, one bucket shared "
-        "by every simulator and every contender process. S3: `LocalS3` (moto server mode, one "
-        "request at a time). Both over HTTP on 127.0.0.1, in the benchmark's process; every "
+        f"burst {faults.throttle_burst}, {faults.throttle_rate:g} requests/s, one bucket per "
+        "account and region, shared by every simulator and every contender process. S3: "
+        "`LocalS3` (moto server mode, one request at a time). Both over HTTP on 127.0.0.1, "
+        "in the benchmark's process; every "
         "contender is its own process (`python -m bench.shipper_run` runs the real "
         "`shipper.cli.main`).",
         "- Unless a phase says otherwise the account bucket is full (burst 300 available) "
         "when a run starts; setup runs that only prepare state run unthrottled and unmeasured.",
-        f"- Shipper configurations: defaults = `{_env(SHIPPER_DEFAULT)}`; full account budget "
-        f"= `{_env(SHIPPER_FULL)}`; all other settings at their defaults (SHIPPER_OBJECT_MIB=16,"
-        " SHIPPER_PORTION_MAX_MIB=8).",
+        f"- Shipper configurations: defaults = `{_env(SHIPPER_DEFAULT)}` (no SHIPPER_RATE or "
+        "SHIPPER_BURST: the adaptive rate starts from the documented budget, burst 300 and "
+        f"12/s, drops to 70% on a throttle, grows back 0.25/s per second); full account budget = "
+        f"`{_env(SHIPPER_FULL)}` (the same controller with ceilings, which are also its start); "
+        f"fixed (the former default) = `{_env(SHIPPER_FIXED)}`; all other settings at their "
+        "defaults (SHIPPER_OBJECT_MIB=16, SHIPPER_PORTION_MAX_MIB=8).",
         f"- Floor: worker threads {'/'.join(map(str, profile.floor_workers))} tried, the fastest "
         "kept (see 1.); token bucket 12/s burst 300, REST for every file, gzip level 6, one "
         "PUT per file.",
         "- Baseline: serial, boto3, `DownloadDBLogFilePortion` from `\"0\"` until "
         "`AdditionalDataPending` is false, one uncompressed PUT per file, jittered exponential "
         "backoff on `Throttling`.",
-        f"- Repetitions: throughput {profile.reps} (the two fast contenders, full-budget "
-        f"shipper and floor, {profile.reps_fast}), incremental {profile.incr_reps}, idle "
+        f"- Repetitions: throughput {profile.reps} (the fast contenders, both shipper "
+        f"configurations and the floor, {profile.reps_fast}), neighbour {profile.nb_reps}, "
+        f"accounts and regions {profile.pair_reps}, incremental {profile.incr_reps}, idle "
         f"{profile.idle_reps} ({profile.idle_large_reps} for 1000 instances: rate-bound, about a "
         f"minute each), scale-out {profile.so_reps}; interleaved (A B C, C B A, ...), medians "
         "with (min-max); ratios are paired by round. MB = 10^6 bytes; MiB = 2^20.",
@@ -243,7 +248,7 @@ def _plot_scaleout(ax: Any, data: dict[str, Any]) -> None:
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
     ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="upper left")
-    ax.set_title("Scale-out (defaults per process, burst spent)", fontsize=9)
+    ax.set_title("Scale-out (fixed 5/s per process, burst spent)", fontsize=9)
 
 
 def _plot_idle(ax: Any, data: dict[str, Any]) -> None:

@@ -97,10 +97,12 @@ def engine_files(engine: str, count: int, now: float) -> list[tuple[str, float, 
 
 def fleet(instances: int, files: int, file_bytes: int, *, label: str, seed: int = 7,
           growing_bytes: int | None = None, single_file: bool = False,
-          prefix: str = "db") -> Workload:
+          prefix: str = "db", account: str | None = None, region: str | None = None
+          ) -> Workload:
     """``instances`` of mixed engines, each with ``files`` files of ``file_bytes`` (growing
-    files get ``growing_bytes`` if given)."""
-    world = World(seed=seed, start=START)
+    files get ``growing_bytes`` if given), in one account and region (World's defaults)."""
+    where = {k: v for k, v in (("account_id", account), ("region", region)) if v}
+    world = World(seed=seed, start=START, **where)
     work = Workload(world, label, instances, 0, 0)
     options = _SINGLE_FILE_OPTIONS if single_file else _OPTIONS
     for i in range(instances):
@@ -154,6 +156,21 @@ def scaleout_fleet(instances: int, file_bytes: int) -> Workload:
     """One small growing file per instance (the cheapest instance to ship: two RDS calls)."""
     return fleet(instances, 1, file_bytes, label=f"{instances} instances x 1 file",
                  seed=13, single_file=True, prefix="so")
+
+
+def backfill_fleet(instances: int, file_bytes: int) -> Workload:
+    """A backfill that outlasts the account's burst: one small file per instance, so nearly
+    every request is a listing or a download (RDS-bound, little S3)."""
+    return fleet(instances, 1, file_bytes, label=f"{instances} instances x 1 file x "
+                 f"{file_bytes / 1e3:g} kB", seed=23, single_file=True, prefix="bf")
+
+
+def pair_fleet(instances: int, files: int, file_bytes: int, account: str,
+               region: str) -> Workload:
+    """One (account, region) of a multi-account, multi-region task."""
+    return fleet(instances, files, file_bytes, label=f"{instances} instances x {files} files "
+                 f"x {file_bytes / 1e3:g} kB", seed=29, prefix=f"p{account[-2:]}-{region}",
+                 account=account, region=region)
 
 
 def one_big_file(nbytes: int) -> Workload:

@@ -43,8 +43,8 @@ class Settings:
     file_include: tuple[str, ...] = ("*",)
     file_exclude: tuple[str, ...] = ()
     concurrency: int = 8
-    rate: float = 5.0
-    burst: int = 10
+    rate: float | None = None  # a ceiling; None: adaptive from the account's documented budget
+    burst: int | None = None
     max_runtime: float = 780.0
     max_attempts: int = 8
     complete_file_versions: tuple[str, ...] = ("v19", "v13")
@@ -268,10 +268,11 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("concurrency", "SHIPPER_CONCURRENCY", "--concurrency", _int_parser(1, 64),
                 "worker threads across instances and files", "8"),
     SettingSpec("rate", "SHIPPER_RATE", "--rate", _float_parser(0.1, 100.0),
-                "RDS API requests per second for this process (account limit is 12/s, shared)",
-                "5"),
+                "hard ceiling (and start) of the adaptive RDS API request rate per second, per "
+                "account and region (unset: from the documented 12/s)", "(adaptive)"),
     SettingSpec("burst", "SHIPPER_BURST", "--burst", _int_parser(1, 300),
-                "RDS API requests allowed in a burst above the rate", "10"),
+                "hard ceiling on RDS API requests in a burst above the rate, per account "
+                "and region (unset: the documented 300)", "(300)"),
     SettingSpec("max_runtime", "SHIPPER_MAX_RUNTIME", "--max-runtime",
                 _float_parser(1.0, 86400.0, allow_zero=True),
                 "seconds before a clean stop (0 = no limit); keep it under the schedule", "780"),
@@ -367,10 +368,7 @@ def load_settings(
                 "set SHIPPER_REGIONS, AWS_REGION or AWS_DEFAULT_REGION",
             )
         values["regions"] = _parse_regions(fallback, source)
-    settings = Settings(**values)
-    if settings.burst < 1 or settings.rate <= 0:
-        raise ConfigError("SHIPPER_RATE", "must be positive")
-    return settings
+    return Settings(**values)
 
 
 def flags_from_namespace(namespace: argparse.Namespace) -> dict[str, str | None]:

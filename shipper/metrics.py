@@ -48,5 +48,9 @@ def run_metrics(namespace: str, summary: dict[str, Any]) -> str:
     values = {name: float(summary[key]) for name, key, _ in METRICS
               if summary.get(key) is not None}
     units = {name: unit for name, _, unit in METRICS}
+    settled = [float(r["settled_rate"]) for r in summary.get("rate_limits") or []]
+    if settled:  # the most constrained (account, region): where other tools took the budget
+        values["RdsRateSettled"] = min(settled)
+        units["RdsRateSettled"] = "Count/Second"
     return emf_record(namespace, values, units, {"run_id": summary["run_id"],
                                                   "exit_code": summary["exit_code"]})

@@ -1,8 +1,9 @@
 """The RDS calls: instances, log file listings, portions and the REST complete-file download.
 
-Every call takes a token from the process's rate limiter and goes through the shared retry
-policy. The REST endpoint has no SDK method: we sign it with botocore's SigV4 signer against the
-RDS client's own endpoint, so ``AWS_ENDPOINT_URL_RDS`` and custom endpoints apply to it too.
+Every call takes a token from the rate limiter of its account and region and goes through the
+shared retry policy. The REST endpoint has no SDK method: we sign it with botocore's SigV4
+signer against the RDS client's own endpoint, so ``AWS_ENDPOINT_URL_RDS`` and custom endpoints
+apply to it too.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Retries with tenacity: jittered exponential backoff, bounded attempts, an explicit list of
-what is worth retrying. Throttling also drains the process's rate limiter, so every worker slows
-down together instead of each one learning the limit on its own."""
+what is worth retrying. Every paced attempt reports back to its rate limiter (success or
+``Throttling``), so all workers of one account and region slow down and speed up together instead
+of each one learning the limit on its own."""
 
 from __future__ import annotations
 
@@ -151,17 +152,24 @@ class Retrier:
         self._stats.add(retries=1)
         if exc is not None and is_throttle(exc):
             self._stats.add(throttles=1)
-            if self._limiter is not None:
-                self._limiter.drain()
 
     def call(self, fn: Callable[[], T], rate_limited: bool = True) -> T:
         """Call ``fn`` (taking a rate-limiter token per attempt when ``rate_limited``)."""
 
         def attempt() -> T:
             limiter = self._limiter if rate_limited else None
-            if limiter is not None and not limiter.acquire(self._stop):
+            if limiter is None:
+                return fn()
+            if not limiter.acquire(self._stop):
                 raise StopRequested("stop requested while waiting for the rate limiter")
-            return fn()
+            try:
+                result = fn()
+            except Exception as exc:
+                if is_throttle(exc):
+                    limiter.on_throttle()
+                raise
+            limiter.on_success()
+            return result
 
         retrying = Retrying(
             retry=retry_if_exception(is_retryable),

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.exceptions import ClientError, NoCredentialsError
@@ -29,7 +29,7 @@ from shipper.layout import Scope
 from shipper.lease import LeaseManager, LeaseRenewer
 from shipper.logs import emit_raw
 from shipper.metrics import run_metrics
-from shipper.ratelimit import RateLimiter
+from shipper.ratelimit import RateLimiters
 from shipper.rdsapi import (
     RDS_ACCESS_CODES,
     DbInstance,
@@ -50,6 +50,8 @@ NO_LOG_STATUSES = frozenset({
     "incompatible-restore", "insufficient-capacity", "restore-error",
 })
 STOP_GRACE_SECONDS = 18.0
+OWN_ACCOUNT = "own"
+T = TypeVar("T")
 
 
 def new_run_id() -> str:
@@ -82,6 +84,26 @@ def instance_selected(instance: DbInstance, settings: Settings) -> bool:
     return all(instance.tags.get(k) == v for k, v in settings.tags)
 
 
+def rate_account(role_arn: str | None) -> str:
+    """The account whose RDS budget calls through ``role_arn`` spend: the account id in the
+    role's ARN, or this task's own account (named without a call: no sts:GetCallerIdentity)."""
+    if role_arn is None:
+        return OWN_ACCOUNT
+    parts = role_arn.split(":")
+    return parts[4] if len(parts) > 4 and parts[4] else role_arn
+
+
+def round_robin(iterators: list[Iterator[T]]) -> Iterator[T]:
+    """One item from each iterator in turn until all are exhausted."""
+    active = list(iterators)
+    while active:
+        for iterator in list(active):
+            try:
+                yield next(iterator)
+            except StopIteration:
+                active.remove(iterator)
+
+
 def file_filter(settings: Settings) -> Callable[[str], bool]:
     def keep(name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, g) for g in settings.file_include) and not any(
@@ -98,8 +120,10 @@ class Runner:
         self.run_id = settings.run_id or new_run_id()
         self.stats = RunStats()
         self.stop = StopControl(threading.Event())
-        self.limiter = RateLimiter(settings.rate, settings.burst)
-        self.retrier = Retrier(self.stats, self.stop.event, self.limiter, settings.max_attempts)
+        # RDS throttles per account and region: one adaptive limiter for each, shared by every
+        # thread working there. S3 calls are not paced (``self.retrier`` has no limiter).
+        self.limiters = RateLimiters(settings.rate, settings.burst)
+        self.retrier = Retrier(self.stats, self.stop.event, None, settings.max_attempts)
         self.base_session = base_session
         self.install_signals = install_signals
         self.stdout = stdout
@@ -210,19 +234,26 @@ class Runner:
 
     def _jobs(self, store: S3Store, leases: LeaseManager,
               files: ThreadPoolExecutor) -> Iterator[InstanceJob]:
+        """Instances of every (account, region) in turn: the workers then spend every pair's
+        RDS budget at once, instead of one pair's after the other."""
         s = self.settings
-        for role_arn in (s.role_arns or (None,)):
-            for region in s.regions:
-                session = self._session(region, role_arn)
-                api = RdsApi(client(session, "rds"), region, self.retrier,
-                             s.complete_file_versions, self.stats.add)
-                for instance in self._discover(api, role_arn):
-                    scope = Scope(s.prefix, instance.account, region, instance.identifier)
-                    self.stats.add(instances=1)
-                    self.engines[scope.state_key()] = instance.engine
-                    yield InstanceJob(scope, api, store, leases, s, self.stats, self.run_id,
-                                      self.stop.event, files, file_filter(s),
-                                      self.started_at)
+        yield from round_robin([self._pair_jobs(role_arn, region, store, leases, files)
+                                for role_arn in (s.role_arns or (None,)) for region in s.regions])
+
+    def _pair_jobs(self, role_arn: str | None, region: str, store: S3Store,
+                   leases: LeaseManager, files: ThreadPoolExecutor) -> Iterator[InstanceJob]:
+        s = self.settings
+        session = self._session(region, role_arn)
+        paced = Retrier(self.stats, self.stop.event,
+                        self.limiters.get(rate_account(role_arn), region), s.max_attempts)
+        api = RdsApi(client(session, "rds"), region, paced, s.complete_file_versions,
+                     self.stats.add)
+        for instance in self._discover(api, role_arn):
+            scope = Scope(s.prefix, instance.account, region, instance.identifier)
+            self.stats.add(instances=1)
+            self.engines[scope.state_key()] = instance.engine
+            yield InstanceJob(scope, api, store, leases, s, self.stats, self.run_id,
+                              self.stop.event, files, file_filter(s), self.started_at)
 
     def _discover(self, api: RdsApi, role_arn: str | None) -> Iterator[DbInstance]:
         try:
@@ -285,6 +316,13 @@ class Runner:
             if done == total:
                 self.stdout.write("\n")
 
+    def _rate_reports(self) -> list[dict[str, Any]]:
+        """One line per (account, region): the rate its controller settled at."""
+        reports = [r.as_dict() for r in self.limiters.reports()]
+        for report in reports:
+            log.info("rate settled", extra={"rate_limit": report})
+        return reports
+
     def _summarise(self, code: int, outcomes: list[Outcome]) -> None:
         summary: dict[str, Any] = self.stats.as_dict()
         summary.update(
@@ -292,7 +330,8 @@ class Runner:
             seconds=round(time.monotonic() - self.started, 3),
             instances_leased_elsewhere=sum(1 for o in outcomes
                                            if o.skipped_reason == "leased by another run"),
-            rate_wait_seconds=round(self.limiter.waited_seconds, 3),
+            rate_wait_seconds=round(self.limiters.waited_seconds, 3),
+            rate_limits=self._rate_reports(),
         )
         summary.update(self._verdict(code, outcomes))
         log.info("run finished", extra={"summary": summary})

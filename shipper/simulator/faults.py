@@ -5,9 +5,10 @@ must be able to turn each misbehaviour on alone, reproducibly. ``Faults`` holds 
 one mutable object (tests flip knobs while a run is in progress); probabilistic ones draw from
 one seeded RNG. Inherent quirks of the real API are on by default; random ones default to 0.
 
-The throttle is one token bucket shared by every request to every server that shares this
-``Faults`` (the real limit is per account and region: burst 300, 12 requests/s). It runs on
-real time, not the simulated clock, because it paces real HTTP clients.
+The throttle keeps one token bucket per account and region, as RDS does (burst 300, then 12
+requests/s: RDS User Guide, API throttling quotas), shared by every request to every server that
+shares this ``Faults``. It runs on real time, not the simulated clock, because it paces real
+HTTP clients.
 """
 
 from __future__ import annotations
@@ -147,8 +148,8 @@ class Faults:
 
     _rng: random.Random = field(init=False, repr=False, compare=False)
     _lock: threading.Lock = field(init=False, repr=False, compare=False)
-    _tokens: float = field(init=False, repr=False, compare=False, default=0.0)
-    _bucket_at: float = field(init=False, repr=False, compare=False, default=0.0)
+    _buckets: dict[tuple[str, str], tuple[float, float]] = field(
+        init=False, repr=False, compare=False, default_factory=dict)  # (tokens, at) per pair
     _bucket_key: tuple[int | None, float] = field(init=False, repr=False, compare=False,
                                                   default=(None, 0.0))
 
@@ -199,28 +200,26 @@ class Faults:
         self.reset_throttle()
 
     def reset_throttle(self) -> None:
+        """Every (account, region) bucket full again."""
         with self._lock:
-            self._tokens = float(self.throttle_burst or 0)
-            self._bucket_at = self.clock()
+            self._buckets.clear()
             self._bucket_key = (self.throttle_burst, self.throttle_rate)
 
-    def take_token(self) -> bool:
-        """Spend one request token; False means the request is throttled."""
+    def take_token(self, account: str = "", region: str = "") -> bool:
+        """Spend one token of the (account, region) bucket; False means throttled."""
         with self._lock:
             burst = self.throttle_burst
             if burst is None:
                 return True
             now = self.clock()
             if self._bucket_key != (burst, self.throttle_rate):
-                self._tokens, self._bucket_at = float(burst), now
+                self._buckets.clear()
                 self._bucket_key = (burst, self.throttle_rate)
-            self._tokens = min(float(burst),
-                               self._tokens + (now - self._bucket_at) * self.throttle_rate)
-            self._bucket_at = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return True
-            return False
+            tokens, at = self._buckets.get((account, region), (float(burst), now))
+            tokens = min(float(burst), tokens + (now - at) * self.throttle_rate)
+            granted = tokens >= 1.0
+            self._buckets[(account, region)] = (tokens - 1.0 if granted else tokens, now)
+            return granted
 
     def latency_seconds(self, nbytes: int) -> float:
         return (self.latency_ms + self.latency_ms_per_mb * nbytes / 1_048_576) / 1000.0

@@ -437,7 +437,7 @@ class SimulatorServer:
     def _faults_gate(self, h: _Handler, info: RequestInfo, throttle_status: int) -> bool:
         """The throttle bucket and injected faults; True if the request may proceed."""
         faults = self.faults
-        if not faults.take_token():
+        if not faults.take_token(self.world.account_id, self.world.region):
             self.stats._add("throttled")
             self._send_error(h, ApiError("Throttling", "Rate exceeded", throttle_status))
             return False

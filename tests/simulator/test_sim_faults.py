@@ -71,6 +71,36 @@ def test_throttle_is_shared_by_all_clients_and_servers(world: World) -> None:
     assert outcomes.count("ok") == 10 and outcomes.count("Throttling") == 8
 
 
+def test_each_account_and_region_has_its_own_bucket() -> None:
+    clock = [100.0]
+    faults = Faults(throttle_burst=2, throttle_rate=1.0, clock=lambda: clock[0])
+    assert [faults.take_token("111", "eu-west-1") for _ in range(3)] == [True, True, False]
+    assert [faults.take_token("111", "us-east-1") for _ in range(3)] == [True, True, False]
+    assert [faults.take_token("222", "eu-west-1") for _ in range(3)] == [True, True, False]
+    clock[0] += 1.0
+    assert [faults.take_token("111", "eu-west-1") for _ in range(2)] == [True, False]
+    faults.reset_throttle()
+    assert [faults.take_token("111", "eu-west-1") for _ in range(3)] == [True, True, False]
+
+
+def test_servers_of_other_regions_and_accounts_do_not_share_a_bucket() -> None:
+    faults = Faults(throttle_burst=2, throttle_rate=0.001)
+    worlds = [World(), World(region="eu-west-1"), World(account_id="210987654321")]
+    servers = [SimulatorServer(w, faults).start() for w in worlds]
+    same = SimulatorServer(World(), faults).start()  # the first world's account and region
+    try:
+        for server in servers:
+            rds = server.client(config=NO_RETRY)
+            describe(rds)
+            describe(rds)
+        with pytest.raises(ClientError):
+            describe(same.client(config=NO_RETRY))
+        assert [s.stats.throttled for s in servers] == [0, 0, 0]
+    finally:
+        for server in (*servers, same):
+            server.stop()
+
+
 def test_realistic_defaults() -> None:
     real = Faults.realistic()
     assert (real.throttle_burst, real.throttle_rate) == (300, 12.0)

@@ -140,6 +140,14 @@ def test_documented_default_text_parses_to_the_actual_default(spec: Any) -> None
     assert spec.parse(spec.default_text, spec.env) == default
 
 
+def test_rate_and_burst_are_unset_by_default_and_ceilings_when_set() -> None:
+    settings = load_settings(BASE_ENV, {})
+    assert (settings.rate, settings.burst) == (None, None)  # adaptive, documented budget
+    capped = load(SHIPPER_RATE="5", SHIPPER_BURST="10")
+    assert (capped.rate, capped.burst) == (5.0, 10)
+    assert load(SHIPPER_RATE=" ", SHIPPER_BURST="").rate is None
+
+
 def test_blank_optional_values_fall_back_to_defaults() -> None:
     settings = load(SHIPPER_CONCURRENCY="  ", SHIPPER_PREFIX="", SHIPPER_COMPLETE_FILE_VERSIONS="")
     assert settings.concurrency == 8

@@ -88,6 +88,15 @@ def test_run_metrics_reports_every_run_counter() -> None:
     assert (doc["run_id"], doc["exit_code"]) == ("run-1", 1)
 
 
+def test_run_metrics_reports_the_lowest_settled_rate_when_rds_was_called() -> None:
+    limits = [{"account": "1", "region": "eu-west-1", "settled_rate": 7.5},
+              {"account": "1", "region": "us-east-1", "settled_rate": 12.0}]
+    doc = assert_valid_emf(run_metrics("NS", {**SUMMARY, "rate_limits": limits}))
+    units = {m["Name"]: m["Unit"] for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert units["RdsRateSettled"] == "Count/Second" and doc["RdsRateSettled"] == 7.5
+    assert "RdsRateSettled" not in json.loads(run_metrics("NS", {**SUMMARY, "rate_limits": []}))
+
+
 def test_run_metrics_uses_the_configured_namespace() -> None:
     doc = json.loads(run_metrics("Team/Logs", SUMMARY))
     assert doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Team/Logs"

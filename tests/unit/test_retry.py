@@ -41,17 +41,21 @@ def client_error(code: str, status: int = 400, op: str = "DescribeDBLogFiles") -
 
 class SpyLimiter(RateLimiter):
     def __init__(self, grant: bool = True) -> None:
-        super().__init__(rate=1000.0, burst=1000)
+        super().__init__()
         self.grant = grant
         self.acquired = 0
-        self.drained = 0
+        self.throttled = 0
+        self.succeeded = 0
 
     def acquire(self, stop: threading.Event | None = None) -> bool:
         self.acquired += 1
         return self.grant
 
-    def drain(self) -> None:
-        self.drained += 1
+    def on_throttle(self) -> None:
+        self.throttled += 1
+
+    def on_success(self) -> None:
+        self.succeeded += 1
 
 
 class Script:
@@ -195,12 +199,19 @@ def test_max_attempts_of_one_means_no_retry() -> None:
     assert fn.calls == 1
 
 
-def test_throttle_drains_the_limiter_and_transient_error_does_not() -> None:
+def test_throttle_cuts_the_limiter_transient_error_does_not_and_success_grows_it() -> None:
     limiter = SpyLimiter()
     fn = Script(client_error("Throttling"), client_error("InternalFailure", 500),
                 client_error("SlowDown", 503))
     retrier(limiter=limiter).call(fn)
-    assert limiter.drained == 2
+    assert (limiter.throttled, limiter.succeeded) == (2, 1)
+
+
+def test_a_throttle_on_the_last_attempt_still_reaches_the_limiter() -> None:
+    limiter = SpyLimiter()
+    with pytest.raises(ClientError):
+        retrier(limiter=limiter, max_attempts=1).call(Script(client_error("Throttling")))
+    assert (limiter.throttled, limiter.succeeded) == (1, 0)
 
 
 def test_each_attempt_takes_a_limiter_token() -> None:
@@ -210,12 +221,11 @@ def test_each_attempt_takes_a_limiter_token() -> None:
     assert limiter.acquired == 3
 
 
-def test_unlimited_call_takes_no_token_but_still_drains_on_throttle() -> None:
+def test_unlimited_call_neither_takes_a_token_nor_teaches_the_limiter() -> None:
     limiter = SpyLimiter()
     fn = Script(client_error("SlowDown", 503))
     retrier(limiter=limiter).call(fn, rate_limited=False)
-    assert limiter.acquired == 0
-    assert limiter.drained == 1
+    assert (limiter.acquired, limiter.throttled, limiter.succeeded) == (0, 0, 0)
 
 
 def test_limiter_refusal_raises_stop_requested_without_calling() -> None:

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
 
 import pytest
 
 from shipper.config import Settings, load_settings
 from shipper.rdsapi import DbInstance
-from shipper.runner import StopControl, file_filter, instance_selected, new_run_id
+from shipper.runner import (
+    OWN_ACCOUNT,
+    StopControl,
+    file_filter,
+    instance_selected,
+    new_run_id,
+    rate_account,
+    round_robin,
+)
 
 
 def instance(identifier: str = "prod-db-1", engine: str = "postgres",
@@ -137,3 +146,32 @@ def test_stop_control_keeps_the_first_reason() -> None:
     stop.request("max-runtime")
     stop.request("SIGTERM")
     assert stop.event.is_set() and stop.reason == "max-runtime"
+
+
+# --- which RDS budget a call spends, and the order instances are worked in --------------------
+
+
+def test_rate_account_is_the_account_in_the_role_arn_or_our_own() -> None:
+    assert rate_account("arn:aws:iam::210987654321:role/rds-log-reader") == "210987654321"
+    assert rate_account("arn:aws-us-gov:iam::111122223333:role/a/b") == "111122223333"
+    assert rate_account(None) == OWN_ACCOUNT
+    assert rate_account("arn:aws:iam::210987654321:role/a") == rate_account(
+        "arn:aws:iam::210987654321:role/b")  # two roles of one account share its budget
+
+
+def test_round_robin_takes_one_from_each_in_turn_until_all_are_done() -> None:
+    merged = round_robin([iter("abc"), iter(""), iter("1"), iter("xy")])
+    assert list(merged) == ["a", "1", "x", "b", "y", "c"]
+
+
+def test_round_robin_is_lazy() -> None:
+    pulled: list[str] = []
+
+    def source(name: str, n: int) -> Iterator[str]:
+        for i in range(n):
+            pulled.append(f"{name}{i}")
+            yield f"{name}{i}"
+
+    merged = round_robin([source("a", 3), source("b", 3)])
+    assert next(merged) == "a0" and pulled == ["a0"]
+    assert next(merged) == "b0" and pulled == ["a0", "b0"]
