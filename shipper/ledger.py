@@ -135,13 +135,16 @@ class Ledger:
         if not self.lease.valid():
             raise LeaseLostError(f"lease on {self.scope.instance} expired or was taken over")
 
-    def commit(self, clean: bool = False) -> None:
+    def commit(self, clean: bool = False, closing_lease_etag: str | None = None) -> None:
+        """Write the state, conditional on the ETag last read or written. Only the final
+        commit passes ``closing_lease_etag`` (see ``close``)."""
         with self.lock:
             self.check_lease()
             self.state.revision += 1
             self.state.last_run_id = self._run_id
             self.state.last_run_at = self._clock()
             self.state.last_run_clean = clean
+            self.state.closed_lease_etag = closing_lease_etag
             try:
                 self._etag = self._store.put_conditional(
                     self.scope.state_key(), self.state.to_bytes(), self._etag)
@@ -158,15 +161,17 @@ class Ledger:
             if self._changed:
                 self.commit()
 
-    def close(self, stopped: bool) -> None:
-        """The run's last commit, when anything is left to say: changes, uncommitted objects,
-        or whether this run ended clean (the next run adopts after one that did not)."""
+    def close(self, stopped: bool, lease_etag: str | None) -> bool:
+        """The run's final commit, which also frees the lease: it records whether this run
+        ended clean (the next run adopts after one that did not) and ``lease_etag``, the
+        ETag of the retired lease. Returns False when it could not be made (the lease is no
+        longer ours), and the lease is then released or expires as before."""
         with self.lock:
-            if not self.lease.valid():
-                return
-            if self._changed or self._uncommitted or not self.state.last_run_clean \
-                    or self._unsure_writes:
-                self.commit(clean=not (stopped or self._unsure_writes))
+            if lease_etag is None or not self.lease.valid():
+                return False
+            self.commit(clean=not (stopped or self._unsure_writes),
+                        closing_lease_etag=lease_etag)
+            return True
 
     # --- 4. adopt after a crash ----------------------------------------------------------
 
