@@ -125,6 +125,23 @@ class LeaseManager:
             self._held[key] = lease
         return lease
 
+    def take_over(self, key: str) -> Lease | None:
+        """Take the lease whoever holds it (conditional on the ETag read; None if it changed
+        meanwhile). Only for an instance whose state no run can commit to any more: a corrupt
+        state has a new ETag, and every commit is conditional on the ETag of a state read."""
+        existing = self._store.get(key)
+        expires = self.clock() + self.ttl
+        try:
+            etag = self._store.put_conditional(key, self._body(expires, False),
+                                               existing.etag if existing else None)
+        except StateConflictError:
+            return None
+        crashed = existing is not None and not _parse(existing.body).get("released", False)
+        lease = Lease(key, self.holder, etag, expires, crashed, clock=self.clock)
+        with self._lock:
+            self._held[key] = lease
+        return lease
+
     def retire(self, lease: Lease) -> str | None:
         """Stop renewing ``lease`` before the final commit that records its ETag (None when
         it is no longer ours). Not a write: the final commit is the release."""
