@@ -9,9 +9,13 @@ one ListObjectsV2 (a GET) for its start-up bucket check.
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
 
 from tests.scenarios.helpers import HOUR, ok_run, request_log
+from tests.support.runs import Run, describe, finish, run_inproc
 from tests.support.world import AwsWorld
 
 BUCKET_CHECK_GETS = 1  # the run's one start-up ListObjectsV2
@@ -72,4 +76,36 @@ def test_run_with_work_costs_one_get_and_one_lease_put_per_instance(
     lease_puts = methods.get("PUT", 0) - s["objects_written"] - s["state_commits"]
     assert lease_puts == instances, (methods, s)
     assert set(methods) <= {"GET", "PUT"}, methods
+    aws_world.verify().assert_ok()
+
+
+def test_a_run_that_shipped_between_the_state_read_and_the_lease_is_not_repeated(
+        aws_world: AwsWorld) -> None:
+    """Run B reads the state, then run A ships the instance and its lease expires, then the
+    files grow; B's lease PUT on the recorded ETag fails, B reads the lease (expired: taken
+    over), reads the state again, finds A's commit and plans from it and a new listing.
+    Planning from the state it read first would rewrite A's objects with longer ones."""
+    w = aws_world.world
+    w.add_instance("db-a", "postgres", bytes_per_hour=200_000)
+    w.advance(HOUR)
+    ok_run(aws_world)
+    w.advance(HOUR)
+    interleaved: list[Run] = []
+
+    def ship_first(params: dict[str, Any], **_: Any) -> None:
+        if interleaved or "/_leases/" not in params["Key"]:
+            return
+        interleaved.append(finish(aws_world.spawn("run", SHIPPER_LEASE_SECONDS="1"), timeout=60))
+        time.sleep(1.5)  # A's lease expires unreleased: B may take it over
+        w.advance(600)
+
+    def hook(session: Any) -> None:
+        session.events.register("before-parameter-build.s3.PutObject", ship_first)
+
+    second = run_inproc(aws_world, "run", session_hook=hook)
+    assert second.code == 0, describe(second)
+    assert len(interleaved) == 1 and interleaved[0].code == 0, describe(interleaved[0])
+    assert interleaved[0].summary["objects_written"] >= 1
+    assert "state changed since it was read; listing again" in second.messages()
+    assert second.summary["objects_written"] >= 1  # what grew after A, from A's offsets
     aws_world.verify().assert_ok()
