@@ -1,7 +1,9 @@
 """Shipping one DB instance: lease, state, plan, phases, conclusions.
 
-A pass over one instance: take its lease, load its state (adopting what a crashed run left),
-list its log files, plan what each one is (``shipper.identity``), ship them in three phases
+A pass over one instance: load its state, list its log files and stop there when nothing would
+be written (``shipper.idle``); otherwise take its lease, read the state again unless the lease
+proved it current, adopt what a crashed run left, plan what each file is
+(``shipper.identity``), ship them in three phases
 (``shipper.file_shipper``), then conclude what the complete pass showed: vanished files and
 breaks in their families (``shipper.losses``), and the final commit (``shipper.ledger``).
 """
@@ -30,6 +32,7 @@ from shipper.exceptions import (
 )
 from shipper.file_shipper import FileShipper, InstanceRun, NeedsProof
 from shipper.identity import FileJob, Plan, make_plan
+from shipper.idle import nothing_to_write
 from shipper.layout import Scope
 from shipper.lease import Lease, LeaseManager
 from shipper.ledger import Ledger
@@ -90,26 +93,68 @@ class InstanceJob:
 
     def _run(self) -> Outcome:
         outcome = Outcome(self.scope.instance)
-        lease, refusal = self.leases.acquire_for_run(self.scope.lease_key(), self.run_started)
-        if lease is None:
-            outcome.skipped_reason = "leased by another run"
-            log.info("instance is being shipped by another run; skipping" if refusal == "held"
-                     else "instance was shipped by another run since this run started; skipping",
-                     extra={"instance": self.scope.instance})
+        state, etag = self._load_state()
+        listing = self._list()
+        if nothing_to_write(state, listing, int(self.leases.clock() * 1000)):
+            self.stats.add(files_seen=len(listing))
+            self._observe_lag(outcome, state)
             return outcome
+        if self._done_since_run_started(state):
+            return self._skip(outcome, "done")
+        lease, refusal = self._take_lease(state)
+        if lease is None:
+            return self._skip(outcome, refusal)
         ledger: Ledger | None = None
         try:
-            state, etag = self._load_state()
-            ledger = Ledger(self.scope, state, etag, lease, self.store, self.stats,
+            if not lease.state_current:
+                state, etag, listing = self._recheck(state, etag, listing)
+            ledger = Ledger(self.scope, state, etag, lease.lease, self.store, self.stats,
                             self.run_id)
-            if lease.previous_crashed or not state.last_run_clean:
+            if lease.lease.previous_crashed or not state.last_run_clean:
                 ledger.adopt_dangling()
             self._ship(InstanceRun(ledger, Claims(), self.api, self.settings, self.stats,
-                                   self.stop), outcome)
+                                   self.stop), outcome, listing)
         except ShipperError as err:
             self._classify(err, outcome)
         finally:
-            self._finish(ledger, lease, outcome)
+            self._finish(ledger, lease.lease, outcome)
+        return outcome
+
+    def _take_lease(self, state: InstanceState) -> tuple[_Taken | None, str | None]:
+        """The lease, only now that there is work. The last run's final commit recorded its
+        lease's ETag: a conditional PUT on it takes the lease without reading it, and proves
+        that the state read is still current (shipper.ledger). Otherwise the lease is read
+        and taken as before, and the state must be read again."""
+        key = self.scope.lease_key()
+        if state.closed_lease_etag is not None:
+            lease = self.leases.take_closed(key, state.closed_lease_etag)
+            if lease is not None:
+                return _Taken(lease, state_current=True), None
+        taken, refusal = self.leases.acquire_for_run(key, self.run_started)
+        return (_Taken(taken, state_current=False) if taken else None), refusal
+
+    def _done_since_run_started(self, state: InstanceState) -> bool:
+        """A run that started with this one closed the instance after we started: runs
+        started together never work an instance twice (the next scheduled run takes it)."""
+        return self.run_started is not None and state.closed_lease_etag is not None \
+            and state.last_run_at is not None and state.last_run_at >= self.run_started
+
+    def _recheck(self, state: InstanceState, etag: str | None, listing: list[LogFile]
+                 ) -> tuple[InstanceState, str | None, list[LogFile]]:
+        """Read the state again under the lease: another run may have shipped since it was
+        read. If it did, plan from its state and a listing taken after it."""
+        fresh, fresh_etag = self._load_state()
+        if fresh_etag == etag:
+            return state, etag, listing
+        log.info("state changed since it was read; listing again",
+                 extra={"instance": self.scope.instance})
+        return fresh, fresh_etag, self._list()
+
+    def _skip(self, outcome: Outcome, refusal: str | None) -> Outcome:
+        outcome.skipped_reason = "leased by another run"
+        log.info("instance is being shipped by another run; skipping" if refusal == "held"
+                 else "instance was shipped by another run since this run started; skipping",
+                 extra={"instance": self.scope.instance})
         return outcome
 
     def _classify(self, err: ShipperError, outcome: Outcome) -> None:
@@ -130,9 +175,12 @@ class InstanceJob:
                                              "error": type(err).__name__})
 
     def _finish(self, ledger: Ledger | None, lease: Lease, outcome: Outcome) -> None:
+        """The final commit frees the lease (shipper.ledger); without one, release it."""
+        closed = False
         try:
+            closing_etag = self.leases.retire(lease)
             if ledger is not None:
-                ledger.close(stopped=self.stop.is_set())
+                closed = ledger.close(stopped=self.stop.is_set(), lease_etag=closing_etag)
         except ShipperError as err:
             outcome.failures += 1
             log.error(f"could not commit state: {err.one_line()}",
@@ -142,11 +190,12 @@ class InstanceJob:
             log.error(f"could not commit state: {type(err).__name__}: {err}",
                       extra={"instance": outcome.instance})
         finally:
-            try:
-                self.leases.release(lease)
-            except Exception:
-                log.warning("could not release lease; it expires by itself",
-                            extra={"instance": outcome.instance})
+            if not closed:
+                try:
+                    self.leases.release(lease)
+                except Exception:
+                    log.warning("could not release lease; it expires by itself",
+                                extra={"instance": outcome.instance})
 
     def _load_state(self) -> tuple[InstanceState, str | None]:
         stored = self.store.get(self.scope.state_key())
@@ -164,8 +213,7 @@ class InstanceJob:
             files = self.api.log_files(self.scope.instance)
         return [f for f in files if self.file_filter(f.name)]
 
-    def _ship(self, shared: InstanceRun, outcome: Outcome) -> None:
-        listing = self._list()
+    def _ship(self, shared: InstanceRun, outcome: Outcome, listing: list[LogFile]) -> None:
         self.stats.add(files_seen=len(listing))
         plan = make_plan(shared.ledger.state, listing)
         opened = self._record_plan(shared, plan, listing)
@@ -174,11 +222,14 @@ class InstanceJob:
         # retry) says nothing, and files a stopped run did not reach are still there.
         if listing and completed:
             self._conclude(shared, plan, listing)
-        outcome.lag_seconds = lag_seconds(shared.ledger)
-        self.stats.observe_lag(outcome.lag_seconds, self.scope.state_key())
+        self._observe_lag(outcome, shared.ledger.state)
         if errors:
             raise errors[0] if isinstance(errors[0], ShipperError) else ShipperError(
                 str(errors[0]))
+
+    def _observe_lag(self, outcome: Outcome, state: InstanceState) -> None:
+        outcome.lag_seconds = lag_seconds(state, self.leases.clock())
+        self.stats.observe_lag(outcome.lag_seconds, self.scope.state_key())
 
     def _record_plan(self, shared: InstanceRun, plan: Plan, listing: list[LogFile]
                      ) -> list[FileJob]:
@@ -302,6 +353,12 @@ class InstanceJob:
             log.error(f"failed to ship: {type(err).__name__}: {_safe(err)}",
                       extra={**extra, "error": type(err).__name__})
         return True
+
+@dataclass(frozen=True)
+class _Taken:
+    lease: Lease
+    state_current: bool  # taken on the ETag the state recorded: the state read is current
+
 
 class _AlreadyReported(Exception):
     def __init__(self, count: int) -> None:

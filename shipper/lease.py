@@ -5,6 +5,12 @@ whoever creates (If-None-Match: *) or takes over an expired lease (If-Match on i
 the instance; the others skip it. The holder renews before expiry; a crashed holder's lease
 simply expires. A lease that expired without being released tells the next holder that the
 previous run died mid-way, so it checks for data written after the last state commit.
+
+A run that finished does not release its lease with a write of its own: its final state
+commit records the lease's ETag (``InstanceState.closed_lease_etag``) and the next run takes
+the lease with If-Match on that ETag, without reading it first (``take_closed``). The argument
+is in shipper.ledger's docstring; ``release`` remains for the runs that end without a final
+commit and for the operator commands.
 """
 
 from __future__ import annotations
@@ -29,7 +35,10 @@ class Lease:
     expires_at: float
     previous_crashed: bool
     lost: bool = False
+    retired: bool = False  # no longer renewed: its holder is writing its final commit
     clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
+    # Renewal and retirement exclude each other, so a retired lease keeps the ETag it had.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def valid(self, clock: float | None = None) -> bool:
         """Held and not expired at ``clock`` (seconds since the epoch; default: now)."""
@@ -102,6 +111,46 @@ class LeaseManager:
             self._held[key] = lease
         return lease, None
 
+    def take_closed(self, key: str, closed_etag: str) -> Lease | None:
+        """Take the lease left by a run whose final commit recorded ``closed_etag``: one
+        conditional PUT, no read. None when the lease has changed since (fall back to
+        ``acquire_for_run``, which reads it)."""
+        expires = self.clock() + self.ttl
+        try:
+            etag = self._store.put_conditional(key, self._body(expires, False), closed_etag)
+        except StateConflictError:
+            return None
+        lease = Lease(key, self.holder, etag, expires, False, clock=self.clock)
+        with self._lock:
+            self._held[key] = lease
+        return lease
+
+    def take_over(self, key: str) -> Lease | None:
+        """Take the lease whoever holds it (conditional on the ETag read; None if it changed
+        meanwhile). Only for an instance whose state no run can commit to any more: a corrupt
+        state has a new ETag, and every commit is conditional on the ETag of a state read."""
+        existing = self._store.get(key)
+        expires = self.clock() + self.ttl
+        try:
+            etag = self._store.put_conditional(key, self._body(expires, False),
+                                               existing.etag if existing else None)
+        except StateConflictError:
+            return None
+        crashed = existing is not None and not _parse(existing.body).get("released", False)
+        lease = Lease(key, self.holder, etag, expires, crashed, clock=self.clock)
+        with self._lock:
+            self._held[key] = lease
+        return lease
+
+    def retire(self, lease: Lease) -> str | None:
+        """Stop renewing ``lease`` before the final commit that records its ETag (None when
+        it is no longer ours). Not a write: the final commit is the release."""
+        with self._lock:
+            self._held.pop(lease.key, None)
+        with lease.lock:
+            lease.retired = True
+            return lease.etag if lease.valid() else None
+
     def renew_all(self) -> None:
         with self._lock:
             leases = [lease for lease in self._held.values() if not lease.lost]
@@ -109,17 +158,20 @@ class LeaseManager:
             self.renew(lease)
 
     def renew(self, lease: Lease) -> None:
-        if lease.lost or self.clock() >= lease.expires_at:
-            lease.lost = True
-            return
-        expires = self.clock() + self.ttl
-        try:
-            lease.etag = self._store.put_conditional(
-                lease.key, self._body(expires, False), lease.etag
-            )
-            lease.expires_at = expires
-        except StateConflictError:
-            lease.lost = True
+        with lease.lock:
+            if lease.retired:
+                return
+            if lease.lost or self.clock() >= lease.expires_at:
+                lease.lost = True
+                return
+            expires = self.clock() + self.ttl
+            try:
+                lease.etag = self._store.put_conditional(
+                    lease.key, self._body(expires, False), lease.etag
+                )
+                lease.expires_at = expires
+            except StateConflictError:
+                lease.lost = True
 
     def release(self, lease: Lease) -> None:
         with self._lock:
@@ -132,7 +184,6 @@ class LeaseManager:
             )
         except StateConflictError:
             lease.lost = True
-
 
     def _body(self, expires_at: float, released: bool) -> bytes:
         return _body(self.holder, expires_at, released, self.clock())

@@ -17,6 +17,50 @@ Per generation of a log file:
 A run ends clean only when it stopped for no reason and no data write failed: a failed write
 may be durable all the same (an answer lost, a 500 after the write), and the next run must
 look for it (``close``).
+
+Requests per instance and run. Before: GET lease, PUT lease, GET state, PUT intent (when new
+files are listed), the data objects and the commits between them, PUT final commit, PUT
+release: 2 GET and 4 PUT around the data, and 2 GET and 2 PUT for an idle instance. Now:
+
+* idle: GET state and one listing page; nothing is written (``shipper.idle`` has the argument
+  for each piece of bookkeeping). The lease is taken only when there is work: a pass that
+  writes nothing needs no exclusion, and every write it would make is conditional anyway.
+* with work: GET state, PUT lease, PUT intent (when new files are listed), the data objects
+  and commits between them, PUT final commit: 1 GET and 3 PUT around the data.
+
+What was removed, and why it is safe:
+
+* the release PUT. The final commit records the ETag the lease then has
+  (``closed_lease_etag``) and the run writes nothing after it; the lease is retired first, so
+  no renewal changes that ETag. While the lease still has it, nobody has taken the lease
+  since, so it is free. A run that ends without a final commit (its lease lost or a commit
+  failed) releases the lease as before or lets it expire, and an expired lease that was not
+  released still means a crash. Lease bodies name holder and time, so an ETag never recurs.
+* the lease GET. The next run takes the lease with If-Match on the recorded ETag, without
+  reading it (``LeaseManager.take_closed``). If that fails, someone took the lease since: it
+  reads the lease and decides held, crashed or released as before.
+* the GET that re-checks the state under the lease. The state was read before the lease was
+  taken, and another run may have shipped in between. When the lease was taken on the ETag
+  the state recorded, the lease has not changed since that state's final commit, and every
+  state write is made under the lease, so the state read is current. Otherwise the state is
+  read again under the lease, and if it changed the plan is made again from it and a new
+  listing (``InstanceJob._recheck``). Either way the first commit is still conditional on
+  the ETag read (If-Match), which catches whatever this argument missed.
+
+What stays, and why:
+
+* the intent commit. A new generation must be in the state before its first object, or a
+  crash leaves an object no state knows. Folding it into the lease PUT would hide it from
+  the idle check, which reads only the state: had the new file vanished before the next run,
+  that run would be idle, never read the lease, and neither adopt the object nor count the
+  file's unshipped bytes as a gap. In the state, the intent also makes ``last_run_clean``
+  false until the run ends, so a crash makes the next pass adopt.
+* the lease PUT, and the state as a separate object. Folding the lease into the state would
+  save this PUT too, but then every renewal rewrites the state, and the lease's takeover,
+  expiry and crash rules would all move into the state's schema; the lease PUT is one
+  request per instance with work.
+* the commit before a generation's second object: it is what bounds a crash to one
+  uncommitted object per generation.
 """
 
 from __future__ import annotations
@@ -135,13 +179,16 @@ class Ledger:
         if not self.lease.valid():
             raise LeaseLostError(f"lease on {self.scope.instance} expired or was taken over")
 
-    def commit(self, clean: bool = False) -> None:
+    def commit(self, clean: bool = False, closing_lease_etag: str | None = None) -> None:
+        """Write the state, conditional on the ETag last read or written. Only the final
+        commit passes ``closing_lease_etag`` (see ``close``)."""
         with self.lock:
             self.check_lease()
             self.state.revision += 1
             self.state.last_run_id = self._run_id
             self.state.last_run_at = self._clock()
             self.state.last_run_clean = clean
+            self.state.closed_lease_etag = closing_lease_etag
             try:
                 self._etag = self._store.put_conditional(
                     self.scope.state_key(), self.state.to_bytes(), self._etag)
@@ -158,15 +205,17 @@ class Ledger:
             if self._changed:
                 self.commit()
 
-    def close(self, stopped: bool) -> None:
-        """The run's last commit, when anything is left to say: changes, uncommitted objects,
-        or whether this run ended clean (the next run adopts after one that did not)."""
+    def close(self, stopped: bool, lease_etag: str | None) -> bool:
+        """The run's final commit, which also frees the lease: it records whether this run
+        ended clean (the next run adopts after one that did not) and ``lease_etag``, the
+        ETag of the retired lease. Returns False when it could not be made (the lease is no
+        longer ours), and the lease is then released or expires as before."""
         with self.lock:
-            if not self.lease.valid():
-                return
-            if self._changed or self._uncommitted or not self.state.last_run_clean \
-                    or self._unsure_writes:
-                self.commit(clean=not (stopped or self._unsure_writes))
+            if lease_etag is None or not self.lease.valid():
+                return False
+            self.commit(clean=not (stopped or self._unsure_writes),
+                        closing_lease_etag=lease_etag)
+            return True
 
     # --- 4. adopt after a crash ----------------------------------------------------------
 

@@ -11,7 +11,7 @@ from shipper.claims import Claims
 from shipper.continuity import Break
 from shipper.identity import Plan
 from shipper.ledger import Ledger
-from shipper.state import Generation, LostBytes, SuspectedBreak
+from shipper.state import Generation, InstanceState, LostBytes, SuspectedBreak
 from shipper.stats import RunStats
 
 log = logging.getLogger("shipper")
@@ -68,10 +68,11 @@ def _count_loss(ledger: Ledger, gen: Generation, now: int, stats: RunStats) -> N
                        "gap_bytes": lost})
 
 
-def lag_seconds(ledger: Ledger) -> float:
-    """Seconds since the oldest write we have not shipped yet (0 when caught up)."""
-    behind = [g.seen_last_written_ms for g in ledger.state.generations.values()
+def lag_seconds(state: InstanceState, now: float) -> float:
+    """Seconds since the oldest write we have not shipped yet (0 when caught up); ``now`` in
+    seconds since the epoch."""
+    behind = [g.seen_last_written_ms for g in state.generations.values()
               if g.missing_since_ms is None and g.offset < g.seen_size]
     if not behind:
         return 0.0
-    return max(0.0, ledger.now() - min(behind) / 1000)
+    return max(0.0, now - min(behind) / 1000)

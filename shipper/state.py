@@ -192,6 +192,10 @@ class InstanceState:
     # Families whose continuity a listing could not decide (their known generations were only
     # candidates to prove): the generation ids to decide it by (see shipper.continuity).
     pending_breaks: dict[str, list[str]] = field(default_factory=dict)
+    # Set only by a run's final commit: the ETag its lease had then. That run writes nothing
+    # after it, so while the lease still has this ETag, the lease is free and this state is
+    # current (the next run takes the lease with If-Match on it: see shipper.ledger).
+    closed_lease_etag: str | None = None
 
     def to_bytes(self) -> bytes:
         doc = {
@@ -208,6 +212,8 @@ class InstanceState:
             "pending_breaks": {fam: sorted(set(ids))
                                for fam, ids in sorted(self.pending_breaks.items()) if ids},
         }
+        if self.closed_lease_etag is not None:  # states written before it load unchanged
+            doc["closed_lease_etag"] = self.closed_lease_etag
         return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
     @classmethod
@@ -246,6 +252,7 @@ class InstanceState:
                 last_run_id=doc.get("last_run_id"),
                 last_run_at=doc.get("last_run_at"),
                 last_run_clean=doc.get("last_run_clean", True),
+                closed_lease_etag=doc.get("closed_lease_etag"),
                 revision=int(doc.get("revision", 0)),
                 pending_breaks={str(fam): list(ids)
                                 for fam, ids in doc.get("pending_breaks", {}).items()},
@@ -272,7 +279,7 @@ def _check_top_level(doc: dict[str, Any]) -> None:
         "instance": (str,), "region": (str,), "account": (str,), "generations": (dict,),
         "gaps": (list,), "last_run_id": (str, type(None)),
         "last_run_at": (int, float, type(None)), "last_run_clean": (bool,), "revision": (int,),
-        "pending_breaks": (dict,),
+        "pending_breaks": (dict,), "closed_lease_etag": (str, type(None)),
     }
     for name, kinds in expected.items():
         if name not in doc:

@@ -20,8 +20,8 @@ from shipper.config import Settings
 from shipper.exceptions import ConfigError, ShipperError, StateCorruptError
 from shipper.exitcodes import ExitCode
 from shipper.layout import DataObjectInfo, Scope, safe_segment
-from shipper.lease import LeaseManager
-from shipper.s3store import S3Store, open_store
+from shipper.lease import Lease, LeaseManager
+from shipper.s3store import S3Store, StoredObject, open_store
 from shipper.state import CHECK_WINDOW, Generation, InstanceState, RangeCheck
 
 _DT_RE = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/")
@@ -92,6 +92,23 @@ def rebuild_state(store: S3Store, scope: Scope) -> tuple[InstanceState, list[str
     return state, notes
 
 
+def _take_lease(leases: LeaseManager, scope: Scope, current: StoredObject | None
+                ) -> Lease | None:
+    """The instance's lease for an operator command: on the ETag the last run's final
+    commit recorded (that run is done), by force when the state is corrupt (no run can
+    commit to it: see ``LeaseManager.take_over``), else only if no live run holds it."""
+    try:
+        state = InstanceState.from_bytes(current.body, scope.state_key()) if current \
+            else None
+    except StateCorruptError:
+        return leases.take_over(scope.lease_key())
+    if state is not None and state.closed_lease_etag is not None:
+        lease = leases.take_closed(scope.lease_key(), state.closed_lease_etag)
+        if lease is not None:
+            return lease
+    return leases.acquire(scope.lease_key())
+
+
 def state_command(settings: Settings, action: str, instance: str, account: str | None,
                   region: str | None, yes: bool) -> int:
     store = open_store(settings)
@@ -113,7 +130,7 @@ def state_command(settings: Settings, action: str, instance: str, account: str |
         raise ConfigError("--yes", f"`state {action}` changes the state of {instance}; "
                           "add --yes to confirm")
     leases = LeaseManager(store, f"state-{action}-{int(time.time())}", settings.lease_seconds)
-    lease = leases.acquire(scope.lease_key())
+    lease = _take_lease(leases, scope, current)
     if lease is None:
         raise ShipperError(f"{instance} is being shipped right now", "retry after the run")
     try:
@@ -125,6 +142,8 @@ def state_command(settings: Settings, action: str, instance: str, account: str |
             state, notes = rebuild_state(store, scope)
             for note in notes:
                 print(f"note: {note}")
+            # its holder may have written an object after the data we rebuilt from
+            state.last_run_clean = not lease.previous_crashed
         else:
             state = InstanceState(scope.instance, scope.region, scope.account)
         state.revision = 1

@@ -126,11 +126,29 @@ def test_a_second_object_of_a_generation_commits_the_first_before_it_is_written(
     assert len(data_keys(store)) == 2 and gen.offset == 150
 
 
-def test_a_run_that_changed_nothing_writes_nothing_at_its_end() -> None:
+def test_the_final_commit_frees_the_lease_by_recording_its_etag() -> None:
     store, clock = MemoryStore(), FakeClock()
-    ledger, _ = ledger_of(store, clock)
-    ledger.close(stopped=False)
-    assert store.get(SCOPE.state_key()) is None
+    ledger, leases = ledger_of(store, clock)
+    gen = ledger.open_generation(LISTED, active=True)
+    assert committed(store).closed_lease_etag is None  # a commit mid-run frees nothing
+    etag = leases.retire(ledger.lease)
+    assert etag is not None and ledger.close(stopped=False, lease_etag=etag)
+    final = committed(store)
+    assert final.closed_lease_etag == etag and final.last_run_clean
+    assert gen.gen_id in final.generations
+    # The next run takes the lease on that ETag without reading it; a stale ETag fails.
+    assert leases.take_closed(SCOPE.lease_key(), etag) is not None
+    assert leases.take_closed(SCOPE.lease_key(), etag) is None
+
+
+def test_a_retired_lease_is_not_renewed() -> None:
+    store, clock = MemoryStore(), FakeClock()
+    ledger, leases = ledger_of(store, clock)
+    etag = leases.retire(ledger.lease)
+    clock.advance(1)
+    leases.renew(ledger.lease)
+    leases.renew_all()
+    assert ledger.lease.etag == etag and store.get(SCOPE.lease_key()).etag == etag
 
 
 def test_a_run_ends_clean_only_if_it_was_not_stopped() -> None:
@@ -138,10 +156,10 @@ def test_a_run_ends_clean_only_if_it_was_not_stopped() -> None:
     ledger, _ = ledger_of(store, clock)
     gen = ledger.open_generation(LISTED, active=True)
     ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name)
-    ledger.close(stopped=True)
+    ledger.close(stopped=True, lease_etag=ledger.lease.etag)
     after_stop = committed(store)
     assert after_stop.generations[gen.gen_id].offset == 100 and not after_stop.last_run_clean
-    ledger.close(stopped=False)  # nothing changed, but the last run did not end clean
+    ledger.close(stopped=False, lease_etag=ledger.lease.etag)  # the last run was not clean
     assert committed(store).last_run_clean
 
 
@@ -153,7 +171,7 @@ def test_a_failed_data_write_leaves_the_run_unclean_and_the_next_run_adopts_it()
     with pytest.raises(ConnectionError):
         ledger.write_object(gen, LISTED.name, sealed(0, HEADER + b"x" * 10, TAIL),
                             LISTED.name)
-    ledger.close(stopped=False)
+    ledger.close(stopped=False, lease_etag=ledger.lease.etag)
     leases.release(ledger.lease)
     assert not committed(store).last_run_clean and gen.offset == 0
 
@@ -181,7 +199,7 @@ def test_no_commit_once_the_lease_expired() -> None:
     clock.advance(11)
     with pytest.raises(LeaseLostError):
         ledger.write_object(gen, LISTED.name, sealed(0, b"a"), LISTED.name)
-    ledger.close(stopped=False)  # says nothing once the lease is gone
+    assert not ledger.close(stopped=False, lease_etag=ledger.lease.etag)  # lease gone
     assert committed(store).generations[gen.gen_id].offset == 0 and not data_keys(store)
 
 
