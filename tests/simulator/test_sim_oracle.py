@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shipper.layout import Scope, data_metadata, new_generation_id
+from shipper.layout import Scope, data_metadata, new_generation_id, partition_day
 from shipper.simulator.oracle import OracleReport, verify
 from shipper.simulator.s3server import LocalS3
 from shipper.simulator.world import GenerationRecord, World
@@ -50,7 +50,7 @@ class Shipper:
         scope = Scope(PREFIX, self.world.account_id, self.world.region, g.instance)
         gen_id = gen_id or new_generation_id(str(g.truth_id))
         raw = g.read(start, end) if data is None else data
-        key = scope.data_key(gen_id, day_ms, start)
+        key = scope.data_key(gen_id, partition_day(day_ms), start)
         metadata = data_metadata(scope, log_file or g.names[0], gen_id, start, end,
                                  sha or hashlib.sha256(raw).hexdigest())
         metadata.update(meta or {})
@@ -161,7 +161,7 @@ def test_corrupt_objects(world: World, shipper: Shipper) -> None:
     bad_sha = shipper.put(g, 20, 30, sha="0" * 64)
     bad_len = shipper.put(g, 30, 45, data=b"short")
     scope = Scope(PREFIX, world.account_id, world.region, "pg")
-    no_meta = scope.data_key("f" * 20, DAY_MS, 0)
+    no_meta = scope.data_key("f" * 20, partition_day(DAY_MS), 0)
     shipper.s3.put_object(Bucket=shipper.bucket, Key=no_meta, Body=gzip.compress(b"x"))
     report = shipper.verify(require=lambda r: r.truth_id == g.truth_id)
     corrupt = {p.keys[0]: p.detail for p in report.corrupt}
@@ -221,8 +221,9 @@ def test_identical_generations_are_assigned_one_to_one(s3: Any, bucket: str) -> 
     report.assert_ok()
     assert len({m.shipped.generation for m in report.complete if m.shipped}) == 5
     # One fewer stream than truths: a required one is reported missing.
-    shipper.s3.delete_object(Bucket=bucket, Key=Scope(PREFIX, world.account_id, world.region,
-                                                      "my").data_key(f"{0:020x}", DAY_MS, 0))
+    scope = Scope(PREFIX, world.account_id, world.region, "my")
+    shipper.s3.delete_object(Bucket=bucket,
+                             Key=scope.data_key(f"{0:020x}", partition_day(DAY_MS), 0))
     report = shipper.verify(require=lambda g: g.names[0].startswith("slowquery/"))
     assert len(report.missing) == 1 and not report.ok
 

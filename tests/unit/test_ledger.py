@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from shipper.exceptions import LeaseLostError
-from shipper.layout import Scope, data_metadata
+from shipper.layout import Scope, data_metadata, partition_day
 from shipper.lease import LeaseManager
 from shipper.ledger import Ledger, adopt_object
 from shipper.rdsapi import LogFile
@@ -119,9 +119,11 @@ def test_a_second_object_of_a_generation_commits_the_first_before_it_is_written(
     store, clock = MemoryStore(), FakeClock()
     ledger, _ = ledger_of(store, clock)
     gen = ledger.open_generation(LISTED, active=True)
-    ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name)
+    ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name,
+                        LISTED.last_written_ms)
     assert committed(store).generations[gen.gen_id].offset == 0  # durable, not committed
-    ledger.write_object(gen, LISTED.name, sealed(100, b"b" * 50), LISTED.name)
+    ledger.write_object(gen, LISTED.name, sealed(100, b"b" * 50), LISTED.name,
+                        LISTED.last_written_ms)
     assert committed(store).generations[gen.gen_id].offset == 100  # the first, committed
     assert len(data_keys(store)) == 2 and gen.offset == 150
 
@@ -137,7 +139,8 @@ def test_a_run_ends_clean_only_if_it_was_not_stopped() -> None:
     store, clock = MemoryStore(), FakeClock()
     ledger, _ = ledger_of(store, clock)
     gen = ledger.open_generation(LISTED, active=True)
-    ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name)
+    ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name,
+                        LISTED.last_written_ms)
     ledger.close(stopped=True)
     after_stop = committed(store)
     assert after_stop.generations[gen.gen_id].offset == 100 and not after_stop.last_run_clean
@@ -152,7 +155,7 @@ def test_a_failed_data_write_leaves_the_run_unclean_and_the_next_run_adopts_it()
     store.fail_data_writes, store.store_failed_writes = 1, True  # written, answer lost
     with pytest.raises(ConnectionError):
         ledger.write_object(gen, LISTED.name, sealed(0, HEADER + b"x" * 10, TAIL),
-                            LISTED.name)
+                            LISTED.name, LISTED.last_written_ms)
     ledger.close(stopped=False)
     leases.release(ledger.lease)
     assert not committed(store).last_run_clean and gen.offset == 0
@@ -169,7 +172,7 @@ def test_an_unreadable_dangling_object_is_not_adopted() -> None:
     store, clock = MemoryStore(), FakeClock()
     ledger, _ = ledger_of(store, clock)
     gen = ledger.open_generation(LISTED, active=True)
-    key = SCOPE.data_key(gen.gen_id, gen.first_seen_ms, 0)
+    key = SCOPE.data_key(gen.gen_id, partition_day(gen.first_seen_ms), 0)
     store.put_data(key, sealed(0, b"abc").body, {"end-offset": "999"})
     assert ledger.adopt_dangling() == 0 and gen.offset == 0
 
@@ -180,7 +183,8 @@ def test_no_commit_once_the_lease_expired() -> None:
     gen = ledger.open_generation(LISTED, active=True)
     clock.advance(11)
     with pytest.raises(LeaseLostError):
-        ledger.write_object(gen, LISTED.name, sealed(0, b"a"), LISTED.name)
+        ledger.write_object(gen, LISTED.name, sealed(0, b"a"), LISTED.name,
+                            LISTED.last_written_ms)
     ledger.close(stopped=False)  # says nothing once the lease is gone
     assert committed(store).generations[gen.gen_id].offset == 0 and not data_keys(store)
 
