@@ -259,6 +259,7 @@ def record_sighting(gen: Generation, file: LogFile, active: bool, read_end: int)
     gen.max_listed = max(gen.max_listed, file.size)
     read = max(gen.offset, read_end)
     gen.seen_size = file.size if read >= file.size else read
+    gen.read_end = read
     gen.seen_last_written_ms = file.last_written_ms
     gen.active = active
     gen.missing_since_ms = None

@@ -72,6 +72,9 @@ class Generation:
     # first written; the last is where its next object goes, committed before any object is
     # written there (so a retry, or the adoption after a crash, finds the same key).
     dt_days: list[str] = field(default_factory=list)
+    # How far the file was read when last seen whole (past ``offset`` by an unfinished last
+    # line held back, shipper.lines); 0 when not read to its listed end.
+    read_end: int = 0
 
     def add_check(self, check: RangeCheck) -> None:
         """Keep the head check (from offset 0) and the most recent tail checks."""
@@ -119,7 +122,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "offset": (int,), "seen_size": (int,), "seen_last_written_ms": (int,), "active": (bool,),
     "marker": (str, type(None)), "marker_name": (str, type(None)),
     "missing_since_ms": (int, type(None)), "header_only": (bool,), "max_listed": (int,),
-    "dt_days": (list,),
+    "dt_days": (list,), "read_end": (int,),
 }
 _DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
