@@ -199,3 +199,26 @@ def test_a_state_changed_by_another_run_loses_the_lease() -> None:
     with pytest.raises(LeaseLostError):
         ledger.commit()
     assert ledger.lease.lost
+
+
+def test_an_object_of_a_new_day_is_adopted_from_that_days_partition() -> None:
+    """The day is committed before the first object under it: a crash right after that
+    object leaves it where the next run looks (never a second copy under another day)."""
+    store, clock = MemoryStore(), FakeClock()
+    ledger, leases = ledger_of(store, clock)
+    gen = ledger.open_generation(LISTED, active=True)
+    first_day = partition_day(LISTED.last_written_ms)
+    ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name,
+                        LISTED.last_written_ms)
+    next_day_ms = LISTED.last_written_ms + 86_400_000
+    ledger.write_object(gen, LISTED.name, sealed(100, b"b\n" * 25), LISTED.name, next_day_ms)
+    assert committed(store).generations[gen.gen_id].dt_days == \
+        [first_day, partition_day(next_day_ms)]  # committed before the object
+    leases.release(ledger.lease)  # the run dies here: the second object is not committed
+
+    clock.advance(5)
+    next_run, _ = ledger_of(store, clock, "run-b")
+    assert next_run.adopt_dangling() == 1
+    assert committed(store).generations[gen.gen_id].offset == 150
+    assert [k.split("/dt=")[1][:10] for k in data_keys(store)] == \
+        [first_day, partition_day(next_day_ms)]
