@@ -13,35 +13,40 @@ from collections.abc import Callable, Iterator
 
 from shipper.exceptions import StopRequested
 from shipper.identity import prove_by_content
+from shipper.lines import WholeLineObjects
 from shipper.rdsapi import STREAM_CHUNK, RdsApi
 from shipper.retry import RETRYABLE_EXCEPTIONS, stream_backoff_seconds
 from shipper.state import Generation
 from shipper.stats import RunStats
-from shipper.transfer import ObjectBuilder, RangeVerifier, SealedObject
+from shipper.transfer import RangeVerifier
 
 log = logging.getLogger("shipper")
 
-Write = Callable[[Generation, SealedObject], None]
+Objects = Callable[[Generation], WholeLineObjects]
+Finish = Callable[[WholeLineObjects], None]
 
 
 class CompleteFile:
-    """One log file over REST, writing sealed objects through ``write``."""
+    """One log file over REST, cutting what follows the shipped offset into objects made by
+    ``objects`` (whole lines, ``shipper.lines``) and ending them with ``finish``."""
 
-    def __init__(self, api: RdsApi, instance: str, name: str, write: Write, stats: RunStats,
-                 stop: threading.Event, object_bytes: int, max_attempts: int) -> None:
+    def __init__(self, api: RdsApi, instance: str, name: str, objects: Objects,
+                 finish: Finish, stats: RunStats, stop: threading.Event,
+                 max_attempts: int) -> None:
         self._api = api
         self._instance = instance
         self._name = name
-        self._write = write
+        self._objects = objects
+        self._finish = finish
         self._stats = stats
         self._stop = stop
-        self._object_bytes = object_bytes
         self._max_attempts = max_attempts
 
-    def ship_after(self, gen: Generation) -> bool:
-        """Stream the file, prove it is ``gen`` up to its offset, ship the rest; False when the
-        file is not ``gen`` (nothing written then). Retries the whole stream on connection
-        errors: progress already durable is skipped, not re-sent."""
+    def ship_after(self, gen: Generation) -> int | None:
+        """Stream the file, prove it is ``gen`` up to its offset, ship the rest; returns the
+        stream's length, None when the file is not ``gen`` (nothing written then). Retries the
+        whole stream on connection errors: progress already durable is skipped, not
+        re-sent."""
         attempts = 0
         while True:
             attempts += 1
@@ -63,40 +68,32 @@ class CompleteFile:
         with self._open() as chunks:
             return prove_by_content(candidates, chunks, available)
 
-    def _stream_and_ship(self, gen: Generation) -> bool:
+    def _stream_and_ship(self, gen: Generation) -> int | None:
         with self._open() as chunks:
             verifier = RangeVerifier(gen.checks)
             pos = 0
-            builder: ObjectBuilder | None = None
+            objects: WholeLineObjects | None = None
             for chunk in chunks:
                 chunk_end = pos + len(chunk)
                 if pos < gen.offset:
                     verifier.feed(pos, chunk[: gen.offset - pos])
                 if chunk_end > gen.offset:
-                    if builder is None:
+                    if objects is None:
                         if not verifier.matches(gen.offset):
-                            return False
-                        builder = ObjectBuilder(gen.offset)
-                    builder = self._take(gen, builder, chunk[max(0, gen.offset - pos):])
+                            return None
+                        objects = self._objects(gen)
+                    self._take(objects, chunk[max(0, gen.offset - pos):])
                 pos = chunk_end
-            if builder is None:
-                return verifier.matches(pos) and pos >= gen.offset
-            self._flush(gen, builder)
-            return True
+            if objects is None:
+                return pos if verifier.matches(pos) and pos >= gen.offset else None
+            self._finish(objects)
+            return pos
 
-    def _take(self, gen: Generation, builder: ObjectBuilder, data: bytes) -> ObjectBuilder:
-        builder.feed(data)
-        if builder.size >= self._object_bytes:
-            self._write(gen, builder.seal(None))
-            builder = ObjectBuilder(builder.end)
+    def _take(self, objects: WholeLineObjects, data: bytes) -> None:
+        objects.feed(data)
         if self._stop.is_set():
-            self._flush(gen, builder)
+            objects.finish(closed=False)
             raise StopRequested("stopping")
-        return builder
-
-    def _flush(self, gen: Generation, builder: ObjectBuilder) -> None:
-        if builder.size:
-            self._write(gen, builder.seal(None))
 
     def _open(self) -> _Stream:
         return _Stream(self._api, self._instance, self._name, self._stats)

@@ -3,7 +3,8 @@
 It starts the built-in RDS log simulator and a local S3 (moto's server mode), both on
 127.0.0.1, runs the real shipper against them over HTTP every few simulated hours across
 rotations, daily name reuse and retention, then proves the archive byte for byte against the
-simulator's ground truth and copies the objects into a local folder to look at.
+simulator's ground truth, copies the objects into a local folder (replacing an earlier demo's
+copy) and queries that copy with DuckDB (``shipper.archive_query``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from shipper.archive_query import NotAnArchiveCopy, copy_archive, read_lines_sql
 from shipper.config import load_settings
 from shipper.exitcodes import ExitCode
 from shipper.logs import setup_logging
@@ -92,7 +94,8 @@ def run_demo(instances: int, hours: int, out: str) -> int:
                 _say(f"  hour {elapsed:>3}: exit {code}, {s['files_shipped']:>3} files, "
                      f"{s['bytes_shipped'] / 1e6:7.2f} MB in {s['objects_written']:>3} "
                      f"objects, {s['rds_requests']:>4} RDS calls "
-                     f"({s['complete_downloads']} complete-file, {s['portion_calls']} portion)")
+                     f"({s['complete_downloads']} complete-file, {s['portion_calls']} portion), "
+                     f"{s['bytes_held_back']} bytes held back")
                 if code != ExitCode.OK:
                     return code
                 if elapsed >= hours:
@@ -103,15 +106,22 @@ def run_demo(instances: int, hours: int, out: str) -> int:
             idle = Runner(settings)
             idle.run()
             _say(f"  idle run:  {idle.summary['rds_requests']} RDS calls, "
-                 f"{idle.summary['objects_written']} objects (nothing changed)\n")
+                 f"{idle.summary['objects_written']} objects (nothing changed)")
+            _say("  (held back: a growing file's unfinished last line, shipped once it is "
+                 "complete)\n")
             client = _s3_client(s3.endpoint_url)
             report = verify(client, DEMO_BUCKET, settings.prefix, world,
                             require=lambda g: g.current_name is not None)
             _say(report.summary())
-            copied = _mirror(client, settings.prefix, Path(out))
+            try:
+                copied = copy_archive(client, DEMO_BUCKET, settings.prefix, Path(out))
+            except NotAnArchiveCopy as err:
+                _say(f"rds-log-shipper: error: {err} (hint: choose another --out folder)")
+                return int(ExitCode.CONFIG)
         _say(f"\n{copied} objects copied to {Path(out).resolve()}/ "
              f"(s3://{DEMO_BUCKET}/{settings.prefix}...) in {time.monotonic() - started:.1f}s")
         _say("Read one: gunzip -c \"$(find " + out + " -name '*.log.gz' | head -1)\" | head")
+        _query(Path(out) / settings.prefix, time.strftime("%Y-%m-%d", time.gmtime(world.now)))
         return int(ExitCode.OK if report.ok else ExitCode.PARTIAL_FAILURE)
 
 
@@ -121,15 +131,21 @@ def _s3_client(endpoint: str) -> object:
     return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
 
 
-def _mirror(client: object, prefix: str, out: Path) -> int:
-    """Copy every data object to ``out``, keeping the key layout (keys are path-safe)."""
-    s3: Any = client
-    count = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=DEMO_BUCKET,
-                                                             Prefix=f"{prefix}data/"):
-        for obj in page.get("Contents", []):
-            target = out / obj["Key"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(s3.get_object(Bucket=DEMO_BUCKET, Key=obj["Key"])["Body"].read())
-            count += 1
-    return count
+def _query(root: Path, day: str) -> None:
+    """Print one SQL query over the copy and DuckDB's answer: the archive in use."""
+    try:
+        import duckdb
+    except ImportError:
+        _say("(install the demo extra to query the copy with DuckDB: "
+             "pip install 'rds-log-shipper[demo]')")
+        return
+    sql = (f"SELECT instance, count(*) AS lines,\n"
+           f"       count(*) FILTER (WHERE line LIKE '%ERROR%') AS error_lines\n"
+           f"FROM {read_lines_sql(root)}\n"
+           f"WHERE dt = DATE '{day}'\nGROUP BY instance ORDER BY instance;")
+    _say(f"\nQuery the copy with DuckDB (README, \"Query the archive\"):\n\n{sql}\n")
+    rows = duckdb.connect().execute(sql).fetchall()
+    width = max([len("instance"), *(len(str(r[0])) for r in rows)])
+    _say(f"{'instance':<{width}}  {'lines':>7}  {'error_lines':>11}")
+    for instance, lines, errors in rows:
+        _say(f"{instance:<{width}}  {lines:>7}  {errors:>11}")

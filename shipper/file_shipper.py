@@ -17,6 +17,7 @@ from shipper.config import Settings
 from shipper.exceptions import DownloadMismatchError, StopRequested
 from shipper.identity import FileJob, JobKind, content_may_prove, marker_may_prove
 from shipper.ledger import Ledger, record_sighting
+from shipper.lines import WholeLineObjects
 from shipper.portions import (
     NeedCompleteDownload,
     PagingStart,
@@ -28,7 +29,7 @@ from shipper.portions import (
 from shipper.rdsapi import RdsApi
 from shipper.state import Generation
 from shipper.stats import RunStats
-from shipper.transfer import ObjectBuilder, SealedObject
+from shipper.transfer import SealedObject
 
 log = logging.getLogger("shipper")
 
@@ -58,8 +59,8 @@ class FileShipper:
         self.claims = shared.claims
         self.job = job
         self.instance = shared.ledger.scope.instance
-        self.rest = CompleteFile(shared.api, self.instance, job.name, self._write, shared.stats,
-                                 shared.stop, shared.settings.object_bytes,
+        self.rest = CompleteFile(shared.api, self.instance, job.name, self._whole_lines,
+                                 self._finish, shared.stats, shared.stop,
                                  shared.settings.max_attempts)
 
     def run(self) -> None:
@@ -189,31 +190,38 @@ class FileShipper:
             self._defer(gen)
 
     def _page(self, gen: Generation) -> None:
-        """Ship the pages from ``gen``'s offset; whatever passed its checks is written before
-        an error goes through."""
+        """Ship the pages from ``gen``'s offset; whatever passed its checks is written (in
+        whole lines) before an error goes through."""
         file = self.job.file
         start = PagingStart.of(gen, file.name)
-        builder = ObjectBuilder(gen.offset)
-        marker: str | None = start.marker
-        object_bytes = self.shared.settings.object_bytes
+        objects = self._whole_lines(gen, start.resumable())
+        skip = gen.offset - start.offset  # shipped bytes before a held-back line, read again
         try:
-            for page in pages(self.shared.api, self.instance, file, gen.offset, start,
+            for page in pages(self.shared.api, self.instance, file, start.offset, start,
                               self.shared.stop, self._count_download,
                               self.shared.settings.portion_max_bytes):
-                builder.feed(page.data)
-                marker = page.marker
-                if builder.size >= object_bytes:
-                    self._write(gen, builder.seal(marker))
-                    builder = ObjectBuilder(builder.end)
+                data = page.data[skip:]
+                skip -= len(page.data) - len(data)
+                if data:
+                    objects.feed(data, page.marker)
+                else:
+                    objects.mark(gen.offset - skip, page.marker)
         except (NeedCompleteDownload, RotatedWhilePaging, StopRequested):
-            self._flush(gen, builder, marker)
+            objects.finish(closed=False)
             raise
-        self._flush(gen, builder, marker)
-        self._seen(gen)
+        self._finish(objects)
+        self._seen(gen, objects.read_end)
 
-    def _flush(self, gen: Generation, builder: ObjectBuilder, marker: str | None) -> None:
-        if builder.size:
-            self._write(gen, builder.seal(marker))
+    def _whole_lines(self, gen: Generation,
+                     marker: tuple[int, str] | None = None) -> WholeLineObjects:
+        return WholeLineObjects(gen.offset, self.shared.settings.object_bytes,
+                                lambda sealed: self._write(gen, sealed), marker)
+
+    def _finish(self, objects: WholeLineObjects) -> None:
+        """The end of what was read: a growing file's partial last line is held back."""
+        objects.finish(closed=not self.job.active)
+        self.shared.stats.add(bytes_held_back=objects.held_back,
+                              long_lines_split=objects.long_lines_split)
 
     def _count_download(self, size: int) -> None:
         self.shared.stats.add(bytes_downloaded=size)
@@ -223,9 +231,10 @@ class FileShipper:
     def _ship_complete(self, gen: Generation) -> bool:
         """Ship ``gen`` over REST; False when the file is not ``gen`` (nothing written). A
         growing file then gets a marker at its end for the next run's portions."""
-        if not self.rest.ship_after(gen):
+        read_end = self.rest.ship_after(gen)
+        if read_end is None:
             return False
-        self._seen(gen)
+        self._seen(gen, read_end)
         if self.job.active and not self.job.name.endswith(".gz"):
             marker = tail_marker(self.shared.api, self.instance, self.job.name, gen.offset)
             if marker is not None:
@@ -236,11 +245,12 @@ class FileShipper:
     # --- records -------------------------------------------------------------------------
 
     def _write(self, gen: Generation, sealed: SealedObject) -> None:
-        self.ledger.write_object(gen, self.job.name, sealed, self.job.name)
+        self.ledger.write_object(gen, self.job.name, sealed, self.job.name,
+                                 self.job.file.last_written_ms)
 
-    def _seen(self, gen: Generation) -> None:
+    def _seen(self, gen: Generation, read_end: int) -> None:
         with self.ledger.changing():
-            record_sighting(gen, self.job.file, self.job.active)
+            record_sighting(gen, self.job.file, self.job.active, read_end)
         self.claims.found(gen)
 
     def _defer(self, gen: Generation) -> None:

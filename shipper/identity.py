@@ -228,11 +228,20 @@ class _Matching:
     def match(self, gen: Generation, file: LogFile, resume_portion: bool = False) -> None:
         self.taken_names.add(file.name)
         self.matched.add(gen.gen_id)
-        if gen.offset < file.size:
-            self.known.append(FileJob(JobKind.KNOWN, file, file.name in self.active, gen=gen,
+        active = file.name in self.active
+        if gen.offset < file.size and not _only_held_back(gen, file, active):
+            self.known.append(FileJob(JobKind.KNOWN, file, active, gen=gen,
                                       resume_portion=resume_portion))
         else:
             self.unchanged.append(gen)
+
+
+def _only_held_back(gen: Generation, file: LogFile, active: bool) -> bool:
+    """Is all that is left of a growing file its unfinished last line, read before and held
+    back (shipper.lines)? Until a write completes it (a new LastWritten) or the file closes,
+    reading it again cannot ship anything."""
+    return (active and file.size == gen.read_end == gen.seen_size
+            and file.last_written_ms == gen.seen_last_written_ms)
 
 
 def make_plan(state: InstanceState, listing: list[LogFile]) -> Plan:

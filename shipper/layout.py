@@ -5,9 +5,17 @@ Data objects::
     {prefix}data/account={account}/region={region}/instance={instance}/dt={YYYY-MM-DD}/
         {generation}/{start:015d}.log.gz
 
-``dt`` is the UTC date on which the generation was first seen, so every object of one generation
-sits in one partition. The key depends only on the generation and the start offset: a retry after
-a crash rewrites the same object instead of adding a second copy.
+``dt`` is the UTC day on which the object's bytes were written: the file's LastWritten when the
+range was planned (``partition_day``). A generation written over several days (a SQL Server
+``ERROR`` log lives for weeks) has objects in several partitions, all under its generation id;
+the state lists them (``Generation.dt_days``) and commits the day before any object lands under
+it, so a retry, or the adoption after a crash, rewrites the same key instead of adding a second
+copy. State schema 1 put every object of a generation under the day it was first seen; those
+objects keep their keys.
+
+Every data object ends just after a line feed (``shipper.lines``), so a line-based reader
+(Athena, DuckDB) reads whole lines: the exceptions are a closed file's final bytes and a line
+longer than the long-line bound (``shipper.lines.LONG_LINE_FACTOR`` times the object limit).
 
 State and leases (never under ``data/``, so Athena does not scan them)::
 
@@ -40,6 +48,14 @@ DATA_SUFFIX = ".log.gz"
 _SAFE_SEGMENT = re.compile(r"[^A-Za-z0-9._-]")
 _GENERATION_RE = re.compile(r"^[0-9a-f]{20}$")
 _MAX_SEGMENT = 120
+_DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# The partition keys of a data object, in key order (the Glue table's projection follows them).
+PARTITION_KEYS = ("account", "region", "instance", "dt")
+
+
+def partition_day(ms: int) -> str:
+    """The ``dt`` partition of bytes written at ``ms`` (epoch milliseconds): the UTC day."""
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
 
 
 def safe_segment(value: str) -> str:
@@ -126,10 +142,11 @@ class Scope:
     def data_prefix(self) -> str:
         return f"{self.prefix}data/{self._partition()}/"
 
-    def data_key(self, generation: str, first_seen_ms: int, start: int) -> str:
+    def data_key(self, generation: str, day: str, start: int) -> str:
         if not _GENERATION_RE.match(generation):
             raise ValueError(f"malformed generation id {generation!r}")
-        day = datetime.fromtimestamp(first_seen_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d")
+        if not _DAY_RE.fullmatch(day):
+            raise ValueError(f"malformed partition day {day!r}")
         return f"{self.data_prefix()}dt={day}/{generation}/{start:015d}{DATA_SUFFIX}"
 
 

@@ -4,9 +4,10 @@ Per generation of a log file:
 
 1. intent: a new generation is written into the state (offset 0) before any of its data
    (``open_generation``);
-2. record: a data object's key is (generation, start offset), so a retry rewrites the same
-   object; once it is durable the generation's offset moves to its end in memory
-   (``write_object``, ``record_object``);
+2. record: a data object's key is (generation, partition day, start offset), the day
+   committed before the first object under it, so a retry rewrites the same object; once it
+   is durable the generation's offset moves to its end in memory (``write_object``,
+   ``record_object``);
 3. commit: at most one data object per generation is ever durable but not yet committed in the
    state: before writing a generation's second object, the state is committed (``commit``,
    conditional on the ETag read, so a stale writer cannot overwrite a newer state);
@@ -81,6 +82,7 @@ from shipper.layout import (
     data_metadata,
     decode_metadata_value,
     metadata_names,
+    partition_day,
 )
 from shipper.lease import Lease
 from shipper.rdsapi import LogFile
@@ -140,10 +142,12 @@ class Ledger:
     def open_generation(self, file: LogFile, active: bool, commit: bool = True) -> Generation:
         """A new generation, recorded (and, by default, committed) before any of its data."""
         with self.changing() as state:
+            first_seen_ms = file.last_written_ms or self.now_ms()
             gen = Generation(
                 gen_id=new_generation_id(), name=file.name, first_name=file.name,
-                first_seen_ms=file.last_written_ms or self.now_ms(),
-                seen_size=file.size, seen_last_written_ms=file.last_written_ms, active=active,
+                first_seen_ms=first_seen_ms, seen_size=file.size,
+                seen_last_written_ms=file.last_written_ms, active=active,
+                dt_days=[partition_day(first_seen_ms)],
             )
             state.generations[gen.gen_id] = gen
             if commit:
@@ -153,13 +157,15 @@ class Ledger:
     # --- 2. record -----------------------------------------------------------------------
 
     def write_object(self, gen: Generation, log_name: str, sealed: SealedObject,
-                     marker_name: str | None) -> None:
-        """Write one data object of ``gen`` (read as ``log_name``) and record it in memory."""
+                     marker_name: str | None, written_ms: int) -> None:
+        """Write one data object of ``gen`` (read as ``log_name``, whose LastWritten was
+        ``written_ms`` when the range was planned) and record it in memory."""
         with self.lock:
-            if gen.gen_id in self._uncommitted:
+            if self._enter_partition(gen, partition_day(written_ms or self.now_ms())) \
+                    or gen.gen_id in self._uncommitted:
                 self.commit()  # never two uncommitted objects of one generation
             self.check_lease()
-        key = self.scope.data_key(gen.gen_id, gen.first_seen_ms, sealed.start)
+        key = self.scope.data_key(gen.gen_id, current_partition(gen), sealed.start)
         try:
             self._store.put_data(key, sealed.body, data_metadata(
                 self.scope, log_name, gen.gen_id, sealed.start, sealed.end, sealed.sha256,
@@ -172,6 +178,14 @@ class Ledger:
             record_object(gen, sealed, marker_name)
             self._uncommitted.add(gen.gen_id)
         self._stats.add(objects_written=1, bytes_shipped=sealed.end - sealed.start)
+
+    def _enter_partition(self, gen: Generation, day: str) -> bool:
+        """Make ``day`` the partition of ``gen``'s next objects; True when that changed the
+        state (it must be committed before an object lands there: adoption looks there)."""
+        if current_partition(gen) == day:
+            return False
+        gen.dt_days = [d for d in gen.dt_days or [current_partition(gen)] if d != day] + [day]
+        return True
 
     # --- 3. commit -----------------------------------------------------------------------
 
@@ -233,7 +247,7 @@ class Ledger:
         return adopted
 
     def _adopt_next(self, gen: Generation) -> bool:
-        key = self.scope.data_key(gen.gen_id, gen.first_seen_ms, gen.offset)
+        key = self.scope.data_key(gen.gen_id, current_partition(gen), gen.offset)
         if self._store.head(key) is None:
             return False
         obj = self._store.get(key)
@@ -249,6 +263,11 @@ class Ledger:
         with self.changing():
             adopt_object(gen, data, obj.metadata)
         return True
+
+
+def current_partition(gen: Generation) -> str:
+    """The dt partition ``gen``'s next object goes to (and a crashed run's last one is in)."""
+    return gen.dt_days[-1] if gen.dt_days else partition_day(gen.first_seen_ms)
 
 
 def record_object(gen: Generation, sealed: SealedObject, marker_name: str | None) -> None:
@@ -277,17 +296,19 @@ def adopt_object(gen: Generation, data: bytes, metadata: Mapping[str, str]) -> N
                   marker_name)
 
 
-def record_sighting(gen: Generation, file: LogFile, active: bool) -> None:
-    """Record where ``gen`` was seen. When we read fewer bytes than the listing promised,
-    the name changed hands after the listing: the entry describes another file, so its
-    Size is not remembered (the renamed file must not be taken for this one by the
-    rename rule), only what we read."""
+def record_sighting(gen: Generation, file: LogFile, active: bool, read_end: int) -> None:
+    """Record where ``gen`` was seen, read up to ``read_end`` (past its offset by a held-back
+    partial line). When we read fewer bytes than the listing promised, the name changed
+    hands after the listing: the entry describes another file, so its Size is not
+    remembered (the renamed file must not be taken for this one by the rename rule), only
+    what we read."""
     if gen.name != file.name:
         gen.marker = None if gen.marker_name != file.name else gen.marker
     gen.name = file.name
     gen.max_listed = max(gen.max_listed, file.size)
-    consistent = gen.offset >= file.size
-    gen.seen_size = file.size if consistent else gen.offset
+    read = max(gen.offset, read_end)
+    gen.seen_size = file.size if read >= file.size else read
+    gen.read_end = read
     gen.seen_last_written_ms = file.last_written_ms
     gen.active = active
     gen.missing_since_ms = None

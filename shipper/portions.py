@@ -69,20 +69,27 @@ class Page:
 
 @dataclass(frozen=True)
 class PagingStart:
-    """Where paging starts: the marker to ask with, and the hour every page must keep (None
-    for a file read from its beginning)."""
+    """Where paging starts: the marker to ask with, the offset it points at, and the hour
+    every page must keep (None for a file read from its beginning). The stored marker may
+    point before the shipped offset (a held-back partial line was cut mid-page,
+    ``shipper.lines``): the bytes in between are read again and skipped."""
 
     marker: str
     hour: int | None
+    offset: int = 0
 
     @classmethod
     def of(cls, gen: Generation, name: str) -> PagingStart:
         if not gen.offset:
             return cls("0", None)
         parsed = parse_marker(gen.marker) if gen.marker_name == name else None
-        if parsed is None or parsed[1] != gen.offset or gen.marker is None:
+        if parsed is None or parsed[1] > gen.offset or gen.marker is None:
             raise NeedCompleteDownload("no usable marker for the shipped offset")
-        return cls(gen.marker, parsed[0])
+        return cls(gen.marker, parsed[0], parsed[1])
+
+    def resumable(self) -> tuple[int, str] | None:
+        """The start as a marker an object may carry (a real one, not "0")."""
+        return (self.offset, self.marker) if self.hour is not None else None
 
 
 def pages(api: RdsApi, instance: str, file: LogFile, offset: int, start: PagingStart,

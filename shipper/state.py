@@ -7,6 +7,7 @@ the ETag we read, so a stale writer (a lost lease) cannot overwrite a newer stat
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Iterable
@@ -14,8 +15,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from shipper.exceptions import StateCorruptError
+from shipper.layout import partition_day
 
-SCHEMA_VERSION = 1
+# 2: data objects are partitioned by the day their bytes were written (``dt_days``); a
+# generation from schema 1 has all its objects under the day it was first seen.
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, 2)
 MAX_CHECKS = 4
 CHECK_WINDOW = 64 * 1024
 
@@ -63,6 +68,13 @@ class Generation:
     header_only: bool = False
     # The largest Size any listing showed for it: what a gap is counted against.
     max_listed: int = 0
+    # The dt partitions (UTC days, YYYY-MM-DD) holding its objects, in the order they were
+    # first written; the last is where its next object goes, committed before any object is
+    # written there (so a retry, or the adoption after a crash, finds the same key).
+    dt_days: list[str] = field(default_factory=list)
+    # How far the file was read when last seen whole (past ``offset`` by an unfinished last
+    # line held back, shipper.lines); 0 when not read to its listed end.
+    read_end: int = 0
 
     def add_check(self, check: RangeCheck) -> None:
         """Keep the head check (from offset 0) and the most recent tail checks."""
@@ -89,6 +101,10 @@ class Generation:
         values = {_ATTRIBUTE_NAMES.get(str(k), str(k)): v for k, v in raw.items()
                   if k != "checks"}
         gen = cls(**values, checks=checks)
+        if "dt_days" not in raw:  # schema 1: every object under the day first seen
+            gen.dt_days = [partition_day(gen.first_seen_ms)]
+        if not all(isinstance(d, str) and _DAY_RE.fullmatch(d) for d in gen.dt_days):
+            raise ValueError("field dt_days is not a list of days")
         for name, kinds in _FIELD_TYPES.items():
             value = getattr(gen, name)
             if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
@@ -106,7 +122,9 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "offset": (int,), "seen_size": (int,), "seen_last_written_ms": (int,), "active": (bool,),
     "marker": (str, type(None)), "marker_name": (str, type(None)),
     "missing_since_ms": (int, type(None)), "header_only": (bool,), "max_listed": (int,),
+    "dt_days": (list,), "read_end": (int,),
 }
+_DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(frozen=True)
@@ -235,7 +253,7 @@ class InstanceState:
                 f"state schema {schema} is newer than this shipper understands "
                 f"({SCHEMA_VERSION})", "upgrade rds-log-shipper; nothing was changed",
             )
-        if schema != SCHEMA_VERSION:
+        if schema not in READABLE_SCHEMAS:
             raise StateCorruptError(f"state schema {schema!r} is not recognised", hint)
         try:
             gens = {

@@ -46,7 +46,7 @@ def rebuild_state(store: S3Store, scope: Scope) -> tuple[InstanceState, list[str
     """A state whose generations end where the archive's contiguous data ends."""
     notes: list[str] = []
     infos: dict[str, list[DataObjectInfo]] = {}
-    days: dict[str, str] = {}
+    days: dict[str, set[str]] = {}
     for key in store.list_keys(scope.data_prefix()):
         head = store.head(key)
         if head is None:
@@ -58,8 +58,8 @@ def rebuild_state(store: S3Store, scope: Scope) -> tuple[InstanceState, list[str
             continue
         infos.setdefault(info.generation, []).append(info)
         match = _DT_RE.search(key)
-        if match:
-            days[info.generation] = match.group(1)
+        if match:  # a generation written over several days has objects in each day's dt
+            days.setdefault(info.generation, set()).add(match.group(1))
     state = InstanceState(scope.instance, scope.region, scope.account)
     for gen_id, objs in infos.items():
         objs.sort(key=lambda o: o.start)
@@ -72,10 +72,12 @@ def rebuild_state(store: S3Store, scope: Scope) -> tuple[InstanceState, list[str
             offset = obj.end
         if not chain:
             continue
-        day = datetime.strptime(days.get(gen_id, "1970-01-01"), "%Y-%m-%d")
+        dt_days = sorted(days.get(gen_id, {"1970-01-01"}))
+        day = datetime.strptime(dt_days[0], "%Y-%m-%d")
         gen = Generation(gen_id=gen_id, name=chain[-1].log_file, first_name=chain[0].log_file,
                          first_seen_ms=int(day.replace(tzinfo=timezone.utc).timestamp() * 1000),
-                         offset=offset, seen_size=offset, seen_last_written_ms=0)
+                         offset=offset, seen_size=offset, seen_last_written_ms=0,
+                         dt_days=dt_days)
         for obj in (chain[0], chain[-1]):
             stored = store.get(obj.key)
             if stored is None:

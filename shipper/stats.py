@@ -23,6 +23,10 @@ class RunStats:
     throttles: int = 0
     failures: int = 0
     recovered_truncations: int = 0
+    # bytes read but held back at the end of a growing file (its partial last line), and
+    # lines longer than the long-line bound cut between objects (shipper.lines)
+    bytes_held_back: int = 0
+    long_lines_split: int = 0
     gap_bytes: int = 0
     suspected_gaps: int = 0
     max_lag_seconds: float = 0.0

@@ -18,6 +18,13 @@ file still exists) and ``allow_partial(g)`` (default: never). A required generat
 shipped completely, or as a non-empty prefix if ``allow_partial(g)``; others may be partial or
 missing and are only reported. Gaps inside a shipped generation, overlaps, duplicates, corrupt
 objects and shipped data that matches no truth always fail.
+
+Whole lines (``shipper.lines``): every object must end just after a ``\n``, except an object
+that ends where its truth generation ends (a closed file's final bytes) and a piece of one line
+longer than the long-line bound (an object holding no ``\n`` at all, counted in
+``long_line_pieces``); any other object fails as a ``split line``. A generation that still
+exists and is shipped up to the start of its final, unfinished line is complete but for that
+line: the shipper holds it back until it is whole (``held_back``, not a failure).
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ class ShippedObject:
     length: int
     digest: str
     head: bytes = field(repr=False)
+    ends_line: bool = True  # the last byte is a line feed (or the object is empty)
+    has_newline: bool = True
 
 
 @dataclass(frozen=True)
@@ -118,14 +127,22 @@ class OracleReport:
     gaps: list[Problem] = field(default_factory=list)
     overlaps: list[Problem] = field(default_factory=list)
     duplicates: list[Problem] = field(default_factory=list)
+    split_lines: list[Problem] = field(default_factory=list)
+    held_back: list[Match] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     objects: int = 0
     bytes: int = 0
     shipped_generations: int = 0
+    long_line_pieces: int = 0
 
     @property
     def problems(self) -> list[Problem]:
-        return [*self.corrupt, *self.unmatched, *self.gaps, *self.overlaps, *self.duplicates]
+        return [*self.corrupt, *self.unmatched, *self.gaps, *self.overlaps, *self.duplicates,
+                *self.split_lines]
+
+    @property
+    def held_back_bytes(self) -> int:
+        return sum(m.missing_bytes for m in self.held_back)
 
     @property
     def ok(self) -> bool:
@@ -139,7 +156,9 @@ class OracleReport:
             f"{len(self.partial)} partial ({missing_partial} bytes not shipped), "
             f"{len(self.missing)} missing; {len(self.corrupt)} corrupt objects, "
             f"{len(self.unmatched)} unmatched, {len(self.gaps)} gaps, "
-            f"{len(self.overlaps)} overlaps, {len(self.duplicates)} duplicates; "
+            f"{len(self.overlaps)} overlaps, {len(self.duplicates)} duplicates, "
+            f"{len(self.split_lines)} split lines ({self.long_line_pieces} long-line pieces, "
+            f"{self.held_back_bytes} bytes of unfinished lines held back); "
             f"{len(self.failures)} requirement failures. "
             + ("OK." if self.ok else "NOT OK.")
         )
@@ -197,6 +216,8 @@ def _read_object(s3: Any, bucket: str, key: str) -> tuple[ShippedObject | None, 
     digest = hashlib.sha256()
     length = 0
     first = b""
+    last = b"\n"
+    has_newline = False
     try:
         with gzip.GzipFile(fileobj=body, mode="rb") as stream:
             while True:
@@ -207,6 +228,8 @@ def _read_object(s3: Any, bucket: str, key: str) -> tuple[ShippedObject | None, 
                     first += piece[: HEAD_BYTES - len(first)]
                 digest.update(piece)
                 length += len(piece)
+                last = piece[-1:]
+                has_newline = has_newline or b"\n" in piece
     except (OSError, EOFError, zlib.error) as exc:
         return bad(f"not valid gzip ({exc})")
     body.close()
@@ -214,7 +237,8 @@ def _read_object(s3: Any, bucket: str, key: str) -> tuple[ShippedObject | None, 
         return bad(f"decompressed length {length} != end-start {info.end - info.start}")
     if info.sha256 and info.sha256 != digest.hexdigest():
         return bad("sha256 metadata does not match the decompressed bytes")
-    return ShippedObject(key, info, length, digest.hexdigest(), first), None
+    return ShippedObject(key, info, length, digest.hexdigest(), first, last == b"\n",
+                         has_newline), None
 
 
 def _group(instance: str, generation: str, objs: list[ShippedObject],
@@ -371,6 +395,8 @@ def verify(s3_client: Any, bucket: str, prefix: str, world: World, *,
         report.unmatched.append(_diagnose(stream, edges.get(i, []),
                                           by_instance.get(stream.instance), assignment, shipped))
 
+    for i, g in assignment.items():
+        _check_whole_lines(shipped[i], g, report)
     for g in truth:
         index = matched_truth.get(g.truth_id)
         got = shipped[index] if index is not None else None
@@ -378,6 +404,8 @@ def verify(s3_client: Any, bucket: str, prefix: str, world: World, *,
         required = must(g)
         if covered >= g.size and (got is None or not got.has_gap):
             report.complete.append(Match(g, got, g.size))
+        elif (got is None or not got.has_gap) and _unfinished_line(g, covered):
+            report.held_back.append(Match(g, got, covered))
         elif got is None:
             report.missing.append(g)
             if required:
@@ -390,6 +418,28 @@ def verify(s3_client: Any, bucket: str, prefix: str, world: World, *,
             if required and not partial_ok(g):
                 report.failures.append(f"incomplete: {match}")
     return report
+
+
+def _check_whole_lines(s: ShippedGeneration, g: GenerationRecord, report: OracleReport) -> None:
+    """Every object ends after a line feed, but a closed file's final bytes and the pieces
+    of a line longer than the long-line bound (objects with no line feed at all)."""
+    for o in s.objects:
+        if o.ends_line or o.info.end == g.size:
+            continue
+        if not o.has_newline:
+            report.long_line_pieces += 1
+            continue
+        report.split_lines.append(Problem(
+            "split line", s.instance, s.generation, o.info.start, o.info.end,
+            "object ends inside a line that goes on in the next object", (o.key,)))
+
+
+def _unfinished_line(g: GenerationRecord, covered: int) -> bool:
+    """Is everything after ``covered`` the final, unfinished line of a generation that still
+    exists (held back by the shipper until it is whole)?"""
+    if not g.exists or covered >= g.size or (covered and g.read(covered - 1, covered) != b"\n"):
+        return False
+    return all(b"\n" not in piece for piece in g.iter_bytes(READ_CHUNK, covered, g.size))
 
 
 def _diagnose(s: ShippedGeneration, fits: list[GenerationRecord], pool: _Truths | None,

@@ -46,7 +46,8 @@ REGION = cfn.REGION
 # moto warns once per unsupported resource; Deployer records them and the test compares.
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning")
 MOTO_UNSUPPORTED = {"AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm",
-                    "AWS::SNS::TopicPolicy"}
+                    "AWS::SNS::TopicPolicy", "AWS::Glue::Database", "AWS::Glue::Table",
+                    "AWS::Athena::WorkGroup"}
 
 
 def _params(values: dict[str, Any]) -> list[dict[str, str]]:

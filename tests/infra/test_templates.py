@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from shipper.config import SETTING_ENV_NAMES
+from shipper.layout import PARTITION_KEYS, Scope, partition_day
 from tests.infra import cfntools as cfn
 from tests.infra.common import (
     BUCKET_ATTRS,
@@ -665,3 +666,52 @@ def test_an_existing_bucket_replaces_the_created_one_everywhere() -> None:
     assert rendered.outputs["BucketName"] == "kept-archive"
     rule = cfn.load("shipper.yaml")["Rules"]["OneBucketChoice"]
     assert rule["Assertions"][0]["Assert"] == {"Fn::Equals": [{"Ref": "BucketName"}, ""]}
+
+
+@pytest.mark.parametrize("params", [{}, {"Prefix": "archive/rds/"}, {"Prefix": ""}])
+def test_glue_table_projection_follows_the_key_layout(params: dict[str, Any]) -> None:
+    """Partition keys, projected keys and the location template are the layout's
+    (shipper/layout.py): a key the shipper writes is exactly where Athena looks."""
+    rendered = shipper(**params)
+    table = rendered.props("LinesTable")["TableInput"]
+    assert tuple(k["Name"] for k in table["PartitionKeys"]) == PARTITION_KEYS
+    projection = table["Parameters"]
+    assert projection["projection.enabled"] == "true"
+    types = {k.split(".")[1]: v for k, v in projection.items()
+             if k.startswith("projection.") and k.endswith(".type")}
+    assert types == {"account": "injected", "region": "injected", "instance": "injected",
+                     "dt": "date"}
+    assert projection["projection.dt.format"] == "yyyy-MM-dd"
+    assert partition_day(0) == "1970-01-01"  # the layout's dt format, as Java spells it above
+    prefix = params.get("Prefix", "rds-logs/")
+    scope = Scope(prefix, "111122223333", "eu-west-1", "orders-pg")
+    key = scope.data_key("0" * 20, "2026-12-05", 0)
+    location = projection["storage.location.template"]
+    for name, value in (("account", "111122223333"), ("region", "eu-west-1"),
+                        ("instance", "orders-pg"), ("dt", "2026-12-05")):
+        location = location.replace("${" + name + "}", value)
+    assert key.startswith(location.removeprefix("s3://test-bucket/"))
+    assert key.removeprefix(location.removeprefix("s3://test-bucket/")).count("/") == 1
+    assert location.startswith("s3://test-bucket/")
+    assert table["StorageDescriptor"]["Location"] == f"s3://test-bucket/{prefix}data/"
+    assert [c["Name"] for c in table["StorageDescriptor"]["Columns"]] == ["line"]
+
+
+def test_athena_workgroup_is_optional_encrypted_and_outside_the_shipper_prefix() -> None:
+    default = shipper()
+    workgroup = default.props("AthenaWorkGroupResource")["WorkGroupConfiguration"]
+    assert workgroup["EnforceWorkGroupConfiguration"] is True
+    results = workgroup["ResultConfiguration"]
+    assert results["EncryptionConfiguration"] == {"EncryptionOption": "SSE_S3"}
+    location = results["OutputLocation"]
+    assert location.startswith("s3://test-bucket/athena-results/")
+    assert not location.startswith("s3://test-bucket/rds-logs/")  # the task role's reach
+    rules = {r["Id"]: r for r in default.props("LogBucket")["LifecycleConfiguration"]["Rules"]}
+    assert rules["athena-results"]["ExpirationInDays"] == 30
+    kms = shipper(**SHIPPER_ALL_ON).props("AthenaWorkGroupResource")
+    assert kms["WorkGroupConfiguration"]["ResultConfiguration"]["EncryptionConfiguration"] == {
+        "EncryptionOption": "SSE_KMS", "KmsKey": KMS_KEY_ARN}
+    off = shipper(AthenaWorkGroup="false")
+    assert "AthenaWorkGroupResource" not in off.resources and "LinesTable" in off.resources
+    rules = {r["Id"] for r in off.props("LogBucket")["LifecycleConfiguration"]["Rules"]}
+    assert "athena-results" not in rules and "AthenaWorkGroupName" not in off.outputs

@@ -55,7 +55,8 @@ def test_concurrent_runs_split_the_instances(aws_world: AwsWorld, runs: int) -> 
     # No object was written twice: the objects the runs wrote are exactly the objects in S3.
     keys = aws_world.data_keys()
     assert sum(r.summary["objects_written"] for r in results) == len(keys)
-    assert sum(r.summary["bytes_shipped"] for r in results) == sum(
-        g.size for g in w.generations())
     report = aws_world.verify()
     report.assert_ok()
+    # every byte but the unfinished last lines of growing files, held back (shipper.lines)
+    assert sum(r.summary["bytes_shipped"] for r in results) == sum(
+        g.size for g in w.generations()) - report.held_back_bytes

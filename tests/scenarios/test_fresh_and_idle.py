@@ -21,7 +21,9 @@ def test_fresh_ship_then_idle(aws_world: AwsWorld, engine: str) -> None:
     report = aws_world.verify()
     print(engine, fresh.summary, report.summary())
     report.assert_ok()
-    assert report.bytes == sum(g.size for g in w.generations()) > 100_000
+    # every byte but the unfinished last lines of growing files (shipper.lines)
+    assert report.bytes == sum(g.size for g in w.generations()) - report.held_back_bytes \
+        > 100_000
     assert fresh.summary["bytes_shipped"] == report.bytes
     assert fresh.summary["objects_written"] == report.objects
     keys_before = sorted(aws_world.data_keys())

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shipper.layout import Scope, data_metadata, new_generation_id
+from shipper.layout import Scope, data_metadata, new_generation_id, partition_day
 from shipper.simulator.oracle import OracleReport, verify
 from shipper.simulator.s3server import LocalS3
 from shipper.simulator.world import GenerationRecord, World
@@ -50,7 +50,7 @@ class Shipper:
         scope = Scope(PREFIX, self.world.account_id, self.world.region, g.instance)
         gen_id = gen_id or new_generation_id(str(g.truth_id))
         raw = g.read(start, end) if data is None else data
-        key = scope.data_key(gen_id, day_ms, start)
+        key = scope.data_key(gen_id, partition_day(day_ms), start)
         metadata = data_metadata(scope, log_file or g.names[0], gen_id, start, end,
                                  sha or hashlib.sha256(raw).hexdigest())
         metadata.update(meta or {})
@@ -59,11 +59,26 @@ class Shipper:
         return key
 
     def ship(self, g: GenerationRecord, chunk: int = 40_000, **kwargs: Any) -> None:
-        for start in range(0, max(g.size, 1), chunk):
-            self.put(g, start, min(g.size, start + chunk), **kwargs)
+        """All of ``g`` in objects of about ``chunk`` bytes, each ending after a line feed."""
+        start = 0
+        while start < g.size or start == 0:
+            end = line_end(g, start + chunk)
+            self.put(g, start, end, **kwargs)
+            if end >= g.size:
+                break
+            start = end
+
 
     def verify(self, **kwargs: Any) -> OracleReport:
         return verify(self.s3, self.bucket, PREFIX, self.world, **kwargs)
+
+
+def line_end(g: GenerationRecord, at_least: int) -> int:
+    """The end of the line that holds byte ``at_least - 1`` (or the generation's end)."""
+    if at_least >= g.size:
+        return g.size
+    cut = g.read(at_least - 1, g.size).find(b"\n")
+    return g.size if cut < 0 else at_least + cut
 
 
 @pytest.fixture
@@ -93,11 +108,12 @@ def test_a_complete_archive_is_ok(world: World, shipper: Shipper) -> None:
 def test_missing_and_partial_generations(world: World, shipper: Shipper) -> None:
     g0, g1, g2 = world.generations()
     shipper.ship(g0)
-    shipper.put(g1, 0, 40_000)
+    cut = line_end(g1, 40_000)
+    shipper.put(g1, 0, cut)
     report = shipper.verify()
     assert not report.ok
     assert [m.truth.truth_id for m in report.partial] == [g1.truth_id]
-    assert report.partial[0].missing_bytes == g1.size - 40_000
+    assert report.partial[0].missing_bytes == g1.size - cut
     assert [g.truth_id for g in report.missing] == [g2.truth_id]
     assert len(report.failures) == 2 and "missing" in report.details()
     with pytest.raises(AssertionError, match="incomplete"):
@@ -117,7 +133,7 @@ def test_deleted_generations_may_be_partial(world: World, shipper: Shipper) -> N
     assert deleted
     for g in world.generations():
         if g.current_name is None:
-            shipper.put(g, 0, 1000)
+            shipper.put(g, 0, line_end(g, 1000))
         else:
             shipper.ship(g)
     report = shipper.verify()
@@ -148,10 +164,11 @@ def test_overlap_is_reported(world: World, shipper: Shipper) -> None:
 def test_duplicate_objects_are_reported(world: World, shipper: Shipper) -> None:
     g = world.generations()[0]
     shipper.ship(g)
-    shipper.put(g, 0, 40_000, day_ms=DAY_MS + 86_400_000)  # same range, another partition
+    cut = line_end(g, 40_000)
+    shipper.put(g, 0, cut, day_ms=DAY_MS + 86_400_000)  # same range, another partition
     report = shipper.verify(require=lambda r: r.truth_id == g.truth_id)
     (dup,) = report.duplicates
-    assert (dup.start, dup.end) == (0, 40_000) and len(dup.keys) == 2
+    assert (dup.start, dup.end) == (0, cut) and len(dup.keys) == 2
 
 
 def test_corrupt_objects(world: World, shipper: Shipper) -> None:
@@ -161,7 +178,7 @@ def test_corrupt_objects(world: World, shipper: Shipper) -> None:
     bad_sha = shipper.put(g, 20, 30, sha="0" * 64)
     bad_len = shipper.put(g, 30, 45, data=b"short")
     scope = Scope(PREFIX, world.account_id, world.region, "pg")
-    no_meta = scope.data_key("f" * 20, DAY_MS, 0)
+    no_meta = scope.data_key("f" * 20, partition_day(DAY_MS), 0)
     shipper.s3.put_object(Bucket=shipper.bucket, Key=no_meta, Body=gzip.compress(b"x"))
     report = shipper.verify(require=lambda r: r.truth_id == g.truth_id)
     corrupt = {p.keys[0]: p.detail for p in report.corrupt}
@@ -221,8 +238,9 @@ def test_identical_generations_are_assigned_one_to_one(s3: Any, bucket: str) -> 
     report.assert_ok()
     assert len({m.shipped.generation for m in report.complete if m.shipped}) == 5
     # One fewer stream than truths: a required one is reported missing.
-    shipper.s3.delete_object(Bucket=bucket, Key=Scope(PREFIX, world.account_id, world.region,
-                                                      "my").data_key(f"{0:020x}", DAY_MS, 0))
+    scope = Scope(PREFIX, world.account_id, world.region, "my")
+    shipper.s3.delete_object(Bucket=bucket,
+                             Key=scope.data_key(f"{0:020x}", partition_day(DAY_MS), 0))
     report = shipper.verify(require=lambda g: g.names[0].startswith("slowquery/"))
     assert len(report.missing) == 1 and not report.ok
 
@@ -250,8 +268,9 @@ def test_renamed_generation_matches_under_any_of_its_names(s3: Any, bucket: str)
     g = world.generations()[0]
     assert len(g.names) == 2
     shipper = Shipper(s3, bucket, world)
-    shipper.put(g, 0, 1000, log_file=g.names[0])
-    shipper.put(g, 1000, g.size, log_file=g.names[1])
+    cut = line_end(g, 1000)
+    shipper.put(g, 0, cut, log_file=g.names[0])
+    shipper.put(g, cut, g.size, log_file=g.names[1])
     report = shipper.verify(require=lambda r: r.truth_id == g.truth_id)
     report.assert_ok()
     assert my.identifier == "my"
@@ -267,3 +286,15 @@ def test_large_generation_is_compared_in_bounded_memory(s3: Any, bucket: str) ->
     report.assert_ok()
     (match,) = [m for m in report.complete if m.truth.truth_id == rec.truth_id]
     assert match.shipped_bytes == rec.size and match.shipped is not None
+
+
+def test_an_object_ending_inside_a_line_is_a_split_line(world: World, shipper: Shipper) -> None:
+    g = world.generations()[0]
+    inside = line_end(g, 1000) - 5  # five bytes before a line feed
+    shipper.put(g, 0, inside)
+    shipper.put(g, inside, g.size)
+    report = shipper.verify(require=lambda t: t.truth_id == g.truth_id)
+    (split,) = report.split_lines
+    assert (split.start, split.end) == (0, inside) and not report.ok
+    assert "1 split lines" in report.summary()
+

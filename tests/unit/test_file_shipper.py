@@ -53,8 +53,10 @@ class Shop:
         return next(f for f in self.api.log_files("db-1") if f.name == name)
 
     def shipped(self, gen: Generation) -> bytes:
-        prefix = SCOPE.data_key(gen.gen_id, gen.first_seen_ms, 0).rsplit("/", 1)[0]
-        keys = sorted(self.store.list_keys(prefix))
+        """Every object of ``gen``, in every dt partition the state lists, in offset order."""
+        keys = [k for day in gen.dt_days for k in self.store.list_keys(
+            SCOPE.data_key(gen.gen_id, day, 0).rsplit("/", 1)[0])]
+        keys.sort(key=lambda k: k.rsplit("/", 1)[1])
         return b"".join(gzip.decompress(self.store.objects[k].body) for k in keys)
 
     def actions(self) -> set[str]:
@@ -78,15 +80,50 @@ def test_a_closed_file_ships_over_rest_without_asking_for_a_marker() -> None:
     assert shop.actions() == {REST}
 
 
-def test_a_grown_file_resumes_from_its_marker_and_fetches_only_new_bytes() -> None:
+HELD = BODY[:3000].rfind(b"\n") + 1  # 3000 bytes end inside a line: it starts at HELD
+
+
+def test_a_growing_file_holds_back_its_partial_last_line() -> None:
+    shop = Shop({NAME: ServedFile(BODY[:3000], hour=3)})
+    gen = shop.ledger.open_generation(shop.listed(), active=True)
+    shop.ship(FileJob(JobKind.KNOWN, shop.listed(), True, gen=gen))
+    assert 2000 < HELD < 3000 and gen.offset == HELD and shop.shipped(gen) == BODY[:HELD]
+    assert shop.shared.stats.bytes_held_back == 3000 - HELD
+    # the marker of the page the held-back line starts in (pages are 1000 bytes here)
+    assert (gen.marker, gen.marker_name) == ("3:2000", NAME)
+    assert gen.seen_size == 3000  # read to the listed size: the rename rule still matches
+
+
+def test_a_closed_file_ships_its_partial_last_line() -> None:
+    shop = Shop({NAME: ServedFile(BODY[:3000])})
+    gen = shop.ledger.open_generation(shop.listed(), active=False)
+    shop.ship(FileJob(JobKind.KNOWN, shop.listed(), False, gen=gen))
+    assert gen.offset == 3000 and shop.shipped(gen) == BODY[:3000]
+    assert shop.shared.stats.bytes_held_back == 0
+
+
+def test_a_grown_file_resumes_exactly_at_its_held_back_line() -> None:
     shop = Shop({NAME: ServedFile(BODY[:3000], hour=3)})
     gen = shop.ledger.open_generation(shop.listed(), active=True)
     shop.ship(FileJob(JobKind.KNOWN, shop.listed(), True, gen=gen))
     shop.api.files[NAME] = ServedFile(BODY, hour=3, last_written_ms=1_704_164_460_000)
     shop.api.calls.clear()
     shop.ship(FileJob(JobKind.GROWN, shop.listed(), True, gen=gen))
-    assert shop.shipped(gen) == BODY
-    assert shop.api.calls[0] == (PORTION, NAME, "3:3000")
+    assert shop.shipped(gen) == BODY  # the held-back line once, whole, in the next object
+    assert shop.api.calls[0] == (PORTION, NAME, "3:2000")  # its page again, bytes skipped
+    assert gen.offset == len(BODY) and gen.marker == f"3:{len(BODY)}"
+
+
+def test_a_grown_file_written_on_a_new_day_lands_in_that_days_partition() -> None:
+    shop = Shop({NAME: ServedFile(BODY[:HELD], hour=3)})
+    gen = shop.ledger.open_generation(shop.listed(), active=True)
+    shop.ship(FileJob(JobKind.KNOWN, shop.listed(), True, gen=gen))
+    next_day_ms = 1_704_164_400_000 + 86_400_000
+    shop.api.files[NAME] = ServedFile(BODY, hour=3, last_written_ms=next_day_ms)
+    shop.ship(FileJob(JobKind.GROWN, shop.listed(), True, gen=gen))
+    assert gen.dt_days == ["2024-01-02", "2024-01-03"] and shop.shipped(gen) == BODY
+    second = [k for k in shop.store.objects if "/dt=2024-01-03/" in k]
+    assert len(second) == 1 and second[0].endswith(f"/{gen.gen_id}/{HELD:015d}.log.gz")
 
 
 def test_a_grown_file_whose_marker_hour_changed_needs_a_proof() -> None:
@@ -96,7 +133,7 @@ def test_a_grown_file_whose_marker_hour_changed_needs_a_proof() -> None:
     shop.api.files[NAME] = ServedFile(BODY, hour=4, last_written_ms=1_704_164_460_000)
     with pytest.raises(NeedsProof):
         shop.ship(FileJob(JobKind.GROWN, shop.listed(), True, gen=gen))
-    assert gen.offset == 3000 and not shop.shared.claims.is_taken(gen)
+    assert gen.offset == HELD and not shop.shared.claims.is_taken(gen)
 
 
 def test_a_renamed_file_is_proven_by_content_and_continued() -> None:

@@ -524,3 +524,16 @@ def test_only_the_newest_trace_file_counts_as_being_written() -> None:
     # audit writer slots are written at once: each slot's newest file is active
     assert {"audit/audit.log.0.2024-01-02-03-00.00001",
             "audit/audit.log.1.2024-01-02-03-00.00002"} <= active
+
+
+def test_a_file_read_to_its_end_with_only_its_unfinished_line_left_is_not_read_again() -> None:
+    name = "error/postgresql.log.2024-01-02-03"
+    held = gen(name, 500, T0, offset=480, active=True, marker="3:0", marker_name=name)
+    held.read_end = 500  # read whole; its last 20 bytes, an unfinished line, held back
+    assert make_plan(state_of(held), [LogFile(name, 500, T0)]).unchanged == [held]
+    # a write completes the line: read again; a stopped run's leftover is always resumed
+    grew = make_plan(state_of(held), [LogFile(name, 510, T0 + MIN_MS)])
+    assert grew.unchanged == [] and grown(job_for(grew, name)) is held
+    stopped = gen(name, 500, T0, offset=480, active=True, marker="3:0", marker_name=name)
+    assert known(job_for(make_plan(state_of(stopped), [LogFile(name, 500, T0)]), name)) \
+        is stopped

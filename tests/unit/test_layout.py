@@ -24,6 +24,7 @@ from shipper.layout import (
     decode_metadata_value,
     metadata_value,
     new_generation_id,
+    partition_day,
     safe_segment,
 )
 
@@ -132,7 +133,7 @@ def test_state_and_lease_keys_are_partitioned_outside_data() -> None:
 def test_data_key_layout() -> None:
     assert SCOPE.data_prefix() == \
         "rds-logs/data/account=123456789012/region=eu-west-1/instance=db-1/"
-    assert SCOPE.data_key(GEN, LAST_MS_OF_JAN_2, 42) == (
+    assert SCOPE.data_key(GEN, partition_day(LAST_MS_OF_JAN_2), 42) == (
         "rds-logs/data/account=123456789012/region=eu-west-1/instance=db-1/"
         f"dt=2024-01-02/{GEN}/000000000000042{DATA_SUFFIX}"
     )
@@ -140,27 +141,33 @@ def test_data_key_layout() -> None:
 
 def test_data_key_with_empty_prefix() -> None:
     scope = Scope("", "1", "eu-west-1", "db")
-    assert scope.data_key(GEN, 0, 0) == \
+    assert scope.data_key(GEN, partition_day(0), 0) == \
         f"data/account=1/region=eu-west-1/instance=db/dt=1970-01-01/{GEN}/000000000000000.log.gz"
 
 
 @pytest.mark.parametrize("instance", ["../../evil", "/root", "..", "a/b", "x" * 300, "ü n"])
 def test_hostile_scope_values_stay_inside_their_partition(instance: str) -> None:
     scope = Scope("p/", "../acct", "eu/west", instance)
-    for key in (scope.state_key(), scope.lease_key(), scope.data_key(GEN, 0, 7)):
+    for key in (scope.state_key(), scope.lease_key(), scope.data_key(GEN, partition_day(0), 7)):
         parts = key.split("/")
         assert parts[0] == "p"
         assert not {".", ".."} & set(parts)
         assert [p.split("=")[0] for p in parts[2:5]] == ["account", "region", "instance"]
-    assert len(scope.data_key(GEN, 0, 7).split("/")) == 8
+    assert len(scope.data_key(GEN, partition_day(0), 7).split("/")) == 8
 
 
 def test_data_key_depends_only_on_generation_day_and_start() -> None:
-    same_day_earlier = LAST_MS_OF_JAN_2 - 23 * 3_600_000
-    assert SCOPE.data_key(GEN, LAST_MS_OF_JAN_2, 5) == SCOPE.data_key(GEN, same_day_earlier, 5)
-    assert SCOPE.data_key(GEN, LAST_MS_OF_JAN_2, 5) != SCOPE.data_key(GEN, LAST_MS_OF_JAN_2, 6)
-    other = "f" * 20
-    assert SCOPE.data_key(GEN, LAST_MS_OF_JAN_2, 5) != SCOPE.data_key(other, LAST_MS_OF_JAN_2, 5)
+    day = partition_day(LAST_MS_OF_JAN_2)
+    assert day == partition_day(LAST_MS_OF_JAN_2 - 23 * 3_600_000) == "2024-01-02"
+    assert SCOPE.data_key(GEN, day, 5) != SCOPE.data_key(GEN, day, 6)
+    assert SCOPE.data_key(GEN, day, 5) != SCOPE.data_key("f" * 20, day, 5)
+    assert SCOPE.data_key(GEN, day, 5) != SCOPE.data_key(GEN, "2024-01-03", 5)
+
+
+@pytest.mark.parametrize("day", ["2024-1-02", "", "2024-01-02/..", "../x"])
+def test_data_key_rejects_malformed_days(day: str) -> None:
+    with pytest.raises(ValueError):
+        SCOPE.data_key(GEN, day, 0)
 
 
 def test_dt_partition_is_the_utc_day_whatever_the_local_zone(
@@ -169,8 +176,8 @@ def test_dt_partition_is_the_utc_day_whatever_the_local_zone(
     monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14
     time.tzset()
     try:
-        assert "/dt=2024-01-02/" in SCOPE.data_key(GEN, LAST_MS_OF_JAN_2, 0)
-        assert "/dt=2024-01-03/" in SCOPE.data_key(GEN, FIRST_MS_OF_JAN_3, 0)
+        assert "/dt=2024-01-02/" in SCOPE.data_key(GEN, partition_day(LAST_MS_OF_JAN_2), 0)
+        assert "/dt=2024-01-03/" in SCOPE.data_key(GEN, partition_day(FIRST_MS_OF_JAN_3), 0)
     finally:
         monkeypatch.undo()
         time.tzset()
@@ -179,7 +186,7 @@ def test_dt_partition_is_the_utc_day_whatever_the_local_zone(
 @settings(max_examples=200, deadline=None)
 @given(st.integers(0, 10**15 - 1), st.integers(0, 10**15 - 1))
 def test_data_keys_sort_like_their_start_offsets(a: int, b: int) -> None:
-    ka, kb = SCOPE.data_key(GEN, 0, a), SCOPE.data_key(GEN, 0, b)
+    ka, kb = SCOPE.data_key(GEN, partition_day(0), a), SCOPE.data_key(GEN, partition_day(0), b)
     assert (ka < kb) == (a < b)
 
 
@@ -187,7 +194,7 @@ def test_data_keys_sort_like_their_start_offsets(a: int, b: int) -> None:
                                         GEN[:-1] + "g"])
 def test_data_key_rejects_malformed_generation_ids(generation: str) -> None:
     with pytest.raises(ValueError, match="generation"):
-        SCOPE.data_key(generation, 0, 0)
+        SCOPE.data_key(generation, partition_day(0), 0)
 
 
 # --- metadata -------------------------------------------------------------------------------
@@ -280,7 +287,7 @@ def test_new_generation_id_is_20_hex_digits_and_deterministic() -> None:
     gen_id = new_generation_id("db-1", "error/postgresql.log", "123")
     assert re.fullmatch(r"[0-9a-f]{20}", gen_id)
     assert gen_id == new_generation_id("db-1", "error/postgresql.log", "123")
-    assert SCOPE.data_key(gen_id, 0, 0)  # accepted by the layout
+    assert SCOPE.data_key(gen_id, partition_day(0), 0)  # accepted by the layout
 
 
 def test_new_generation_id_separates_its_parts() -> None:

@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from shipper.exceptions import LeaseLostError
-from shipper.layout import Scope, data_metadata
+from shipper.layout import Scope, data_metadata, partition_day
 from shipper.lease import LeaseManager
 from shipper.ledger import Ledger, adopt_object
 from shipper.rdsapi import LogFile
@@ -119,9 +119,11 @@ def test_a_second_object_of_a_generation_commits_the_first_before_it_is_written(
     store, clock = MemoryStore(), FakeClock()
     ledger, _ = ledger_of(store, clock)
     gen = ledger.open_generation(LISTED, active=True)
-    ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name)
+    ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name,
+                        LISTED.last_written_ms)
     assert committed(store).generations[gen.gen_id].offset == 0  # durable, not committed
-    ledger.write_object(gen, LISTED.name, sealed(100, b"b" * 50), LISTED.name)
+    ledger.write_object(gen, LISTED.name, sealed(100, b"b" * 50), LISTED.name,
+                        LISTED.last_written_ms)
     assert committed(store).generations[gen.gen_id].offset == 100  # the first, committed
     assert len(data_keys(store)) == 2 and gen.offset == 150
 
@@ -155,7 +157,8 @@ def test_a_run_ends_clean_only_if_it_was_not_stopped() -> None:
     store, clock = MemoryStore(), FakeClock()
     ledger, _ = ledger_of(store, clock)
     gen = ledger.open_generation(LISTED, active=True)
-    ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name)
+    ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name,
+                        LISTED.last_written_ms)
     ledger.close(stopped=True, lease_etag=ledger.lease.etag)
     after_stop = committed(store)
     assert after_stop.generations[gen.gen_id].offset == 100 and not after_stop.last_run_clean
@@ -170,7 +173,7 @@ def test_a_failed_data_write_leaves_the_run_unclean_and_the_next_run_adopts_it()
     store.fail_data_writes, store.store_failed_writes = 1, True  # written, answer lost
     with pytest.raises(ConnectionError):
         ledger.write_object(gen, LISTED.name, sealed(0, HEADER + b"x" * 10, TAIL),
-                            LISTED.name)
+                            LISTED.name, LISTED.last_written_ms)
     ledger.close(stopped=False, lease_etag=ledger.lease.etag)
     leases.release(ledger.lease)
     assert not committed(store).last_run_clean and gen.offset == 0
@@ -187,7 +190,7 @@ def test_an_unreadable_dangling_object_is_not_adopted() -> None:
     store, clock = MemoryStore(), FakeClock()
     ledger, _ = ledger_of(store, clock)
     gen = ledger.open_generation(LISTED, active=True)
-    key = SCOPE.data_key(gen.gen_id, gen.first_seen_ms, 0)
+    key = SCOPE.data_key(gen.gen_id, partition_day(gen.first_seen_ms), 0)
     store.put_data(key, sealed(0, b"abc").body, {"end-offset": "999"})
     assert ledger.adopt_dangling() == 0 and gen.offset == 0
 
@@ -198,7 +201,8 @@ def test_no_commit_once_the_lease_expired() -> None:
     gen = ledger.open_generation(LISTED, active=True)
     clock.advance(11)
     with pytest.raises(LeaseLostError):
-        ledger.write_object(gen, LISTED.name, sealed(0, b"a"), LISTED.name)
+        ledger.write_object(gen, LISTED.name, sealed(0, b"a"), LISTED.name,
+                            LISTED.last_written_ms)
     assert not ledger.close(stopped=False, lease_etag=ledger.lease.etag)  # lease gone
     assert committed(store).generations[gen.gen_id].offset == 0 and not data_keys(store)
 
@@ -213,3 +217,26 @@ def test_a_state_changed_by_another_run_loses_the_lease() -> None:
     with pytest.raises(LeaseLostError):
         ledger.commit()
     assert ledger.lease.lost
+
+
+def test_an_object_of_a_new_day_is_adopted_from_that_days_partition() -> None:
+    """The day is committed before the first object under it: a crash right after that
+    object leaves it where the next run looks (never a second copy under another day)."""
+    store, clock = MemoryStore(), FakeClock()
+    ledger, leases = ledger_of(store, clock)
+    gen = ledger.open_generation(LISTED, active=True)
+    first_day = partition_day(LISTED.last_written_ms)
+    ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name,
+                        LISTED.last_written_ms)
+    next_day_ms = LISTED.last_written_ms + 86_400_000
+    ledger.write_object(gen, LISTED.name, sealed(100, b"b\n" * 25), LISTED.name, next_day_ms)
+    assert committed(store).generations[gen.gen_id].dt_days == \
+        [first_day, partition_day(next_day_ms)]  # committed before the object
+    leases.release(ledger.lease)  # the run dies here: the second object is not committed
+
+    clock.advance(5)
+    next_run, _ = ledger_of(store, clock, "run-b")
+    assert next_run.adopt_dangling() == 1
+    assert committed(store).generations[gen.gen_id].offset == 150
+    assert [k.split("/dt=")[1][:10] for k in data_keys(store)] == \
+        [first_day, partition_day(next_day_ms)]

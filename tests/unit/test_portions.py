@@ -123,8 +123,10 @@ def test_a_stop_ends_paging_before_the_next_call() -> None:
 
 def test_paging_starts_from_the_stored_marker_of_this_name_only() -> None:
     assert PagingStart.of(gen_at(0, None), NAME) == PagingStart("0", None)
-    assert PagingStart.of(gen_at(500, "7:500"), NAME) == PagingStart("7:500", 7)
-    for gen in (gen_at(500, None), gen_at(500, "7:400"), gen_at(500, "7:500", "other.log"),
+    assert PagingStart.of(gen_at(500, "7:500"), NAME) == PagingStart("7:500", 7, 500)
+    # a marker before the offset (a held-back line was cut mid-page): read again, skipped
+    assert PagingStart.of(gen_at(500, "7:400"), NAME) == PagingStart("7:400", 7, 400)
+    for gen in (gen_at(500, None), gen_at(500, "7:600"), gen_at(500, "7:500", "other.log"),
                 gen_at(500, "opaque")):
         with pytest.raises(NeedCompleteDownload):
             PagingStart.of(gen, NAME)

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError, NoCredentialsError
 
 from shipper.exceptions import AwsAccessError, StateConflictError
 from shipper.exitcodes import ExitCode
-from shipper.layout import DataObjectInfo, Scope, data_metadata
+from shipper.layout import DataObjectInfo, Scope, data_metadata, partition_day
 from shipper.s3store import S3Store
 from tests.support.s3 import quick_retrier
 
@@ -71,7 +71,7 @@ def test_missing_objects_read_as_none(store: S3Store) -> None:
 
 def test_put_data_sets_sse_content_type_and_metadata(store: S3Store, s3_client: Any) -> None:
     scope = Scope("rds-logs/", "123456789012", "eu-west-1", "db-1")
-    key = scope.data_key(GEN, 0, 0)
+    key = scope.data_key(GEN, partition_day(0), 0)
     meta = data_metadata(scope, "log/ERRÖR.1 x", GEN, 0, 11, "ab" * 32)
     store.put_data(key, b"\x1f\x8bgzipped", meta)
     head = s3_client.head_object(Bucket=store.bucket, Key=key)
