@@ -134,15 +134,14 @@ class FileShipper:
             raise DownloadMismatchError(f"{job.name} changed while it was read")
 
     def _resume_grown(self, gen: Generation) -> bool:
-        """The file grew under the name we last saw ``gen`` by. Resume with portions if the
-        stored marker's hour still matches, else prove it by content. False: not it."""
+        """The file grew under the name we last saw ``gen`` by. Resume with portions from the
+        stored marker (the listing, or else the marker's hour as a hint, says it is still
+        ``gen``), else prove it by content. False: not it."""
         if marker_may_prove(gen, self.job.file) and self._portions_suit(gen):
             try:
                 self._page(gen)
                 return True
-            except RotatedWhilePaging as rotated:
-                if rotated.first_page:
-                    return False
+            except RotatedWhilePaging:
                 self._defer(gen)
                 log.warning("file rotated while paging; the rest is picked up at the next "
                             "listing", extra=self._extra())
@@ -192,7 +191,8 @@ class FileShipper:
         """Ship the pages from ``gen``'s offset; whatever passed its checks is written before
         an error goes through."""
         file = self.job.file
-        start = PagingStart.of(gen, file.name)
+        start = PagingStart.of(gen, file.name, self.job.kind is JobKind.KNOWN
+                               or self.job.name_proves)
         builder = ObjectBuilder(gen.offset)
         marker: str | None = start.marker
         object_bytes = self.shared.settings.object_bytes
@@ -225,7 +225,7 @@ class FileShipper:
         growing file then gets a marker at its end for the next run's portions."""
         if not self.rest.ship_after(gen):
             return False
-        self._seen(gen)
+        self._seen(gen, read_whole=True)
         if self.job.active and not self.job.name.endswith(".gz"):
             marker = tail_marker(self.shared.api, self.instance, self.job.name, gen.offset)
             if marker is not None:
@@ -238,9 +238,9 @@ class FileShipper:
     def _write(self, gen: Generation, sealed: SealedObject) -> None:
         self.ledger.write_object(gen, self.job.name, sealed, self.job.name)
 
-    def _seen(self, gen: Generation) -> None:
+    def _seen(self, gen: Generation, read_whole: bool = False) -> None:
         with self.ledger.changing():
-            record_sighting(gen, self.job.file, self.job.active)
+            record_sighting(gen, self.job.file, self.job.active, read_whole)
         self.claims.found(gen)
 
     def _defer(self, gen: Generation) -> None:

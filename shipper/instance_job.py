@@ -155,24 +155,28 @@ class InstanceJob:
         state = InstanceState.from_bytes(stored.body, self.scope.state_key())
         return state, stored.etag
 
-    def _list(self) -> list[LogFile]:
+    def _list(self) -> tuple[list[LogFile], bool]:
+        """The listed files this run ships, and whether the listing is complete (a file
+        missing from an incomplete one may still be there)."""
         files = self.api.log_files(self.scope.instance)
         if not files:
             # Listings are occasionally empty for a moment: ask once more before believing it.
             if self.stop.wait(1.0):
                 raise StopRequested("stopping")
             files = self.api.log_files(self.scope.instance)
-        return [f for f in files if self.file_filter(f.name)]
+        complete = getattr(files, "complete", True) is not False
+        return [f for f in files if self.file_filter(f.name)], complete
 
     def _ship(self, shared: InstanceRun, outcome: Outcome) -> None:
-        listing = self._list()
+        listing, complete = self._list()
         self.stats.add(files_seen=len(listing))
         plan = make_plan(shared.ledger.state, listing)
-        opened = self._record_plan(shared, plan, listing)
+        opened = self._record_plan(shared, plan, listing, complete)
         completed, errors = self._run_phases(shared, plan, opened, outcome)
-        # Only a complete pass may conclude that a file vanished: an empty listing (after a
-        # retry) says nothing, and files a stopped run did not reach are still there.
-        if listing and completed:
+        # Only a complete pass over a complete listing may conclude that a file vanished: an
+        # empty listing (after a retry) says nothing, files a stopped run did not reach are
+        # still there, and so may be files a cut listing left out.
+        if listing and completed and complete:
             self._conclude(shared, plan, listing)
         outcome.lag_seconds = lag_seconds(shared.ledger)
         self.stats.observe_lag(outcome.lag_seconds, self.scope.state_key())
@@ -180,8 +184,8 @@ class InstanceJob:
             raise errors[0] if isinstance(errors[0], ShipperError) else ShipperError(
                 str(errors[0]))
 
-    def _record_plan(self, shared: InstanceRun, plan: Plan, listing: list[LogFile]
-                     ) -> list[FileJob]:
+    def _record_plan(self, shared: InstanceRun, plan: Plan, listing: list[LogFile],
+                     complete: bool) -> list[FileJob]:
         """Commit, before any data, what the listing showed: continuity (a run that stops
         early must not hide a break from later runs), the sizes it promised (a later loss is
         counted in full) and a generation for each certainly new file. Returns the new files
@@ -189,11 +193,12 @@ class InstanceJob:
         ledger = shared.ledger
         known_before = [g for g in ledger.state.generations.values()
                         if g.missing_since_ms is None]
-        with ledger.lock:
-            breaks, changed = judge_listing(ledger.state, known_before, plan, listing)
-            if changed:
-                ledger.mark_changed()
-        report_breaks(ledger, breaks, self.stats)
+        if complete:  # what an incomplete listing leaves out may still be there
+            with ledger.lock:
+                breaks, changed = judge_listing(ledger.state, known_before, plan, listing)
+                if changed:
+                    ledger.mark_changed()
+            report_breaks(ledger, breaks, self.stats)
         with ledger.lock:
             for job in plan.known:
                 assert job.gen is not None

@@ -1,10 +1,6 @@
 """Real RDS, not our simulator (issue 10): one scenario per behaviour of real RDS that the
-simulator used to lack (sources: shipper/simulator/FIDELITY.md).
-
-Rules that live outside the shipper's core (discovery, REST path versions) pass now. Rules the
-core must change for are marked ``xfail(strict=True)`` with the reason: each fails today on the
-real shape of the behaviour (a duplicate generation, a failed file, a download on an idle run),
-and the lead flips the mark when the core reshape lands.
+simulator used to lack (sources: shipper/simulator/FIDELITY.md), each on the real shape of the
+behaviour and under every variant of the ambiguities it touches.
 """
 
 from __future__ import annotations
@@ -37,7 +33,7 @@ def assert_idle(aws: AwsWorld) -> None:
     assert sorted(aws.data_keys()) == keys
 
 
-# --- passing now: rules outside the core ------------------------------------------------------
+# --- rules outside the core --------------------------------------------------------------------
 
 
 def test_documentdb_and_neptune_instances_in_the_account(aws_world: AwsWorld) -> None:
@@ -86,11 +82,9 @@ def test_after_v13_is_retired(aws_world: AwsWorld, answer: str) -> None:
     aws_world.verify().assert_ok()
 
 
-# --- failing until the core changes -----------------------------------------------------------
+# --- rules of the core ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="core fix after the reshape: route BinaryLogDataError "
-                   "(the real HTTP 400 for binary data) to the REST complete download")
 def test_binary_data_refusal_is_an_error_response(aws_world: AwsWorld) -> None:
     aws_world.sim.faults.binary_as_error = True
     w = aws_world.world
@@ -105,8 +99,6 @@ def test_binary_data_refusal_is_an_error_response(aws_world: AwsWorld) -> None:
     aws_world.verify().assert_ok()
 
 
-@pytest.mark.xfail(strict=True, reason="core fix after the reshape: identity family of the "
-                   "dated Oracle alert log (trace/alert_<SID>.log.YYYY-MM-DD)")
 def test_oracle_alert_log_rotated_at_midnight(aws_world: AwsWorld) -> None:
     w = aws_world.world
     w.add_instance("ora", "oracle-ee", bytes_per_hour=200_000, traces_per_hour=1,
@@ -120,8 +112,6 @@ def test_oracle_alert_log_rotated_at_midnight(aws_world: AwsWorld) -> None:
     assert_idle(aws_world)
 
 
-@pytest.mark.xfail(strict=True, reason="core fix after the reshape: identity family of the "
-                   "SQL Server agent log chain (log/SQLAGENT.OUT -> log/SQLAGENT.N)")
 def test_sqlserver_agent_log_cycles(aws_world: AwsWorld) -> None:
     w = aws_world.world
     w.add_instance("ss", "sqlserver-se", bytes_per_hour=200_000, agent_log=True,
@@ -134,9 +124,6 @@ def test_sqlserver_agent_log_cycles(aws_world: AwsWorld) -> None:
     assert_idle(aws_world)
 
 
-@pytest.mark.xfail(strict=True, reason="core fix after the reshape: the listed Size of a "
-                   "filtered MySQL error log is a hint; a download that stops below it with an "
-                   "unchanged LastWritten is complete")
 @pytest.mark.parametrize("offsets", AMBIGUITIES["filtered_marker_offsets"].variants)
 def test_filtered_mysql_error_logs(aws_world: AwsWorld, offsets: str) -> None:
     aws_world.sim.faults.filtered_marker_offsets = offsets
@@ -153,8 +140,6 @@ def test_filtered_mysql_error_logs(aws_world: AwsWorld, offsets: str) -> None:
     assert_idle(aws_world)
 
 
-@pytest.mark.xfail(strict=True, reason="core fix after the reshape: the marker's hour prefix "
-                   "is a hint, never proof of another generation (resume with portions)")
 @pytest.mark.parametrize("variant", [v for v in AMBIGUITIES["marker_hour"].variants
                                      if v != "creation"])
 def test_marker_prefix_moves_during_a_long_lived_file(aws_world: AwsWorld,
@@ -188,10 +173,12 @@ def resume_over_hours(aws: AwsWorld, variant: str) -> None:
 
 
 @pytest.mark.slow  # ships 1,050 files
-@pytest.mark.xfail(strict=True, reason="core fix after the reshape: a listing cut at Oracle's "
-                   "1,000 records must not miss files silently")
-def test_oracle_listing_without_a_marker_after_1000(aws_world: AwsWorld) -> None:
-    aws_world.sim.faults.oracle_listing_marker = "none"
+@pytest.mark.parametrize("listing_marker", AMBIGUITIES["oracle_listing_marker"].variants)
+def test_oracle_listing_without_a_marker_after_1000(aws_world: AwsWorld,
+                                                    listing_marker: str) -> None:
+    """Oracle returns at most 1,000 records; with or without a Marker after them, every file
+    is listed (by FilenameContains filters when there is none) and shipped."""
+    aws_world.sim.faults.oracle_listing_marker = listing_marker
     w = aws_world.world
     ora = w.add_instance("ora", "oracle-ee", bytes_per_hour=10_000, traces_per_hour=0)
     for i in range(1050):
@@ -199,11 +186,11 @@ def test_oracle_listing_without_a_marker_after_1000(aws_world: AwsWorld) -> None
     w.advance(600)
     res = aws_world.run()
     assert res.code == 0, describe(res)
+    assert res.summary["incomplete_listings"] == 0, res.summary
     aws_world.verify().assert_ok()  # every existing file shipped
+    assert_idle(aws_world)
 
 
-@pytest.mark.xfail(strict=True, reason="core fix after the reshape: identity families, the "
-                   "filtered-size rule and BinaryLogDataError routing, all at once")
 def test_idle_after_a_day_of_real_rds(aws_world: AwsWorld) -> None:
     """The issue's 'done when': after a day of these behaviours an idle run downloads
     nothing, writes nothing and reports no gap."""

@@ -10,7 +10,7 @@ import pytest
 from shipper.exceptions import LeaseLostError
 from shipper.layout import Scope, data_metadata
 from shipper.lease import LeaseManager
-from shipper.ledger import Ledger, adopt_object
+from shipper.ledger import Ledger, adopt_object, record_sighting
 from shipper.rdsapi import LogFile
 from shipper.state import Generation, InstanceState, RangeCheck
 from shipper.stats import RunStats
@@ -195,3 +195,14 @@ def test_a_state_changed_by_another_run_loses_the_lease() -> None:
     with pytest.raises(LeaseLostError):
         ledger.commit()
     assert ledger.lease.lost
+
+
+def test_a_complete_read_below_the_listed_size_leaves_no_listed_byte_unshipped() -> None:
+    """A filtered MySQL error log: a REST download ends below the listed Size. Everything
+    listed so far was read; a file that later vanishes counts no gap for the hidden bytes."""
+    gen = Generation("a" * 20, "error/mysql-error-running.log", "x", 1, offset=600)
+    listed = LogFile("error/mysql-error-running.log", 1000, 1_704_164_400_000)
+    record_sighting(gen, listed, active=True, read_whole=True)
+    assert gen.ended_below_listed and gen.seen_size == 600 and gen.max_listed == 600
+    record_sighting(gen, listed, active=True)  # paging stopped below it: no such conclusion
+    assert not gen.ended_below_listed and gen.max_listed == 1000
