@@ -86,7 +86,9 @@ def test_after_v13_is_retired(aws_world: AwsWorld, answer: str) -> None:
 
 
 def test_binary_data_refusal_is_an_error_response(aws_world: AwsWorld) -> None:
-    aws_world.sim.faults.binary_as_error = True
+    """Real RDS refuses binary files with an error (the simulator's default): the file goes
+    to the REST download, and the growing trace file again each run, exactly once."""
+    assert aws_world.sim.faults.binary_as_error
     w = aws_world.world
     w.add_instance("ss", "sqlserver-se", bytes_per_hour=200_000, trace_rotate_bytes=400_000)
     w.advance(1800)
@@ -194,9 +196,9 @@ def test_oracle_listing_without_a_marker_after_1000(aws_world: AwsWorld,
 def test_idle_after_a_day_of_real_rds(aws_world: AwsWorld) -> None:
     """The issue's 'done when': after a day of these behaviours an idle run downloads
     nothing, writes nothing and reports no gap."""
-    aws_world.sim.faults.binary_as_error = True
+    assert aws_world.sim.faults.binary_as_error  # the defaults are real RDS
     w: World = aws_world.world
-    w.real_rotation = True
+    assert w.real_rotation
     w.add_instance("ora", "oracle-ee", bytes_per_hour=50_000, traces_per_hour=1)
     w.add_instance("ss", "sqlserver-se", bytes_per_hour=50_000, rotation_minutes=360)
     w.add_instance("my", "mysql", bytes_per_hour=50_000)
