@@ -5,9 +5,11 @@ behaviour and under every variant of the ambiguities it touches.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from shipper.simulator.faults import AMBIGUITIES
+from shipper.simulator.faults import AMBIGUITIES, variant_params
 from shipper.simulator.world import World
 from tests.scenarios.helpers import (
     HOUR,
@@ -19,6 +21,18 @@ from tests.scenarios.helpers import (
 from tests.support.world import AwsWorld
 
 DAY = 24 * HOUR
+
+
+def every_variant() -> list[Any]:
+    """The simulator's defaults, then each other variant of every ambiguity alone (slow)."""
+    return [pytest.param({}, id="defaults"), *(
+        pytest.param({name: variant}, id=f"{name}={variant}", marks=pytest.mark.slow)
+        for name, variant in variant_params() if variant != AMBIGUITIES[name].default)]
+
+
+def set_variants(aws: AwsWorld, variants: dict[str, str]) -> None:
+    for name, variant in variants.items():
+        setattr(aws.sim.faults, name, variant)
 
 
 def assert_idle(aws: AwsWorld) -> None:
@@ -85,9 +99,12 @@ def test_after_v13_is_retired(aws_world: AwsWorld, answer: str) -> None:
 # --- rules of the core ---------------------------------------------------------------------------
 
 
-def test_binary_data_refusal_is_an_error_response(aws_world: AwsWorld) -> None:
+@pytest.mark.parametrize("variants", every_variant())
+def test_binary_data_refusal_is_an_error_response(aws_world: AwsWorld,
+                                                  variants: dict[str, str]) -> None:
     """Real RDS refuses binary files with an error (the simulator's default): the file goes
     to the REST download, and the growing trace file again each run, exactly once."""
+    set_variants(aws_world, variants)
     assert aws_world.sim.faults.binary_as_error
     w = aws_world.world
     w.add_instance("ss", "sqlserver-se", bytes_per_hour=200_000, trace_rotate_bytes=400_000)
@@ -101,7 +118,10 @@ def test_binary_data_refusal_is_an_error_response(aws_world: AwsWorld) -> None:
     aws_world.verify().assert_ok()
 
 
-def test_oracle_alert_log_rotated_at_midnight(aws_world: AwsWorld) -> None:
+@pytest.mark.parametrize("variants", every_variant())
+def test_oracle_alert_log_rotated_at_midnight(aws_world: AwsWorld,
+                                              variants: dict[str, str]) -> None:
+    set_variants(aws_world, variants)
     w = aws_world.world
     w.add_instance("ora", "oracle-ee", bytes_per_hour=200_000, traces_per_hour=1,
                    alert_daily_rotation=True)
@@ -114,7 +134,9 @@ def test_oracle_alert_log_rotated_at_midnight(aws_world: AwsWorld) -> None:
     assert_idle(aws_world)
 
 
-def test_sqlserver_agent_log_cycles(aws_world: AwsWorld) -> None:
+@pytest.mark.parametrize("variants", every_variant())
+def test_sqlserver_agent_log_cycles(aws_world: AwsWorld, variants: dict[str, str]) -> None:
+    set_variants(aws_world, variants)
     w = aws_world.world
     w.add_instance("ss", "sqlserver-se", bytes_per_hour=200_000, agent_log=True,
                    trace_files=False, rotation_minutes=60)
@@ -150,7 +172,7 @@ def test_marker_prefix_moves_during_a_long_lived_file(aws_world: AwsWorld,
 
 
 def test_marker_prefix_fixed_at_creation(aws_world: AwsWorld) -> None:
-    """The variant the core was written for: the same resume passes today."""
+    """The old rule's variant (the hour the generation was created): the same resume."""
     resume_over_hours(aws_world, "creation")
 
 
@@ -193,9 +215,11 @@ def test_oracle_listing_without_a_marker_after_1000(aws_world: AwsWorld,
     assert_idle(aws_world)
 
 
-def test_idle_after_a_day_of_real_rds(aws_world: AwsWorld) -> None:
+@pytest.mark.parametrize("variants", every_variant())
+def test_idle_after_a_day_of_real_rds(aws_world: AwsWorld, variants: dict[str, str]) -> None:
     """The issue's 'done when': after a day of these behaviours an idle run downloads
     nothing, writes nothing and reports no gap."""
+    set_variants(aws_world, variants)
     assert aws_world.sim.faults.binary_as_error  # the defaults are real RDS
     w: World = aws_world.world
     assert w.real_rotation
