@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, note, settings
+from hypothesis import HealthCheck, currently_in_test_context, example, given, note, settings
 from hypothesis import strategies as st
 
 from shipper.identity import continuity_family
@@ -476,7 +476,8 @@ def schedule_faults(schedule: Schedule) -> Faults:
     sources leave open (FIDELITY.md), drawn from the schedule's seed, so a failing schedule
     replays under the same variants. A falsifying example's report names them."""
     faults = Faults.drawn(schedule.seed)
-    note(f"variants (drawn from seed {schedule.seed}): {faults.variants()}")
+    if currently_in_test_context():  # also replayed outside hypothesis, by hand
+        note(f"variants (drawn from seed {schedule.seed}): {faults.variants()}")
     return faults
 
 
