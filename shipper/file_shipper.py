@@ -135,15 +135,14 @@ class FileShipper:
             raise DownloadMismatchError(f"{job.name} changed while it was read")
 
     def _resume_grown(self, gen: Generation) -> bool:
-        """The file grew under the name we last saw ``gen`` by. Resume with portions if the
-        stored marker's hour still matches, else prove it by content. False: not it."""
+        """The file grew under the name we last saw ``gen`` by. Resume with portions from the
+        stored marker (the listing, or else the marker's hour as a hint, says it is still
+        ``gen``), else prove it by content. False: not it."""
         if marker_may_prove(gen, self.job.file) and self._portions_suit(gen):
             try:
                 self._page(gen)
                 return True
-            except RotatedWhilePaging as rotated:
-                if rotated.first_page:
-                    return False
+            except RotatedWhilePaging:
                 self._defer(gen)
                 log.warning("file rotated while paging; the rest is picked up at the next "
                             "listing", extra=self._extra())
@@ -193,7 +192,8 @@ class FileShipper:
         """Ship the pages from ``gen``'s offset; whatever passed its checks is written (in
         whole lines) before an error goes through."""
         file = self.job.file
-        start = PagingStart.of(gen, file.name)
+        start = PagingStart.of(gen, file.name, self.job.kind is JobKind.KNOWN
+                               or self.job.name_proves)
         objects = self._whole_lines(gen, start.resumable())
         skip = gen.offset - start.offset  # shipped bytes before a held-back line, read again
         try:
@@ -234,7 +234,7 @@ class FileShipper:
         read_end = self.rest.ship_after(gen)
         if read_end is None:
             return False
-        self._seen(gen, read_end)
+        self._seen(gen, read_end, read_whole=True)
         if self.job.active and not self.job.name.endswith(".gz"):
             marker = tail_marker(self.shared.api, self.instance, self.job.name, gen.offset)
             if marker is not None:
@@ -248,9 +248,9 @@ class FileShipper:
         self.ledger.write_object(gen, self.job.name, sealed, self.job.name,
                                  self.job.file.last_written_ms)
 
-    def _seen(self, gen: Generation, read_end: int) -> None:
+    def _seen(self, gen: Generation, read_end: int, read_whole: bool = False) -> None:
         with self.ledger.changing():
-            record_sighting(gen, self.job.file, self.job.active, read_end)
+            record_sighting(gen, self.job.file, self.job.active, read_end, read_whole)
         self.claims.found(gen)
 
     def _defer(self, gen: Generation) -> None:

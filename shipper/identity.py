@@ -37,10 +37,17 @@ _SUFFIXES = (
     re.compile(r"\.\d{4}-\d{2}-\d{2}-\d{2}-\d{2}\.\d+$"),  # Aurora MySQL audit
     re.compile(r"\.\d{4}-\d{2}-\d{2}-\d{2}(\d{2})?(\.gz)?$"),  # PostgreSQL hourly (Aurora HHMM)
     re.compile(r"\.\d{4}-\d{2}-\d{2}\.\d{2}$"),  # MySQL error log, renamed hourly
-    re.compile(r"\.\d+$"),  # MySQL .N, SQL Server ERROR.N
+    # Oracle's alert log, renamed daily (trace/alert_<SID>.log.YYYY-MM-DD); PostgreSQL's
+    # daily log_filename (postgresql.log.YYYY-MM-DD)
+    re.compile(r"\.\d{4}-\d{2}-\d{2}$"),
+    # MySQL .N, SQL Server ERROR.N and SQLAGENT.N, MariaDB server_audit.log.N
+    re.compile(r"\.\d+$"),
 )
 # The timestamped ones name a file for good: it is never renamed to another timestamp.
-_STAMPED = _SUFFIXES[:3]
+_STAMPED = _SUFFIXES[:4]
+# Running logs whose own name carries a suffix their rotated names do not: SQL Server's agent
+# log log/SQLAGENT.OUT cycles to log/SQLAGENT.1 .. .9 (sp_cycle_agent_errorlog).
+_RUNNING_SUFFIXES = (re.compile(r"(?<=/SQLAGENT)\.OUT$"),)
 TINY_GENERATION = 4096
 HOUR_MS = 3_600_000
 HEADER_ONLY_REACH_MS = HOUR_MS + 10 * 60_000
@@ -54,7 +61,20 @@ def family(name: str) -> str:
         stripped = pattern.sub("", name)
         if stripped != name:
             return stripped
+    return running_base(name)
+
+
+def running_base(name: str) -> str:
+    """The family a running log's name stands for (``log/SQLAGENT.OUT`` -> ``log/SQLAGENT``);
+    other names are their own."""
+    for pattern in _RUNNING_SUFFIXES:
+        name = pattern.sub("", name)
     return name
+
+
+def is_running_name(name: str) -> bool:
+    """A name without a rotation suffix: RDS hands it to the next file at each rotation."""
+    return not any(p.search(name) for p in _SUFFIXES)
 
 
 class JobKind(Enum):
@@ -83,7 +103,9 @@ class FileJob:
     prove by content (renamed ones), longest first. ``resume_portion``: a KNOWN file whose
     stored marker belongs to its name. ``header_proves``: a GROWN ``gen`` holds only the
     engine's header, which proves it only because the listing shows its name was not
-    rotated since (a marker of that name proves more).
+    rotated since (a marker of that name proves more). ``name_proves``: a GROWN file whose
+    name the listing proves still holds ``gen`` (``_name_proves``), so the marker's hour,
+    only a hint, need not agree.
     """
 
     kind: JobKind
@@ -93,6 +115,7 @@ class FileJob:
     candidates: list[Generation] = field(default_factory=list)
     resume_portion: bool = False
     header_proves: bool = False
+    name_proves: bool = False
 
     @property
     def name(self) -> str:
@@ -229,7 +252,9 @@ class _Matching:
         self.taken_names.add(file.name)
         self.matched.add(gen.gen_id)
         active = file.name in self.active
-        if gen.offset < file.size and not _only_held_back(gen, file, active):
+        # Read to its end at this LastWritten: a larger listed Size is only a hint.
+        complete = gen.ended_below_listed and file.last_written_ms == gen.seen_last_written_ms
+        if gen.offset < file.size and not complete and not _only_held_back(gen, file, active):
             self.known.append(FileJob(JobKind.KNOWN, file, active, gen=gen,
                                       resume_portion=resume_portion))
         else:
@@ -294,9 +319,10 @@ def _classify(file: LogFile, active: bool, open_gens: list[Generation],
         kind = _kind_under_old_name(prev, file, listing)
         if kind is not None:
             others.sort(key=lambda g: g.offset, reverse=True)
+            grown = kind is JobKind.GROWN
             return FileJob(kind, file, active, gen=prev, candidates=others,
-                           header_proves=kind is JobKind.GROWN
-                           and _header_proves(prev, file, listing))
+                           header_proves=grown and _header_proves(prev, file, listing),
+                           name_proves=grown and _name_proves(prev, file, listing))
         if _provable_here(prev, file):
             # Smaller than before: a new file, or a listing whose Size lags behind the file
             # (even behind what we shipped); the stream, not the listing, decides.
@@ -344,10 +370,23 @@ def _header_proves(gen: Generation, file: LogFile, listing: list[LogFile]) -> bo
             and not _rotation_seen(gen, listing))
 
 
+def _name_proves(gen: Generation, file: LogFile, listing: list[LogFile]) -> bool:
+    """Does the listing prove that ``file``, grown under the name ``gen`` was last seen by,
+    still holds ``gen``? A name carrying its timestamp is never given to another file; a
+    running log's name is, but only at a rotation, which the listing shows (the rotated file
+    is written after ``gen`` was seen). Slot names (``.N``), reused by a later rotation with
+    no trace in the listing, are not proven this way."""
+    if file.name != gen.name:
+        return False
+    if stamp(file.name) is not None:
+        return True
+    return is_running_name(file.name) and not _rotation_seen(gen, listing)
+
+
 def _running_log(gen: Generation) -> bool:
     """A generation last seen being written under a base name (no rotation suffix): the
     name is handed to the next file at rotation."""
-    return gen.active and family(gen.name) == gen.name
+    return gen.active and is_running_name(gen.name)
 
 
 def _rotation_seen(gen: Generation, listing: list[LogFile]) -> bool:

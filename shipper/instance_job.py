@@ -94,8 +94,10 @@ class InstanceJob:
     def _run(self) -> Outcome:
         outcome = Outcome(self.scope.instance)
         state, etag = self._load_state()
-        listing = self._list()
-        if nothing_to_write(state, listing, int(self.leases.clock() * 1000)):
+        listing, complete = self._list()
+        # A cut listing may leave out files that are still there: only a complete one can
+        # show that nothing changed.
+        if complete and nothing_to_write(state, listing, int(self.leases.clock() * 1000)):
             self.stats.add(files_seen=len(listing))
             self._observe_lag(outcome, state)
             return outcome
@@ -107,13 +109,13 @@ class InstanceJob:
         ledger: Ledger | None = None
         try:
             if not lease.state_current:
-                state, etag, listing = self._recheck(state, etag, listing)
+                state, etag, listing, complete = self._recheck(state, etag, listing, complete)
             ledger = Ledger(self.scope, state, etag, lease.lease, self.store, self.stats,
                             self.run_id)
             if lease.lease.previous_crashed or not state.last_run_clean:
                 ledger.adopt_dangling()
             self._ship(InstanceRun(ledger, Claims(), self.api, self.settings, self.stats,
-                                   self.stop), outcome, listing)
+                                   self.stop), outcome, listing, complete)
         except ShipperError as err:
             self._classify(err, outcome)
         finally:
@@ -139,16 +141,16 @@ class InstanceJob:
         return self.run_started is not None and state.closed_lease_etag is not None \
             and state.last_run_at is not None and state.last_run_at >= self.run_started
 
-    def _recheck(self, state: InstanceState, etag: str | None, listing: list[LogFile]
-                 ) -> tuple[InstanceState, str | None, list[LogFile]]:
+    def _recheck(self, state: InstanceState, etag: str | None, listing: list[LogFile],
+                 complete: bool) -> tuple[InstanceState, str | None, list[LogFile], bool]:
         """Read the state again under the lease: another run may have shipped since it was
         read. If it did, plan from its state and a listing taken after it."""
         fresh, fresh_etag = self._load_state()
         if fresh_etag == etag:
-            return state, etag, listing
+            return state, etag, listing, complete
         log.info("state changed since it was read; listing again",
                  extra={"instance": self.scope.instance})
-        return fresh, fresh_etag, self._list()
+        return fresh, fresh_etag, *self._list()
 
     def _skip(self, outcome: Outcome, refusal: str | None) -> Outcome:
         outcome.skipped_reason = "leased by another run"
@@ -204,23 +206,28 @@ class InstanceJob:
         state = InstanceState.from_bytes(stored.body, self.scope.state_key())
         return state, stored.etag
 
-    def _list(self) -> list[LogFile]:
+    def _list(self) -> tuple[list[LogFile], bool]:
+        """The listed files this run ships, and whether the listing is complete (a file
+        missing from an incomplete one may still be there)."""
         files = self.api.log_files(self.scope.instance)
         if not files:
             # Listings are occasionally empty for a moment: ask once more before believing it.
             if self.stop.wait(1.0):
                 raise StopRequested("stopping")
             files = self.api.log_files(self.scope.instance)
-        return [f for f in files if self.file_filter(f.name)]
+        complete = getattr(files, "complete", True) is not False
+        return [f for f in files if self.file_filter(f.name)], complete
 
-    def _ship(self, shared: InstanceRun, outcome: Outcome, listing: list[LogFile]) -> None:
+    def _ship(self, shared: InstanceRun, outcome: Outcome, listing: list[LogFile],
+              complete: bool) -> None:
         self.stats.add(files_seen=len(listing))
         plan = make_plan(shared.ledger.state, listing)
-        opened = self._record_plan(shared, plan, listing)
+        opened = self._record_plan(shared, plan, listing, complete)
         completed, errors = self._run_phases(shared, plan, opened, outcome)
-        # Only a complete pass may conclude that a file vanished: an empty listing (after a
-        # retry) says nothing, and files a stopped run did not reach are still there.
-        if listing and completed:
+        # Only a complete pass over a complete listing may conclude that a file vanished: an
+        # empty listing (after a retry) says nothing, files a stopped run did not reach are
+        # still there, and so may be files a cut listing left out.
+        if listing and completed and complete:
             self._conclude(shared, plan, listing)
         self._observe_lag(outcome, shared.ledger.state)
         if errors:
@@ -231,8 +238,8 @@ class InstanceJob:
         outcome.lag_seconds = lag_seconds(state, self.leases.clock())
         self.stats.observe_lag(outcome.lag_seconds, self.scope.state_key())
 
-    def _record_plan(self, shared: InstanceRun, plan: Plan, listing: list[LogFile]
-                     ) -> list[FileJob]:
+    def _record_plan(self, shared: InstanceRun, plan: Plan, listing: list[LogFile],
+                     complete: bool) -> list[FileJob]:
         """Commit, before any data, what the listing showed: continuity (a run that stops
         early must not hide a break from later runs), the sizes it promised (a later loss is
         counted in full) and a generation for each certainly new file. Returns the new files
@@ -240,11 +247,12 @@ class InstanceJob:
         ledger = shared.ledger
         known_before = [g for g in ledger.state.generations.values()
                         if g.missing_since_ms is None]
-        with ledger.lock:
-            breaks, changed = judge_listing(ledger.state, known_before, plan, listing)
-            if changed:
-                ledger.mark_changed()
-        report_breaks(ledger, breaks, self.stats)
+        if complete:  # what an incomplete listing leaves out may still be there
+            with ledger.lock:
+                breaks, changed = judge_listing(ledger.state, known_before, plan, listing)
+                if changed:
+                    ledger.mark_changed()
+            report_breaks(ledger, breaks, self.stats)
         with ledger.lock:
             for job in plan.known:
                 assert job.gen is not None

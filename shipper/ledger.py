@@ -296,19 +296,26 @@ def adopt_object(gen: Generation, data: bytes, metadata: Mapping[str, str]) -> N
                   marker_name)
 
 
-def record_sighting(gen: Generation, file: LogFile, active: bool, read_end: int) -> None:
+def record_sighting(gen: Generation, file: LogFile, active: bool, read_end: int,
+                    read_whole: bool = False) -> None:
     """Record where ``gen`` was seen, read up to ``read_end`` (past its offset by a held-back
-    partial line). When we read fewer bytes than the listing promised, the name changed
-    hands after the listing: the entry describes another file, so its Size is not
-    remembered (the renamed file must not be taken for this one by the rename rule), only
-    what we read."""
+    partial line). When we read fewer bytes than the listing promised, either the name
+    changed hands after the listing (the entry describes another file, so its Size is not
+    remembered: the renamed file must not be taken for this one by the rename rule, only what
+    we read is), or, after a complete read (``read_whole``), the listed Size counts bytes no
+    download returns (a filtered MySQL error log): then everything listed so far was read,
+    and the file is complete while its LastWritten stays the same."""
     if gen.name != file.name:
         gen.marker = None if gen.marker_name != file.name else gen.marker
     gen.name = file.name
     gen.max_listed = max(gen.max_listed, file.size)
     read = max(gen.offset, read_end)
-    gen.seen_size = file.size if read >= file.size else read
+    consistent = read >= file.size
+    gen.seen_size = file.size if consistent else read
     gen.read_end = read
     gen.seen_last_written_ms = file.last_written_ms
     gen.active = active
     gen.missing_since_ms = None
+    gen.ended_below_listed = read_whole and not consistent
+    if gen.ended_below_listed:
+        gen.max_listed = read  # no listed byte is missing: a gap counts only what follows

@@ -1,11 +1,19 @@
 """DownloadDBLogFilePortion: the marker, the checks every page must pass, and paging.
 
 A page is taken only when its bytes are exactly what its marker says they are: the marker's
-offset moved by the page's length, no truncation notice, no binary-data notice, and (when we
-resume a generation) the marker's hour is the stored marker's. Anything else ends paging with
-``NeedCompleteDownload`` (stream the file over REST instead) or ``RotatedWhilePaging`` (the
-name now holds another generation). ``pages`` yields only pages that passed, so its caller
-keeps exactly the bytes that are right, and writes them before it lets the error through.
+offset moved by the page's length, no truncation notice, no binary-data notice (nor the real
+API's binary-data refusal), and the marker's hour unchanged within one paging session.
+
+The marker's hour is opaque: public samples disagree on what it is (the hour a generation was
+created, the hour of its last write plus one, the hour of the request), so it is a hint, never
+proof that the name holds another generation. When a resume's first page comes back with
+another hour than the stored marker, the listing may have proven the generation already
+(``PagingStart.certain``: paging goes on); otherwise the file is proven by content over REST.
+An hour that changes within a session is a hint the name rotated while paging: the pages
+taken stay, the rest is left for the next listing. Anything else ends paging with
+``NeedCompleteDownload`` (stream the file over REST instead) or ``RotatedWhilePaging``.
+``pages`` yields only pages that passed, so its caller keeps exactly the bytes that are right,
+and writes them before it lets the error through.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from shipper.exceptions import StopRequested
+from shipper.exceptions import BinaryLogDataError, StopRequested
 from shipper.rdsapi import LogFile, RdsApi
 from shipper.state import Generation
 
@@ -45,12 +53,11 @@ class NeedCompleteDownload(Exception):
 
 
 class RotatedWhilePaging(Exception):
-    """The marker now points into another generation: leave this file for the next listing.
-    ``first_page``: not one page of this session was taken."""
+    """The marker's hour changed after a page of this session was taken: the name may have
+    rotated while paging; leave the rest of this file for the next listing."""
 
-    def __init__(self, first_page: bool) -> None:
-        super().__init__("marker hour changed")
-        self.first_page = first_page
+    def __init__(self) -> None:
+        super().__init__("marker hour changed while paging")
 
 
 def portions_suit(gen: Generation, file: LogFile, active: bool, portion_max_bytes: int) -> bool:
@@ -69,23 +76,26 @@ class Page:
 
 @dataclass(frozen=True)
 class PagingStart:
-    """Where paging starts: the marker to ask with, the offset it points at, and the hour
-    every page must keep (None for a file read from its beginning). The stored marker may
-    point before the shipped offset (a held-back partial line was cut mid-page,
-    ``shipper.lines``): the bytes in between are read again and skipped."""
+    """Where paging starts: the marker to ask with, the offset it points at, and the stored
+    marker's hour (None for a file read from its beginning). The stored marker may point
+    before the shipped offset (a held-back partial line was cut mid-page, ``shipper.lines``):
+    the bytes in between are read again and skipped. ``certain``: the listing proved the name
+    still holds the generation, so a first page with another hour goes on (the hour is only a
+    hint)."""
 
     marker: str
     hour: int | None
     offset: int = 0
+    certain: bool = False
 
     @classmethod
-    def of(cls, gen: Generation, name: str) -> PagingStart:
+    def of(cls, gen: Generation, name: str, certain: bool = False) -> PagingStart:
         if not gen.offset:
             return cls("0", None)
         parsed = parse_marker(gen.marker) if gen.marker_name == name else None
         if parsed is None or parsed[1] > gen.offset or gen.marker is None:
             raise NeedCompleteDownload("no usable marker for the shipped offset")
-        return cls(gen.marker, parsed[0], parsed[1])
+        return cls(gen.marker, parsed[0], parsed[1], certain)
 
     def resumable(self) -> tuple[int, str] | None:
         """The start as a marker an object may carry (a real one, not "0")."""
@@ -99,14 +109,24 @@ def pages(api: RdsApi, instance: str, file: LogFile, offset: int, start: PagingS
     until AdditionalDataPending ends at the listed size or ``read_ahead`` bytes past it.
     Raises StopRequested, NeedCompleteDownload or RotatedWhilePaging instead of a bad page."""
     marker, hour = start.marker, start.hour
-    resumed = hour is not None  # every page is checked against the stored marker's hour
+    # Resumed pages count as this generation's when the listing proved it, or when they keep
+    # the stored marker's hour (a hint that agrees; a disagreeing one ends paging first).
+    resumed = hour is not None
+    if start.certain:
+        hour = None  # the session's hour is the first page's
     end = offset
     early_ends = 0
     stop_at = file.size + read_ahead
     while True:
         if stop.is_set():
             raise StopRequested("stopping")
-        portion = api.portion(instance, file.name, marker)
+        try:
+            portion = api.portion(instance, file.name, marker)
+        except BinaryLogDataError as err:
+            # Real RDS refuses a page with non-text bytes with an error, not page data: REST
+            # serves the file as stored (a growing one again each run, from its verified
+            # prefix: REST has no ranges, so exactly-once rests on the range checks).
+            raise NeedCompleteDownload("binary data") from err
         data = portion.data.encode("utf-8")
         on_bytes(len(data))
         hour = _check_page(portion.data, data, portion.marker, end, hour, offset, resumed)
@@ -135,7 +155,10 @@ def _check_page(text: str, data: bytes, marker: str | None, end: int, hour: int 
     if new is None:
         raise NeedCompleteDownload("marker is not in the <hour>:<offset> form")
     if hour is not None and new[0] != hour:
-        raise RotatedWhilePaging(first_page=end == session_start)
+        if end != session_start:
+            raise RotatedWhilePaging()
+        raise NeedCompleteDownload("the marker's hour differs from the stored one; proving "
+                                   "the file by content")
     if new[1] - end != len(data) or TRUNCATION_TEXT in text:
         raise NeedCompleteDownload("portion bytes do not match the marker (truncated, "
                                    "overlapping or re-encoded)", resumed)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +22,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError, NoCredentialsError
 
 from shipper.aws import announce_operation
+from shipper.cut_listing import complete_cut_listing
 from shipper.exceptions import (
     AwsAccessError,
     BinaryLogDataError,
@@ -80,6 +81,16 @@ class LogFile:
     name: str
     size: int
     last_written_ms: int
+
+
+class Listing(list[LogFile]):
+    """A DescribeDBLogFiles listing. ``complete`` is False when it could not list every file
+    (a cut Oracle listing that filters could not complete): then no file may be concluded
+    gone because it is missing from it."""
+
+    def __init__(self, files: Iterable[LogFile] = (), complete: bool = True) -> None:
+        super().__init__(files)
+        self.complete = complete
 
 
 @dataclass(frozen=True)
@@ -172,29 +183,46 @@ class RdsApi:
 
     # --- listing ---------------------------------------------------------------------------
 
-    def log_files(self, instance: str) -> list[LogFile]:
+    def log_files(self, instance: str) -> Listing:
+        """Every log file of ``instance``. A listing that stops at a full 1,000-record page
+        without a Marker (RDS for Oracle may) is completed with FilenameContains queries
+        (``shipper.cut_listing``); one still incomplete after them is logged, counted in the
+        summary's ``incomplete_listings`` and marked so no file is concluded gone by it."""
+        files, cut = self._list(instance, None)
+        if not cut:
+            return Listing(files)
+        done = complete_cut_listing(files, lambda text: self._list(instance, text))
+        extra = {"instance": instance, "records": len(done.files), "queries": done.queries}
+        if done.complete:
+            log.info("log file listing stopped at 1,000 records without a Marker; listed the "
+                     "rest by file name filters", extra=extra)
+            return Listing(done.files.values())
+        self._stats_add(incomplete_listings=1)
+        log.warning("log file listing stopped at 1,000 records without a Marker and could not "
+                    "be completed: files beyond it are not shipped this run", extra=extra)
+        return Listing(done.files.values(), complete=False)
+
+    def _list(self, instance: str, contains: str | None) -> tuple[list[LogFile], bool]:
+        """The files (whose name contains ``contains``), following Markers; and whether a
+        page of ``ORACLE_LISTING_LIMIT`` records or more ended without one (cut)."""
         files: dict[str, LogFile] = {}
         marker: str | None = None
         while True:
             kwargs: dict[str, Any] = {"DBInstanceIdentifier": instance, "MaxRecords": 1000}
+            if contains is not None:
+                kwargs["FilenameContains"] = contains
             if marker:
                 kwargs["Marker"] = marker
             resp = self._call("DescribeDBLogFiles", self._client.describe_db_log_files, **kwargs)
-            for raw in resp.get("DescribeDBLogFiles", []):
+            page = resp.get("DescribeDBLogFiles", [])
+            for raw in page:
                 name = raw.get("LogFileName")
                 if isinstance(name, str):
                     files[name] = LogFile(name, int(raw.get("Size", 0)),
                                           int(raw.get("LastWritten", 0)))
             marker = resp.get("Marker")
-            page = resp.get("DescribeDBLogFiles", [])
-            if not marker and len(page) >= ORACLE_LISTING_LIMIT:
-                # A full 1,000-record page without a Marker: RDS for Oracle may stop there
-                # (it ignores MaxRecords; whether a Marker follows is undocumented).
-                log.warning("log file listing ended at a full page without a Marker; files "
-                            "beyond it may not be listed", extra={
-                                "instance": instance, "records": len(page)})
             if not marker:
-                return list(files.values())
+                return list(files.values()), len(page) >= ORACLE_LISTING_LIMIT
 
     # --- portions --------------------------------------------------------------------------
 

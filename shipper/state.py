@@ -75,6 +75,10 @@ class Generation:
     # How far the file was read when last seen whole (past ``offset`` by an unfinished last
     # line held back, shipper.lines); 0 when not read to its listed end.
     read_end: int = 0
+    # A complete read (REST) at ``seen_last_written_ms`` ended below the listed Size: the Size
+    # counts bytes no download returns (RDS filters MySQL error logs), so the listed Size is
+    # only a hint. While LastWritten stays the same the file is complete.
+    ended_below_listed: bool = False
 
     def add_check(self, check: RangeCheck) -> None:
         """Keep the head check (from offset 0) and the most recent tail checks."""
@@ -87,7 +91,8 @@ class Generation:
         self.checks = head + tail[-(MAX_CHECKS - len(head)):]
 
     def to_json(self) -> dict[str, Any]:
-        raw = {_JSON_NAMES.get(k, k): v for k, v in asdict(self).items()}
+        raw = {_JSON_NAMES.get(k, k): v for k, v in asdict(self).items()
+               if k not in _WRITTEN_WHEN_SET or v}
         raw["checks"] = [c.to_json() for c in self.checks]
         return raw
 
@@ -114,6 +119,9 @@ class Generation:
         return gen
 
 
+# Fields added later, written only when set: a state that never needed one reads and writes
+# back byte for byte.
+_WRITTEN_WHEN_SET = frozenset({"ended_below_listed"})
 # Attributes stored under shorter names (the stored format predates the attribute's name).
 _JSON_NAMES = {"seen_last_written_ms": "seen_lw"}
 _ATTRIBUTE_NAMES = {v: k for k, v in _JSON_NAMES.items()}
@@ -122,7 +130,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "offset": (int,), "seen_size": (int,), "seen_last_written_ms": (int,), "active": (bool,),
     "marker": (str, type(None)), "marker_name": (str, type(None)),
     "missing_since_ms": (int, type(None)), "header_only": (bool,), "max_listed": (int,),
-    "dt_days": (list,), "read_end": (int,),
+    "dt_days": (list,), "read_end": (int,), "ended_below_listed": (bool,),
 }
 _DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 

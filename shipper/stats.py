@@ -29,6 +29,7 @@ class RunStats:
     long_lines_split: int = 0
     gap_bytes: int = 0
     suspected_gaps: int = 0
+    incomplete_listings: int = 0  # listings cut at 1,000 records that filters could not complete
     max_lag_seconds: float = 0.0
     # per instance (its state key): the lag its last listing showed, for retention headroom
     _lag_by_instance: dict[str, float] = field(default_factory=dict, repr=False,

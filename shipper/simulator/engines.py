@@ -588,8 +588,8 @@ def default_version(engine: str) -> str:
     return cls.default_version
 
 
-# The rotations and filtering real RDS has that the shipper's core does not handle yet: off
-# by default (``World(real_rotation=True)`` turns them all on). Sources: FIDELITY.md.
+# The rotations and filtering real RDS has, on for every new instance of a world (off only
+# with ``World(real_rotation=False)``, for tests about something else). Sources: FIDELITY.md.
 REAL_OPTIONS: dict[str, Mapping[str, Any]] = {
     "mysql": {"error_log_filtered_ratio": 0.5},
     **{e: {"agent_log": True} for e in SQLServerEngine.engines},

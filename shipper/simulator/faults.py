@@ -83,17 +83,17 @@ class Faults:
     4. ``omit_pending_after_tail`` (on): after a call without ``Marker`` on a file, the next
        response for that file omits ``AdditionalDataPending``.
     5. ``overlap_rate`` (0): data starts up to ``overlap_max_bytes`` before the marker.
-    6. ``binary_placeholder`` (on): a page that is not valid UTF-8 (or holds characters XML
-       cannot carry) is replaced by ``BINARY_MESSAGE``; marker and pending flag are as if the
-       page had been served. Off: bytes are decoded with U+FFFD replacement.
+    6. ``binary_placeholder`` (on; only with ``binary_as_error`` off): a page that is not
+       valid UTF-8 (or holds characters XML cannot carry) is replaced by ``BINARY_MESSAGE``;
+       marker and pending flag are as if the page had been served. Off: bytes are decoded
+       with U+FFFD replacement.
     8. ``stale_marker_follows_name`` (on): a marker whose hour does not match the generation
        now under the name is applied to that generation. Off: ``InvalidParameterValue``.
     10. ``gz_served_decompressed`` (on): ``.gz`` files are paged in decompressed offsets.
 
-    Real behaviour the current shipper core cannot handle yet (off by default; see
-    ``PENDING_CORE_FIX`` and FIDELITY.md): ``binary_as_error`` answers a page with bytes XML
-    cannot carry with HTTP 400 ``InvalidParameterValue`` and ``BINARY_MESSAGE`` (what real RDS
-    does) instead of the placeholder page of quirk 6.
+    ``binary_as_error`` (on): a page with bytes XML cannot carry is answered with HTTP 400
+    ``InvalidParameterValue`` and ``BINARY_MESSAGE``, as real RDS does; off: the placeholder
+    page of quirk 6 (a guess no public source shows).
 
     Ambiguities (no public source settles them; each variant is a switch, see ``AMBIGUITIES``
     and ``draw_variants``): ``marker_hour``, ``filtered_marker_offsets``,
@@ -135,8 +135,8 @@ class Faults:
     size_lag_rate: float = 0.0
     size_lag_max_bytes: int = 65536
     recent_seconds: float = 300.0
-    # real behaviour, default pending the core fix (see PENDING_CORE_FIX)
-    binary_as_error: bool = False
+    # the real binary-data refusal (quirk 6 as an error response)
+    binary_as_error: bool = True
     # ambiguities: one switch per variant (see AMBIGUITIES)
     marker_hour: str = "creation"
     filtered_marker_offsets: str = "visible"
@@ -266,12 +266,6 @@ AMBIGUITIES: dict[str, Ambiguity] = {a.name: a for a in (
                                       "bad-request-400"),
               "what a retired REST path version (/v13/ after 2027-03-01) answers"),
 )}
-
-# Real behaviours the shipper's core does not handle yet: the values real RDS has. Each is off
-# (the old, wrong behaviour) by default until the core change lands; scenario tests in
-# tests/scenarios/test_real_rds.py switch them on. Engine options live in engines.REAL_OPTIONS.
-PENDING_CORE_FIX: dict[str, object] = {"binary_as_error": True}
-
 
 def draw_variants(seed: int) -> dict[str, str]:
     """One variant per ambiguity, drawn reproducibly from ``seed`` (for ``Faults(**...)``)."""

@@ -434,10 +434,11 @@ class World:
 
     def __init__(self, seed: int = 0, start: float = DEFAULT_START,
                  account_id: str = "123456789012", region: str = "us-east-1",
-                 real_rotation: bool = False) -> None:
-        """``real_rotation``: every new instance gets ``engines.REAL_OPTIONS`` (the rotations
-        real RDS has that the shipper's core does not handle yet), unless the test passes the
-        option itself."""
+                 real_rotation: bool = True) -> None:
+        """``real_rotation`` (on): every new instance gets ``engines.REAL_OPTIONS`` (the daily
+        alert log rotation, the agent log chain, filtered MySQL error logs), unless the test
+        passes the option itself. Off: the engines without them, for tests about something
+        else that need simpler files."""
         self.real_rotation = real_rotation
         self._lock = threading.RLock()
         self._rng = random.Random(seed)  # noqa: S311 - reproducible content

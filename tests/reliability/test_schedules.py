@@ -15,6 +15,11 @@ schedule that interleaves:
   connections and streams, latency, listing quirks, overlapping and short portions, small
   pages).
 
+Each schedule runs under one variant of every ambiguity the public sources leave open
+(``shipper.simulator.faults.AMBIGUITIES``: the marker's hour, what markers count in a filtered
+file, a Marker after Oracle's 1,000th record...), drawn from its seed (``schedule_faults``);
+the simulator's other defaults are real RDS's (binary refusals, rotations, filtered logs).
+
 After the schedule: faults off, leases expired, one clean run, then the checks (``check``):
 
 1. the oracle: no duplicate, overlapping, corrupt or unmatched data, no hole inside a shipped
@@ -46,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, currently_in_test_context, example, given, note, settings
 from hypothesis import strategies as st
 
 from shipper.identity import continuity_family
@@ -402,9 +407,9 @@ def _ship(aws: AwsWorld, tap: S3Tap, step: Ship, ledger: Ledger, index: int, see
 
 def execute(local_s3: LocalS3, tap: S3Tap, schedule: Schedule) -> None:
     if VERBOSE:
-        print(f"\n{schedule!r}")
+        print(f"\n{schedule!r}\n  variants: {schedule_faults(schedule).variants()}")
     tap.reset()
-    faults = Faults(seed=schedule.seed)
+    faults = schedule_faults(schedule)
     # Start at 00:07 so that runs do not land on the hour, where every new file is empty.
     with fresh_aws(local_s3, seed=schedule.seed + 1, faults=faults,
                    start=DEFAULT_START + 7 * 60) as aws:
@@ -463,8 +468,27 @@ def execute(local_s3: LocalS3, tap: S3Tap, schedule: Schedule) -> None:
         _tally(schedule, ledger, aws.sim.stats.snapshot())
 
 
+# --- the ambiguities: a variant of each, drawn per schedule ------------------------------------
+
+
+def schedule_faults(schedule: Schedule) -> Faults:
+    """The simulated API's faults for ``schedule``: one variant of every ambiguity public
+    sources leave open (FIDELITY.md), drawn from the schedule's seed, so a failing schedule
+    replays under the same variants. A falsifying example's report names them."""
+    faults = Faults.drawn(schedule.seed)
+    if currently_in_test_context():  # also replayed outside hypothesis, by hand
+        note(f"variants (drawn from seed {schedule.seed}): {faults.variants()}")
+    return faults
+
+
+def _tally_variants(schedule: Schedule) -> None:
+    for name, variant in Faults.drawn(schedule.seed).variants().items():
+        TALLY[f"variant {name}={variant}"] += 1
+
+
 def _tally(schedule: Schedule, ledger: Ledger, sim: dict[str, Any]) -> None:
     """What the passing schedules put the shipper through (printed at the end of the session)."""
+    _tally_variants(schedule)
     TALLY["schedules"] += 1
     TALLY["instances"] += len(schedule.insts)
     TALLY["runs"] += len(ledger.runs)

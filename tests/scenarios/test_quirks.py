@@ -247,7 +247,10 @@ def test_rotation_while_paging_in_the_same_millisecond(aws_world: AwsWorld,
 def test_renamed_file_without_growth_is_not_downloaded(aws_world: AwsWorld, engine: str,
                                                        name: str) -> None:
     w = aws_world.world
-    inst = w.add_instance("db", engine, bytes_per_hour=200_000)
+    # A filtered MySQL error log (real RDS's default) was read to its end below its listed
+    # Size: its rename is proven by content, one download (test_real_rds covers it).
+    options = {"error_log_filtered_ratio": 0.0} if engine == "mysql" else {}
+    inst = w.add_instance("db", engine, bytes_per_hour=200_000, **options)
     w.advance(40 * MINUTE)
     ok_run(aws_world)
     before = inst.file(name)
@@ -265,7 +268,9 @@ def test_renamed_file_without_growth_is_not_downloaded(aws_world: AwsWorld, engi
     # The renamed bytes kept their generation; the only new one is the fresh file's.
     gens_after = load_state(aws_world, "db")["generations"]
     assert set(gens_before) < set(gens_after)
-    assert [g["name"] for k, g in gens_after.items() if k not in gens_before] == [name]
+    cycled = {name, *(["log/SQLAGENT.OUT"] if engine.startswith("sqlserver") else [])}
+    assert sorted(g["name"] for k, g in gens_after.items() if k not in gens_before) \
+        == sorted(cycled)  # the agent log cycles with the error log
     w.advance(30 * MINUTE)
     ok_run(aws_world)
     aws_world.verify().assert_ok()

@@ -1,17 +1,15 @@
 """Real RDS, not our simulator (issue 10): one scenario per behaviour of real RDS that the
-simulator used to lack (sources: shipper/simulator/FIDELITY.md).
-
-Rules that live outside the shipper's core (discovery, REST path versions) pass now. Rules the
-core must change for are marked ``xfail(strict=True)`` with the reason: each fails today on the
-real shape of the behaviour (a duplicate generation, a failed file, a download on an idle run),
-and the lead flips the mark when the core reshape lands.
+simulator used to lack (sources: shipper/simulator/FIDELITY.md), each on the real shape of the
+behaviour and under every variant of the ambiguities it touches.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from shipper.simulator.faults import AMBIGUITIES
+from shipper.simulator.faults import AMBIGUITIES, variant_params
 from shipper.simulator.world import World
 from tests.scenarios.helpers import (
     HOUR,
@@ -23,6 +21,18 @@ from tests.scenarios.helpers import (
 from tests.support.world import AwsWorld
 
 DAY = 24 * HOUR
+
+
+def every_variant() -> list[Any]:
+    """The simulator's defaults, then each other variant of every ambiguity alone (slow)."""
+    return [pytest.param({}, id="defaults"), *(
+        pytest.param({name: variant}, id=f"{name}={variant}", marks=pytest.mark.slow)
+        for name, variant in variant_params() if variant != AMBIGUITIES[name].default)]
+
+
+def set_variants(aws: AwsWorld, variants: dict[str, str]) -> None:
+    for name, variant in variants.items():
+        setattr(aws.sim.faults, name, variant)
 
 
 def assert_idle(aws: AwsWorld) -> None:
@@ -37,7 +47,7 @@ def assert_idle(aws: AwsWorld) -> None:
     assert sorted(aws.data_keys()) == keys
 
 
-# --- passing now: rules outside the core ------------------------------------------------------
+# --- rules outside the core --------------------------------------------------------------------
 
 
 def test_documentdb_and_neptune_instances_in_the_account(aws_world: AwsWorld) -> None:
@@ -86,13 +96,16 @@ def test_after_v13_is_retired(aws_world: AwsWorld, answer: str) -> None:
     aws_world.verify().assert_ok()
 
 
-# --- failing until the core changes -----------------------------------------------------------
+# --- rules of the core ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="core fix after the reshape: route BinaryLogDataError "
-                   "(the real HTTP 400 for binary data) to the REST complete download")
-def test_binary_data_refusal_is_an_error_response(aws_world: AwsWorld) -> None:
-    aws_world.sim.faults.binary_as_error = True
+@pytest.mark.parametrize("variants", every_variant())
+def test_binary_data_refusal_is_an_error_response(aws_world: AwsWorld,
+                                                  variants: dict[str, str]) -> None:
+    """Real RDS refuses binary files with an error (the simulator's default): the file goes
+    to the REST download, and the growing trace file again each run, exactly once."""
+    set_variants(aws_world, variants)
+    assert aws_world.sim.faults.binary_as_error
     w = aws_world.world
     w.add_instance("ss", "sqlserver-se", bytes_per_hour=200_000, trace_rotate_bytes=400_000)
     w.advance(1800)
@@ -105,9 +118,10 @@ def test_binary_data_refusal_is_an_error_response(aws_world: AwsWorld) -> None:
     aws_world.verify().assert_ok()
 
 
-@pytest.mark.xfail(strict=True, reason="core fix after the reshape: identity family of the "
-                   "dated Oracle alert log (trace/alert_<SID>.log.YYYY-MM-DD)")
-def test_oracle_alert_log_rotated_at_midnight(aws_world: AwsWorld) -> None:
+@pytest.mark.parametrize("variants", every_variant())
+def test_oracle_alert_log_rotated_at_midnight(aws_world: AwsWorld,
+                                              variants: dict[str, str]) -> None:
+    set_variants(aws_world, variants)
     w = aws_world.world
     w.add_instance("ora", "oracle-ee", bytes_per_hour=200_000, traces_per_hour=1,
                    alert_daily_rotation=True)
@@ -120,9 +134,9 @@ def test_oracle_alert_log_rotated_at_midnight(aws_world: AwsWorld) -> None:
     assert_idle(aws_world)
 
 
-@pytest.mark.xfail(strict=True, reason="core fix after the reshape: identity family of the "
-                   "SQL Server agent log chain (log/SQLAGENT.OUT -> log/SQLAGENT.N)")
-def test_sqlserver_agent_log_cycles(aws_world: AwsWorld) -> None:
+@pytest.mark.parametrize("variants", every_variant())
+def test_sqlserver_agent_log_cycles(aws_world: AwsWorld, variants: dict[str, str]) -> None:
+    set_variants(aws_world, variants)
     w = aws_world.world
     w.add_instance("ss", "sqlserver-se", bytes_per_hour=200_000, agent_log=True,
                    trace_files=False, rotation_minutes=60)
@@ -134,9 +148,6 @@ def test_sqlserver_agent_log_cycles(aws_world: AwsWorld) -> None:
     assert_idle(aws_world)
 
 
-@pytest.mark.xfail(strict=True, reason="core fix after the reshape: the listed Size of a "
-                   "filtered MySQL error log is a hint; a download that stops below it with an "
-                   "unchanged LastWritten is complete")
 @pytest.mark.parametrize("offsets", AMBIGUITIES["filtered_marker_offsets"].variants)
 def test_filtered_mysql_error_logs(aws_world: AwsWorld, offsets: str) -> None:
     aws_world.sim.faults.filtered_marker_offsets = offsets
@@ -153,8 +164,6 @@ def test_filtered_mysql_error_logs(aws_world: AwsWorld, offsets: str) -> None:
     assert_idle(aws_world)
 
 
-@pytest.mark.xfail(strict=True, reason="core fix after the reshape: the marker's hour prefix "
-                   "is a hint, never proof of another generation (resume with portions)")
 @pytest.mark.parametrize("variant", [v for v in AMBIGUITIES["marker_hour"].variants
                                      if v != "creation"])
 def test_marker_prefix_moves_during_a_long_lived_file(aws_world: AwsWorld,
@@ -163,7 +172,7 @@ def test_marker_prefix_moves_during_a_long_lived_file(aws_world: AwsWorld,
 
 
 def test_marker_prefix_fixed_at_creation(aws_world: AwsWorld) -> None:
-    """The variant the core was written for: the same resume passes today."""
+    """The old rule's variant (the hour the generation was created): the same resume."""
     resume_over_hours(aws_world, "creation")
 
 
@@ -188,10 +197,12 @@ def resume_over_hours(aws: AwsWorld, variant: str) -> None:
 
 
 @pytest.mark.slow  # ships 1,050 files
-@pytest.mark.xfail(strict=True, reason="core fix after the reshape: a listing cut at Oracle's "
-                   "1,000 records must not miss files silently")
-def test_oracle_listing_without_a_marker_after_1000(aws_world: AwsWorld) -> None:
-    aws_world.sim.faults.oracle_listing_marker = "none"
+@pytest.mark.parametrize("listing_marker", AMBIGUITIES["oracle_listing_marker"].variants)
+def test_oracle_listing_without_a_marker_after_1000(aws_world: AwsWorld,
+                                                    listing_marker: str) -> None:
+    """Oracle returns at most 1,000 records; with or without a Marker after them, every file
+    is listed (by FilenameContains filters when there is none) and shipped."""
+    aws_world.sim.faults.oracle_listing_marker = listing_marker
     w = aws_world.world
     ora = w.add_instance("ora", "oracle-ee", bytes_per_hour=10_000, traces_per_hour=0)
     for i in range(1050):
@@ -199,17 +210,19 @@ def test_oracle_listing_without_a_marker_after_1000(aws_world: AwsWorld) -> None
     w.advance(600)
     res = aws_world.run()
     assert res.code == 0, describe(res)
+    assert res.summary["incomplete_listings"] == 0, res.summary
     aws_world.verify().assert_ok()  # every existing file shipped
+    assert_idle(aws_world)
 
 
-@pytest.mark.xfail(strict=True, reason="core fix after the reshape: identity families, the "
-                   "filtered-size rule and BinaryLogDataError routing, all at once")
-def test_idle_after_a_day_of_real_rds(aws_world: AwsWorld) -> None:
+@pytest.mark.parametrize("variants", every_variant())
+def test_idle_after_a_day_of_real_rds(aws_world: AwsWorld, variants: dict[str, str]) -> None:
     """The issue's 'done when': after a day of these behaviours an idle run downloads
     nothing, writes nothing and reports no gap."""
-    aws_world.sim.faults.binary_as_error = True
+    set_variants(aws_world, variants)
+    assert aws_world.sim.faults.binary_as_error  # the defaults are real RDS
     w: World = aws_world.world
-    w.real_rotation = True
+    assert w.real_rotation
     w.add_instance("ora", "oracle-ee", bytes_per_hour=50_000, traces_per_hour=1)
     w.add_instance("ss", "sqlserver-se", bytes_per_hour=50_000, rotation_minutes=360)
     w.add_instance("my", "mysql", bytes_per_hour=50_000)

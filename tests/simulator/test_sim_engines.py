@@ -278,7 +278,7 @@ def test_bad_engine_or_option_is_rejected(world: World) -> None:
 
 def test_advance_processes_boundaries_in_time_order(world: World) -> None:
     my = world.add_instance("my", "mysql", bytes_per_hour=3600, slow_log=False,
-                            general_log=False)
+                            general_log=False, error_log_filtered_ratio=0.0)
     world.add_instance("pg", "postgres", bytes_per_hour=3600, rotation_minutes=20)
     world.advance(3 * HOUR)
     hourly = [my.file(f"error/mysql-error-running.log.2026-11-20.0{h}") for h in range(3)]

@@ -232,6 +232,8 @@ def test_quirk5_overlap_repeats_bytes_before_the_marker(world: World, faults: Fa
 
 
 def test_quirk6_binary_page_placeholder(world: World, faults: Faults, rds: Any) -> None:
+    """The old guess, kept as a switch: the placeholder served as page data."""
+    faults.binary_as_error = False
     faults.page_bytes = 64
     pg = world.add_instance("pg", "postgres", bytes_per_hour=0)
     good = b"good text line\n"
@@ -247,9 +249,14 @@ def test_quirk6_binary_page_placeholder(world: World, faults: Faults, rds: Any) 
     assert BINARY_MESSAGE.encode() not in data and "\ufffd".encode() in data
 
 
-def test_quirk6_binary_files(world: World, rds: Any) -> None:
+def test_quirk6_binary_files(world: World, faults: Faults, rds: Any) -> None:
     world.add_instance("ss", "sqlserver-se", bytes_per_hour=100_000)
     world.advance(600)
+    with pytest.raises(ClientError) as refused:  # real RDS: an error response (the default)
+        portion(rds, "log/log_0.trc", ident="ss", Marker="0")
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
+    assert refused.value.response["Error"]["Message"] == BINARY_MESSAGE
+    faults.binary_as_error = False  # the old guess: the placeholder as page data
     resp = portion(rds, "log/log_0.trc", ident="ss", Marker="0")
     assert resp["LogFileData"] == BINARY_MESSAGE
 
@@ -301,7 +308,8 @@ def test_quirk10_gz_is_served_decompressed(world: World, faults: Faults, rds: An
     assert len(data) == 3_000_000 > stored.size
     assert responses[-1]["Marker"] == "23:3000000"
     faults.gz_served_decompressed = False
-    assert portion(rds, name, Marker="0")["LogFileData"] == BINARY_MESSAGE
+    with pytest.raises(ClientError, match="binary data"):
+        portion(rds, name, Marker="0")
 
 
 def test_portion_reads_a_growing_file_incrementally(world: World, rds: Any) -> None:

@@ -17,7 +17,6 @@ from shipper.simulator.engines import REAL_OPTIONS, SERVER_AUDIT
 from shipper.simulator.faults import (
     AMBIGUITIES,
     BINARY_MESSAGE,
-    PENDING_CORE_FIX,
     Faults,
     draw_variants,
     variant_params,
@@ -111,7 +110,8 @@ def test_oracle_dated_alert_logs_outlive_trace_retention(world: World) -> None:
 
 
 def test_oracle_alert_log_without_the_option_never_rotates(world: World) -> None:
-    ora = world.add_instance("ora", "oracle-ee", bytes_per_hour=100, traces_per_hour=0)
+    ora = world.add_instance("ora", "oracle-ee", bytes_per_hour=100, traces_per_hour=0,
+                             alert_daily_rotation=False)
     world.advance(2 * DAY)
     assert [n for n in ora.files() if "alert" in n] == ["trace/alert_ORCL.log"]
 
@@ -381,15 +381,16 @@ def test_an_unknown_variant_is_refused() -> None:
         Faults(marker_hour="sometimes")
 
 
-def test_real_rotation_world_turns_on_every_pending_engine_behaviour() -> None:
-    world = World(seed=1, real_rotation=True)
+def test_a_world_has_the_real_rotations_and_refusals_by_default() -> None:
+    world = World(seed=1)
     for engine, options in REAL_OPTIONS.items():
         inst = world.add_instance(f"i-{engine}", engine, bytes_per_hour=0)
         assert all(inst._engine.opts[k] == v for k, v in options.items()), engine
     override = world.add_instance("ora2", "oracle-ee", alert_daily_rotation=False)
     assert override._engine.opts["alert_daily_rotation"] is False
-    assert PENDING_CORE_FIX == {"binary_as_error": True}
-    assert not Faults().binary_as_error
+    simple = World(seed=1, real_rotation=False).add_instance("ora3", "oracle-ee")
+    assert simple._engine.opts["alert_daily_rotation"] is False
+    assert Faults().binary_as_error
 
 
 def test_gz_archive_of_a_daily_postgres_log(world: World, rds: Any) -> None:

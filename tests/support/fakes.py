@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from shipper.exceptions import StateConflictError
+from shipper.exceptions import BinaryLogDataError, StateConflictError
 from shipper.portions import BINARY_TEXT, TRUNCATION_TEXT
 from shipper.rdsapi import LogFile, Portion
 from shipper.s3store import StoredObject
@@ -97,7 +97,8 @@ class ServedFile:
     last_written_ms: int = 1_704_164_400_000
     listed_size: int | None = None
     truncate_at: set[int] = field(default_factory=set)
-    binary_at: set[int] = field(default_factory=set)
+    binary_at: set[int] = field(default_factory=set)  # the old placeholder page
+    binary_refused_at: set[int] = field(default_factory=set)  # the real error response
     early_end_at: dict[int, int] = field(default_factory=dict)  # offset -> times
     new_hour_at: dict[int, int] = field(default_factory=dict)  # offset -> the hour served
 
@@ -123,6 +124,8 @@ class FakeRdsApi:
         if served.early_end_at.get(start, 0) > 0:
             served.early_end_at[start] -= 1
             return Portion("", f"{hour}:{start}", False)
+        if start in served.binary_refused_at:
+            raise BinaryLogDataError(f"{name}: the portion API refuses binary data")
         if start in served.binary_at:
             return Portion(BINARY_TEXT, f"{hour}:{start + self.page_bytes}", True)
         end = min(len(served.content), start + self.page_bytes)

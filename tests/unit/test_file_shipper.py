@@ -126,14 +126,34 @@ def test_a_grown_file_written_on_a_new_day_lands_in_that_days_partition() -> Non
     assert len(second) == 1 and second[0].endswith(f"/{gen.gen_id}/{HELD:015d}.log.gz")
 
 
-def test_a_grown_file_whose_marker_hour_changed_needs_a_proof() -> None:
+def grown_with_new_hour(body: bytes) -> tuple[Shop, Generation]:
+    """A file shipped to 3000 under marker hour 3, now listed grown with markers of hour 4."""
     shop = Shop({NAME: ServedFile(BODY[:3000], hour=3)})
     gen = shop.ledger.open_generation(shop.listed(), active=True)
     shop.ship(FileJob(JobKind.KNOWN, shop.listed(), True, gen=gen))
-    shop.api.files[NAME] = ServedFile(BODY, hour=4, last_written_ms=1_704_164_460_000)
+    shop.api.files[NAME] = ServedFile(body, hour=4, last_written_ms=1_704_164_460_000)
+    shop.api.calls.clear()
+    return shop, gen
+
+
+def test_a_changed_marker_hour_is_a_hint_the_content_decides() -> None:
+    """The marker's hour is opaque: a changed one proves no other generation. The same bytes
+    are proven by content and continued; other bytes are not this generation."""
+    shop, gen = grown_with_new_hour(BODY)
+    shop.ship(FileJob(JobKind.GROWN, shop.listed(), True, gen=gen))
+    assert shop.shipped(gen) == BODY and REST in shop.actions()
+    other = bytes(b ^ 1 if b != 10 else b for b in BODY)
+    shop, gen = grown_with_new_hour(other)
     with pytest.raises(NeedsProof):
         shop.ship(FileJob(JobKind.GROWN, shop.listed(), True, gen=gen))
     assert gen.offset == HELD and not shop.shared.claims.is_taken(gen)
+
+
+def test_a_grown_file_the_listing_proves_resumes_whatever_the_marker_hour() -> None:
+    shop, gen = grown_with_new_hour(BODY)
+    shop.ship(FileJob(JobKind.GROWN, shop.listed(), True, gen=gen, name_proves=True))
+    assert shop.shipped(gen) == BODY and shop.actions() == {PORTION}
+    assert gen.marker == f"4:{len(BODY)}"
 
 
 def test_a_renamed_file_is_proven_by_content_and_continued() -> None:

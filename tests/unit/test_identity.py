@@ -92,6 +92,13 @@ def named(plan: Plan) -> set[str]:
     ("log/ERROR.1", "log/ERROR"),
     ("log/ERROR.12", "log/ERROR"),
     ("trace/alert_ORCL.log", "trace/alert_ORCL.log"),
+    ("trace/alert_ORCL.log.2024-01-01", "trace/alert_ORCL.log"),  # rotated daily
+    ("error/postgresql.log.2024-01-02", "error/postgresql.log"),  # daily log_filename
+    ("log/SQLAGENT.OUT", "log/SQLAGENT"),  # the agent log chain
+    ("log/SQLAGENT.1", "log/SQLAGENT"),
+    ("log/SQLAGENT.9", "log/SQLAGENT"),
+    ("audit/server_audit.log", "audit/server_audit.log"),  # MariaDB Audit Plugin chain
+    ("audit/server_audit.log.3", "audit/server_audit.log"),
     ("trace/ORCL_ora_1234.trc", "trace/ORCL_ora_1234.trc"),
 ])
 def test_family_strips_one_rotation_suffix(name: str, expected: str) -> None:
@@ -303,6 +310,8 @@ def test_empty_files_are_never_matched_by_size_and_time_alone() -> None:
     ("slowquery/mysql-slowquery.log.3", None),
     ("log/ERROR.2", None),
     ("trace/ORCL_ora_101.trc", None),
+    ("trace/alert_ORCL.log.2024-01-01", ".2024-01-01"),
+    ("log/SQLAGENT.OUT", None),
 ])
 def test_stamp_is_the_timestamp_a_rotated_name_carries(name: str, expected: str | None) -> None:
     assert stamp(name) == expected
@@ -537,3 +546,53 @@ def test_a_file_read_to_its_end_with_only_its_unfinished_line_left_is_not_read_a
     stopped = gen(name, 500, T0, offset=480, active=True, marker="3:0", marker_name=name)
     assert known(job_for(make_plan(state_of(stopped), [LogFile(name, 500, T0)]), name)) \
         is stopped
+
+
+# --- rotated names of real RDS, the listed Size as a hint, the marker hour as a hint ---------
+
+
+ALERT = "trace/alert_ORCL.log"
+
+
+def test_the_alert_log_renamed_at_midnight_is_found_by_size_and_last_written() -> None:
+    day = gen(ALERT, 9000, T0, active=True)
+    plan = make_plan(state_of(day), [LogFile(ALERT + ".2024-01-02", 9000, T0),
+                                     LogFile(ALERT, 300, T0 + 60 * MIN_MS)])
+    assert plan.unchanged == [day] and day.gen_id not in {g.gen_id for g in plan.displaced}
+    assert job_for(plan, ALERT).kind is JobKind.NEW
+
+
+def test_the_agent_log_cycled_is_found_by_size_and_last_written() -> None:
+    agent = gen("log/SQLAGENT.OUT", 500, T0, active=True)
+    plan = make_plan(state_of(agent), [LogFile("log/SQLAGENT.1", 500, T0),
+                                       LogFile("log/SQLAGENT.OUT", 40, T0 + MIN_MS)])
+    assert plan.unchanged == [agent]
+    assert active_names([LogFile("log/SQLAGENT.1", 500, T0),
+                         LogFile("log/SQLAGENT.OUT", 40, T0 + MIN_MS)]) == {"log/SQLAGENT.OUT"}
+
+
+def test_a_file_read_to_its_end_below_its_listed_size_is_complete_while_unchanged() -> None:
+    """A filtered MySQL error log: the listed Size counts bytes no download returns."""
+    read = gen(RUNNING, 600, T0, active=True)
+    read.ended_below_listed = True
+    assert make_plan(state_of(read), [LogFile(RUNNING, 1000, T0)]).jobs == []
+    newer = make_plan(state_of(read), [LogFile(RUNNING, 1100, T0 + MIN_MS)])
+    assert grown(job_for(newer, RUNNING)) is read
+    partly = gen(RUNNING, 600, T0, active=True)  # a read that did not reach the end
+    assert known(job_for(make_plan(state_of(partly), [LogFile(RUNNING, 1000, T0)]),
+                         RUNNING)) is partly
+
+
+def test_the_listing_proves_a_grown_name_only_when_it_cannot_hold_another_file() -> None:
+    """The marker's hour is only a hint; the listing proves a grown file under a timestamped
+    name, or under a running log's name no rotation of which is listed."""
+    alert = gen(ALERT, 900, T0, active=True)
+    alone = make_plan(state_of(alert), [LogFile(ALERT, 1900, T0 + 60 * MIN_MS)])
+    assert job_for(alone, ALERT).name_proves
+    rotated = make_plan(state_of(alert), [LogFile(ALERT, 1900, T0 + 120 * MIN_MS),
+                                          LogFile(ALERT + ".2024-01-02", 1200, T0 + 59 * MIN_MS)])
+    assert grown(job_for(rotated, ALERT)) is alert and not job_for(rotated, ALERT).name_proves
+    slot = gen(SLOW + ".3", 900, T0, marker="4:900", marker_name=SLOW + ".3")
+    later = make_plan(state_of(slot), [LogFile(SLOW + ".3", 1900, T0 + 60 * MIN_MS)])
+    assert grown(job_for(later, SLOW + ".3")) is slot
+    assert not job_for(later, SLOW + ".3").name_proves

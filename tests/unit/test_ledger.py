@@ -10,7 +10,7 @@ import pytest
 from shipper.exceptions import LeaseLostError
 from shipper.layout import Scope, data_metadata, partition_day
 from shipper.lease import LeaseManager
-from shipper.ledger import Ledger, adopt_object
+from shipper.ledger import Ledger, adopt_object, record_sighting
 from shipper.rdsapi import LogFile
 from shipper.state import Generation, InstanceState, RangeCheck
 from shipper.stats import RunStats
@@ -240,3 +240,15 @@ def test_an_object_of_a_new_day_is_adopted_from_that_days_partition() -> None:
     assert committed(store).generations[gen.gen_id].offset == 150
     assert [k.split("/dt=")[1][:10] for k in data_keys(store)] == \
         [first_day, partition_day(next_day_ms)]
+
+
+def test_a_complete_read_below_the_listed_size_leaves_no_listed_byte_unshipped() -> None:
+    """A filtered MySQL error log: a REST download ends below the listed Size. Everything
+    listed so far was read; a file that later vanishes counts no gap for the hidden bytes."""
+    gen = Generation("a" * 20, "error/mysql-error-running.log", "x", 1, offset=600)
+    listed = LogFile("error/mysql-error-running.log", 1000, 1_704_164_400_000)
+    record_sighting(gen, listed, active=True, read_end=600, read_whole=True)
+    assert gen.ended_below_listed and gen.seen_size == 600 and gen.max_listed == 600
+    # paging stopped below it: no such conclusion
+    record_sighting(gen, listed, active=True, read_end=600)
+    assert not gen.ended_below_listed and gen.max_listed == 1000

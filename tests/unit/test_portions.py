@@ -84,16 +84,27 @@ def test_a_binary_placeholder_is_not_taken() -> None:
         read(api)
 
 
-def test_rotation_is_told_apart_on_the_first_page_and_later() -> None:
+def test_a_changed_marker_hour_is_a_hint_on_the_first_page_and_later() -> None:
+    """On a resume's first page another hour proves nothing: content decides (REST), unless
+    the listing already proved the generation. Within a session it hints at a rotation while
+    paging: the pages taken stay, the rest waits for the next listing."""
     first = FakeRdsApi({NAME: ServedFile(BODY, hour=4, new_hour_at={500: 5})}, page_bytes=500)
-    with pytest.raises(RotatedWhilePaging) as at_once:
+    with pytest.raises(NeedCompleteDownload, match="hour") as at_once:
         read(first, 500, PagingStart("4:500", 4))
-    assert at_once.value.first_page is True
+    assert at_once.value.hour_verified is False
+    moved = FakeRdsApi({NAME: ServedFile(BODY, hour=5)}, page_bytes=500)
+    assert b"".join(read(moved, 500, PagingStart("4:500", 4, certain=True))) == BODY[500:]
     later = FakeRdsApi({NAME: ServedFile(BODY, hour=4, new_hour_at={1000: 5})}, page_bytes=500)
     taken: list[bytes] = []
-    with pytest.raises(RotatedWhilePaging) as after_one:
+    with pytest.raises(RotatedWhilePaging):
         read(later, 500, PagingStart("4:500", 4), taken=taken)
-    assert after_one.value.first_page is False and taken == [BODY[500:1000]]
+    assert taken == [BODY[500:1000]]
+
+
+def test_a_binary_data_refusal_leads_to_the_complete_download() -> None:
+    api = FakeRdsApi({NAME: ServedFile(BODY, binary_refused_at={0})}, page_bytes=500)
+    with pytest.raises(NeedCompleteDownload, match="binary"):
+        read(api)
 
 
 def test_an_early_end_is_asked_again_twice_then_left_to_rest() -> None:

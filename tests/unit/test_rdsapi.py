@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from shipper import cut_listing
 from shipper.exceptions import AwsAccessError, BinaryLogDataError, ShipperError
 from shipper.rdsapi import RdsApi, serves_log_files
 from shipper.retry import Retrier
-from shipper.simulator.faults import BINARY_MESSAGE, Faults, RequestInfo
+from shipper.simulator.faults import AMBIGUITIES, BINARY_MESSAGE, Faults, RequestInfo
 from shipper.simulator.server import SimulatorServer
 from shipper.simulator.world import World
 from shipper.stats import RunStats
@@ -78,8 +79,10 @@ def test_other_invalid_parameter_values_are_not_binary(world: World,
     assert not isinstance(exc.value, BinaryLogDataError)
 
 
-def test_binary_placeholder_page_stays_page_data(world: World, server: SimulatorServer) -> None:
-    binary_file(world)  # the old simulator default: the placeholder comes back as page text
+def test_binary_placeholder_page_stays_page_data(world: World, faults: Faults,
+                                                 server: SimulatorServer) -> None:
+    faults.binary_as_error = False  # the old guess: the placeholder comes back as page text
+    binary_file(world)
     page = make_api(server).portion("pg", "bin.trc", "0")
     assert page.data == BINARY_MESSAGE
 
@@ -153,19 +156,36 @@ def test_engines_without_log_files(engine: str, serves: bool) -> None:
     assert serves_log_files(engine) is serves
 
 
-def test_a_listing_cut_at_1000_records_is_reported(world: World, faults: Faults,
-                                                   server: SimulatorServer,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.slow  # some 400 filtered listings of 1,100 files over HTTP
+def test_a_listing_cut_at_1000_records_is_completed_by_name_filters(
+        world: World, faults: Faults, server: SimulatorServer,
+        caplog: pytest.LogCaptureFixture) -> None:
+    ora = world.add_instance("ora", "oracle-ee", bytes_per_hour=0, traces_per_hour=0)
+    for i in range(1100):
+        ora.add_file(f"trace/ORCL_ora_{i:05d}.trc", b"t\n")
+    everything = set(ora.files())
+    for variant in AMBIGUITIES["oracle_listing_marker"].variants:
+        faults.oracle_listing_marker = variant
+        with caplog.at_level(logging.WARNING, logger="shipper"):
+            files = make_api(server).log_files("ora")
+        assert {f.name for f in files} == everything and files.complete, variant
+        assert not caplog.records
+        caplog.clear()
+
+
+def test_a_listing_filters_cannot_complete_is_reported_and_counted(
+        world: World, faults: Faults, server: SimulatorServer,
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     ora = world.add_instance("ora", "oracle-ee", bytes_per_hour=0, traces_per_hour=0)
     for i in range(1100):
         ora.add_file(f"trace/ORCL_ora_{i:05d}.trc", b"t\n")
     faults.oracle_listing_marker = "none"
+    monkeypatch.setattr(cut_listing, "MAX_QUERIES", 5)
+    counted: list[dict[str, int]] = []
+    api = make_api(server)
+    api._stats_add = lambda **kw: counted.append(kw)
     with caplog.at_level(logging.WARNING, logger="shipper"):
-        files = make_api(server).log_files("ora")
-    assert len(files) == 1000
-    assert any("without a Marker" in r.getMessage() for r in caplog.records)
-    caplog.clear()
-    faults.oracle_listing_marker = "marker"
-    with caplog.at_level(logging.WARNING, logger="shipper"):
-        assert len(make_api(server).log_files("ora")) == 1101
-    assert not caplog.records
+        files = api.log_files("ora")
+    assert not files.complete and len(files) >= 1000
+    assert {"incomplete_listings": 1} in counted
+    assert any("could not be completed" in r.getMessage() for r in caplog.records)
