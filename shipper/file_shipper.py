@@ -15,7 +15,14 @@ from shipper.claims import Claims
 from shipper.complete_file import CompleteFile
 from shipper.config import Settings
 from shipper.exceptions import DownloadMismatchError, StopRequested
-from shipper.identity import FileJob, JobKind, content_may_prove, marker_may_prove
+from shipper.identity import (
+    FileJob,
+    JobKind,
+    content_may_prove,
+    marker_may_prove,
+    name_still_holds,
+    needs_name_check,
+)
 from shipper.ledger import Ledger, record_sighting
 from shipper.portions import (
     NeedCompleteDownload,
@@ -236,6 +243,11 @@ class FileShipper:
     # --- records -------------------------------------------------------------------------
 
     def _write(self, gen: Generation, sealed: SealedObject) -> None:
+        if needs_name_check(gen, self.job.file, self.job.active) and not name_still_holds(
+                self.job.file, self.shared.api.log_file(self.instance, self.job.name)):
+            raise DownloadMismatchError(
+                f"{self.job.name} was rotated to another name after it was listed; "
+                "it is picked up at the next listing")
         self.ledger.write_object(gen, self.job.name, sealed, self.job.name)
 
     def _seen(self, gen: Generation) -> None:

@@ -17,6 +17,21 @@ every content proof of the instance has run (a proof may show that generation mo
 name, making this file a new one), and only while the marker's hour still matches (a reused
 name holds a generation of another hour).
 
+A generation is minted for a listed name before any of its data (the intent), but the name is
+read later, and a chain slot (SQL Server ``ERROR.N``, MySQL ``.N``) may shift in between: the
+name then holds the bytes of another generation, which its own job (or the next run) ships as
+well. A generation with shipped bytes is safe, its range checks prove the stream; one with
+none (offset 0) has nothing to prove it by. So before the first object of an empty generation
+read under a slot name, the name is listed again (``name_still_holds``): a rename keeps the
+mtime and renames only move forward, so if the slot still shows the (LastWritten, Size) the
+plan saw, it held that same file from the listing until now, and the stream (opened before
+this check) read it. Otherwise nothing is written and the next listing decides. The running
+file (``ERROR``) is not checked: if it rotated away before the stream opened, the stream reads
+the fresh file, which no other generation holds, and the rotated bytes are proven new (their
+content matches none) at the next listing. Stamped names and numbered trace files are never
+renamed to another file's name. Two runs never hold one instance at once (``shipper.lease``;
+the state commit is conditional on its ETag), so this one-holder window was the one to close.
+
 Every identity rule lives here: the plan from a listing (``make_plan``), and the rules applied
 while a file is read (``marker_may_prove``, ``content_may_prove``, ``prove_by_content``).
 """
@@ -178,6 +193,23 @@ def _provable_here(gen: Generation, file: LogFile) -> bool:
             and not (gen.header_only
                      and file.last_written_ms - gen.seen_last_written_ms > HEADER_ONLY_REACH_MS)
             and not _quiet_tiny(gen, file))
+
+
+def is_chain_slot(name: str) -> bool:
+    """A name that the next rotation gives to another file (``ERROR.1`` -> ``ERROR.2``)."""
+    return _SUFFIXES[3].search(name) is not None and stamp(name) is None
+
+
+def needs_name_check(gen: Generation, file: LogFile, active: bool) -> bool:
+    """Must the name be listed again before ``gen``'s first object (module docstring)?"""
+    return gen.offset == 0 and not active and is_chain_slot(file.name)
+
+
+def name_still_holds(planned: LogFile, now: LogFile | None) -> bool:
+    """Does the slot still hold the file the plan saw? Same LastWritten (a rename keeps it,
+    and two files of a chain never share it) and not smaller (a listed Size may lag)."""
+    return now is not None and now.last_written_ms == planned.last_written_ms \
+        and now.size >= planned.size
 
 
 def continuity_family(name: str) -> str:

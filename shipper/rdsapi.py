@@ -195,6 +195,15 @@ class RdsApi:
             if not marker:
                 return list(files.values())
 
+    def log_file(self, instance: str, name: str) -> LogFile | None:
+        """How the listing shows ``name`` now (one filtered DescribeDBLogFiles call)."""
+        resp = self._call("DescribeDBLogFiles", self._client.describe_db_log_files,
+                          DBInstanceIdentifier=instance, FilenameContains=name)
+        for raw in resp.get("DescribeDBLogFiles", []):
+            if raw.get("LogFileName") == name:
+                return LogFile(name, int(raw.get("Size", 0)), int(raw.get("LastWritten", 0)))
+        return None
+
     # --- portions --------------------------------------------------------------------------
 
     def portion(self, instance: str, name: str, marker: str,
