@@ -70,6 +70,8 @@ class FileShipper:
                                  shared.settings.max_attempts)
 
     def run(self) -> None:
+        if self.shared.stop.is_set():
+            raise StopRequested("stopping")  # queued behind the stop: start nothing
         try:
             self._dispatch()
         except NeedsProof:
@@ -197,7 +199,8 @@ class FileShipper:
 
     def _page(self, gen: Generation) -> None:
         """Ship the pages from ``gen``'s offset; whatever passed its checks is written before
-        an error goes through."""
+        an error goes through, but not on a stop: pages not yet sealed are dropped then (no
+        S3 write while stopping), the next run pages them again from the recorded offset."""
         file = self.job.file
         start = PagingStart.of(gen, file.name)
         builder = ObjectBuilder(gen.offset)
@@ -212,7 +215,7 @@ class FileShipper:
                 if builder.size >= object_bytes:
                     self._write(gen, builder.seal(marker))
                     builder = ObjectBuilder(builder.end)
-        except (NeedCompleteDownload, RotatedWhilePaging, StopRequested):
+        except (NeedCompleteDownload, RotatedWhilePaging):
             self._flush(gen, builder, marker)
             raise
         self._flush(gen, builder, marker)
