@@ -8,11 +8,17 @@ family look continuous to every later run. So a listing sorts each family into:
 
 * continuous: a known generation is certainly still listed (same name and LastWritten, an exact
   rename, a grown file under a name that is never reused, or, for an empty one, a file it may
-  have become or its own name never handed on: nothing of an empty generation can be lost);
+  have become within the hour or its own name never handed on (``still_under_its_name``));
 * broken: no known generation can be in the listing at all (none is even a candidate);
 * undecided: known generations are only candidates to prove. The family's baseline (those
   generations) is kept in the state, across runs that stop early, until a complete pass has
   either found one of them (continuous) or none (broken).
+
+A known limit: a family known only by empty generations whose name was handed on since (a
+run saw ``ERROR`` empty, then it was rotated more than an hour later) is reported as a break
+even when the renamed file is still listed: with no shipped bytes nothing tells that file
+from a later one whose predecessors were deleted (tests/reliability/test_gaps.py holds the
+lossy twin of that shape, which must warn).
 """
 
 from __future__ import annotations

@@ -392,7 +392,8 @@ def still_under_its_name(gen: Generation, listing: list[LogFile]) -> bool:
     name is listed, not smaller and not older than when seen, and the name was never handed
     on: it carries its hour, or no other file of its family was written since. For an empty
     generation (nothing shipped to prove it by) this keeps its family continuous: nothing of
-    it can have been lost, and the file is shipped again from offset 0 as a new one."""
+    it can have been lost, and the file is shipped again from offset 0 as a new one. (An
+    empty generation whose name was handed on cannot be told from a loss: see continuity.)"""
     f = next((f for f in listing if f.name == gen.name), None)
     if f is None or f.size < gen.seen_size or f.last_written_ms < gen.seen_last_written_ms:
         return False

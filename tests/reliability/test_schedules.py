@@ -558,7 +558,9 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
             f"bytes of deleted generations are missing from S3: {gaps}\n" + report.details())
         # 4b. no suspected gap where nothing was lost (issue 18: the demo warned of files
         # deleted unseen while its oracle found nothing missing)
-        suspicions = [x for x in gaps if x.get("kind") == "unseen"]
+        # (the known limit in shipper/continuity.py: a family whose only reference was empty)
+        suspicions = [x for x in gaps if x.get("kind") == "unseen"
+                      and not _empty_reference(doc, x)]
         assert not suspicions or any(lost.values()), (
             f"{inst}: suspected gaps {suspicions} but every deleted generation reached S3 "
             "in full\n" + _trail(ledger, inst))
@@ -595,6 +597,15 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
         assert emf["GapBytes"] == summary["gap_bytes"], run.describe()
         assert emf["SuspectedGaps"] == summary["suspected_gaps"], run.describe()
         assert emf["exit_code"] == run.code, run.describe()
+
+
+def _empty_reference(doc: dict[str, Any], gap: dict[str, Any]) -> bool:
+    """Was every generation of the gap's family that the break came after empty (nothing
+    shipped to tell a renamed file from a later one)?"""
+    refs = [g for g in doc.get("generations", {}).values()
+            if continuity_family(str(g["name"])) == gap.get("family")
+            and int(g["seen_last_written_ms"]) <= int(gap.get("after_ms", 0))]
+    return all(int(g["offset"]) == 0 for g in refs)
 
 
 def _stitched(report: Any, docs: dict[str, dict[str, Any]]) -> list[str]:
