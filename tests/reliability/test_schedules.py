@@ -136,7 +136,32 @@ class Ship:
     kill_first: bool = False
 
 
-Step = Advance | Rotate | LongLine | Ship
+# --- issue 18 shapes (steps) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Burst:
+    """``runs`` children started together while the world rotates: every 0.25 s the clock
+    moves ``minutes`` simulated minutes, ``ticks`` times (hourly rotations within a second),
+    then the runs are waited for."""
+
+    runs: int = 3
+    minutes: int = 30
+    ticks: int = 8
+
+
+@dataclass(frozen=True)
+class LargeStop:
+    """``nbytes`` appended to every instance's active text file, then a child run stopped with
+    SIGTERM ``after_s`` seconds after its first download began, with RDS and S3 PUTs slow."""
+
+    nbytes: int = 2_000_000
+    after_s: float = 0.5
+
+
+# --- end of issue 18 shapes (steps) ------------------------------------------------------------
+
+Step = Advance | Rotate | LongLine | Ship | Burst | LargeStop
 
 
 @dataclass(frozen=True)
@@ -232,10 +257,20 @@ steps_strategy = st.one_of(
               at=kill_points, n=st.integers(2, 3), kill_first=st.booleans()),
 )
 
+# --- issue 18 shapes (strategies) ---------------------------------------------------------------
+issue18_steps = st.one_of(
+    st.builds(Burst, runs=st.integers(2, 3), minutes=st.sampled_from([15, 30, 60]),
+              ticks=st.integers(2, 8)),
+    st.builds(LargeStop, nbytes=st.sampled_from([1_500_000, 3_000_000]),
+              after_s=st.floats(0.0, 1.5)),
+    st.builds(Advance, st.integers(1, 6).map(lambda hours: hours * 60)),
+)
+# --- end of issue 18 shapes (strategies) -------------------------------------------------------
+
 schedules = st.builds(
     Schedule,
     insts=st.lists(insts(), min_size=2, max_size=4).map(tuple),
-    steps=st.lists(steps_strategy, min_size=2, max_size=9).map(tuple),
+    steps=st.lists(st.one_of(steps_strategy, issue18_steps), min_size=2, max_size=9).map(tuple),
     seed=st.integers(0, 2**16),
 )
 
@@ -401,6 +436,74 @@ def _ship(aws: AwsWorld, tap: S3Tap, step: Ship, ledger: Ledger, index: int, see
     _record(ledger, aws, obs, runs, step.fx)
 
 
+# --- issue 18 shapes (running them) ------------------------------------------------------------
+
+
+def _burst(aws: AwsWorld, step: Burst, ledger: Ledger, index: int) -> None:
+    """Runs started together inside a rotation burst. They are not credited (check 2): a
+    rotation during a run may delete a file before it is read, which is no failure; the oracle
+    and the final run judge what they did (a generation shipped twice is a duplicate)."""
+    procs = [spawn(aws, f"burst{index}-{k}-{os.getpid()}", "run", **RUN_ENV)
+             for k in range(step.runs)]
+    for _ in range(step.ticks):
+        time.sleep(0.25)
+        aws.world.advance(step.minutes * 60)
+    for k, proc in enumerate(procs):
+        run = finish(proc, "group", f"burst{index}-{k}-{os.getpid()}", timeout=120)
+        assert_no_traceback(run)
+        assert run.code in (0, 1), run.describe()
+        ledger.runs.append(run)
+    TALLY["runs started inside a rotation burst"] += step.runs
+    _note_state(ledger, states(aws), aws.world.now)
+
+
+def _slow_puts(inner: Any) -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("REQUEST_METHOD") == "PUT":
+            time.sleep(0.02 + 0.3 * int(environ.get("CONTENT_LENGTH") or 0) / 1_048_576)
+        return inner(environ, start_response)
+    return app
+
+
+def _large_stop(aws: AwsWorld, tap: S3Tap, step: LargeStop, ledger: Ledger,
+                index: int) -> None:
+    for inst in aws.world.instances():
+        target = _active_text_file(aws.world, aws.world.instances().index(inst))
+        if target is not None:
+            line = b"LARGE " + b"y" * 994 + b"\n"
+            aws.world.instance(target[0]).append(target[1], line * (step.nbytes // 1000))
+    obs = _snapshot(aws.world)
+    faults = aws.sim.faults
+    faults.latency_ms, faults.latency_ms_per_mb = 5, 40
+    downloads: list[str] = []
+    remove = aws.sim.add_hook(lambda info: downloads.append(info.action)
+                              if info.action.startswith("Download") else None)
+    server = aws.s3._server
+    server.app = _slow_puts(tap)
+    app_id = f"stop{index}-{os.getpid()}"
+    proc = spawn(aws, app_id, "run", **RUN_ENV)
+    try:
+        deadline = time.monotonic() + 60
+        while not downloads and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(step.after_s)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        run = finish(proc, "term", app_id, timeout=60)
+    finally:
+        server.app = tap
+        remove()
+        faults.latency_ms, faults.latency_ms_per_mb = 0.0, 0.0
+    assert run.code in (0, 143), run.describe()
+    assert not any("clean stop took too long" in m for m in run.messages()), run.describe()
+    if run.code == 143:
+        TALLY["runs stopped mid-stream (SIGTERM, slow S3)"] += 1
+    _record(ledger, aws, obs, [run], Fx())
+
+
+# --- end of issue 18 shapes (running them) -----------------------------------------------------
+
+
 def execute(local_s3: LocalS3, tap: S3Tap, schedule: Schedule) -> None:
     if VERBOSE:
         print(f"\n{schedule!r}")
@@ -431,6 +534,10 @@ def execute(local_s3: LocalS3, tap: S3Tap, schedule: Schedule) -> None:
                 if target is not None:
                     body = b"LONG-LINE " + b"x" * max(0, step.nbytes - 11) + b"\n"
                     world.instance(target[0]).append(target[1], body)
+            elif isinstance(step, Burst):
+                _burst(aws, step, ledger, index)
+            elif isinstance(step, LargeStop):
+                _large_stop(aws, tap, step, ledger, index)
             else:
                 _ship(aws, tap, step, ledger, index, schedule.seed)
             if VERBOSE:
@@ -604,7 +711,7 @@ def _empty_reference(doc: dict[str, Any], gap: dict[str, Any]) -> bool:
     shipped to tell a renamed file from a later one)?"""
     refs = [g for g in doc.get("generations", {}).values()
             if continuity_family(str(g["name"])) == gap.get("family")
-            and int(g["seen_last_written_ms"]) <= int(gap.get("after_ms", 0))]
+            and int(g.get("seen_lw", 0)) <= int(gap.get("after_ms", 0))]
     return all(int(g["offset"]) == 0 for g in refs)
 
 
@@ -741,6 +848,16 @@ def _deleted_by_age(world: World, g: GenerationRecord) -> bool:
                              max_attempts=2, s3_rate=0.1, s3_kinds=("data",))),
            Ship("proc", combine(["empty-listings", "portions", "s3"]))),
     seed=809))
+# Issue 18's shapes, always run: runs started inside a rotation burst of SQL Server's ERROR
+# chain, a SIGTERM during large streams with slow S3, and six hours between runs.
+@example(schedule=Schedule(
+    insts=(Inst("sqlserver-se", 150_000, None, (("max_error_logs", 3), ("rotation_minutes", 60),
+                                               ("trace_files", False))),
+           Inst("mysql", 150_000), Inst("oracle-ee", 150_000),
+           Inst("postgres", 150_000, 2.0)),
+    steps=(Ship("inproc"), Advance(90), Burst(3, 30, 8), LargeStop(2_000_000, 0.3),
+           Advance(360), Ship("inproc")),
+    seed=18))
 def test_schedules_end_byte_for_byte_right(local_s3: LocalS3, s3tap: S3Tap,
                                            schedule: Schedule) -> None:
     execute(local_s3, s3tap, schedule)
