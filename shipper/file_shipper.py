@@ -19,6 +19,7 @@ from shipper.identity import (
     FileJob,
     JobKind,
     content_may_prove,
+    family,
     marker_may_prove,
     name_still_holds,
     needs_name_check,
@@ -247,9 +248,10 @@ class FileShipper:
 
     def _write(self, gen: Generation, sealed: SealedObject) -> None:
         if needs_name_check(gen, self.job.file, self.job.active) and not name_still_holds(
-                self.job.file, self.shared.api.log_file(self.instance, self.job.name)):
+                self.job.file, self.job.active,
+                self.shared.api.log_files_like(self.instance, family(self.job.name))):
             raise DownloadMismatchError(
-                f"{self.job.name} was rotated to another name after it was listed; "
+                f"{self.job.name} was rotated after it was listed; "
                 "it is picked up at the next listing")
         self.ledger.write_object(gen, self.job.name, sealed, self.job.name)
 

@@ -22,15 +22,16 @@ read later, and a chain slot (SQL Server ``ERROR.N``, MySQL ``.N``) may shift in
 name then holds the bytes of another generation, which its own job (or the next run) ships as
 well. A generation with shipped bytes is safe, its range checks prove the stream; one with
 none (offset 0) has nothing to prove it by. So before the first object of an empty generation
-read under a slot name, the name is listed again (``name_still_holds``): a rename keeps the
-mtime and renames only move forward, so if the slot still shows the (LastWritten, Size) the
-plan saw, it held that same file from the listing until now, and the stream (opened before
-this check) read it. Otherwise nothing is written and the next listing decides. The running
-file (``ERROR``) is not checked: if it rotated away before the stream opened, the stream reads
-the fresh file, which no other generation holds, and the rotated bytes are proven new (their
-content matches none) at the next listing. Stamped names and numbered trace files are never
-renamed to another file's name. Two runs never hold one instance at once (``shipper.lease``;
-the state commit is conditional on its ETag), so this one-holder window was the one to close.
+read under a name that is handed on (a chain slot, or a family's running file), its family is
+listed again (``name_still_holds``). A rename keeps the mtime and renames only move forward:
+if a slot still shows the LastWritten the plan saw, it held that same file from the listing
+until now, and the stream (opened before this check) read it; a running file is the same one
+if no other file of its family was written (closed by a rotation) since the listing.
+Otherwise nothing is written and the next listing decides (else the fresh file's bytes would
+be filed under the older generation: a generation continued by a later file). Names carrying
+their hour and numbered trace files are never handed on. Two runs never hold one instance at
+once (``shipper.lease``; the state commit is conditional on its ETag), so this one-holder
+window was the one to close.
 
 Every identity rule lives here: the plan from a listing (``make_plan``), and the rules applied
 while a file is read (``marker_may_prove``, ``content_may_prove``, ``prove_by_content``).
@@ -201,15 +202,29 @@ def is_chain_slot(name: str) -> bool:
 
 
 def needs_name_check(gen: Generation, file: LogFile, active: bool) -> bool:
-    """Must the name be listed again before ``gen``'s first object (module docstring)?"""
-    return gen.offset == 0 and not active and is_chain_slot(file.name)
+    """Must the name be listed again before ``gen``'s first object (module docstring)? An
+    empty generation read under a name that is handed on: a chain slot, or the running file
+    of a family that rotates by renaming (not a name carrying its hour, not a ``.gz``)."""
+    return gen.offset == 0 and stamp(file.name) is None and not file.name.endswith(".gz") \
+        and (active or is_chain_slot(file.name))
 
 
-def name_still_holds(planned: LogFile, now: LogFile | None) -> bool:
-    """Does the slot still hold the file the plan saw? Same LastWritten (a rename keeps it,
-    and two files of a chain never share it) and not smaller (a listed Size may lag)."""
-    return now is not None and now.last_written_ms == planned.last_written_ms \
-        and now.size >= planned.size
+def name_still_holds(planned: LogFile, active: bool, listing: list[LogFile]) -> bool:
+    """Does the name still hold the file the plan saw (``listing``: its family now)? Listed,
+    not smaller, not older; a closed slot with the same LastWritten (a rename keeps it, two
+    files of a chain never share it); a running file not rotated since: no other file of its
+    family written after the plan's listing or carrying its listed (Size, LastWritten)."""
+    now = next((f for f in listing if f.name == planned.name), None)
+    if now is None or now.size < planned.size or now.last_written_ms < planned.last_written_ms:
+        return False
+    if not active:
+        return now.last_written_ms == planned.last_written_ms
+    fam = family(planned.name)
+    return not any(
+        f.name != planned.name and family(f.name) == fam
+        and (f.last_written_ms > planned.last_written_ms
+             or (f.size, f.last_written_ms) == (planned.size, planned.last_written_ms))
+        for f in listing)
 
 
 def continuity_family(name: str) -> str:

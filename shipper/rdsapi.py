@@ -195,14 +195,14 @@ class RdsApi:
             if not marker:
                 return list(files.values())
 
-    def log_file(self, instance: str, name: str) -> LogFile | None:
-        """How the listing shows ``name`` now (one filtered DescribeDBLogFiles call)."""
+    def log_files_like(self, instance: str, text: str) -> list[LogFile]:
+        """The listed files whose names contain ``text`` (one filtered DescribeDBLogFiles)."""
         resp = self._call("DescribeDBLogFiles", self._client.describe_db_log_files,
-                          DBInstanceIdentifier=instance, FilenameContains=name)
-        for raw in resp.get("DescribeDBLogFiles", []):
-            if raw.get("LogFileName") == name:
-                return LogFile(name, int(raw.get("Size", 0)), int(raw.get("LastWritten", 0)))
-        return None
+                          DBInstanceIdentifier=instance, FilenameContains=text)
+        return [LogFile(raw["LogFileName"], int(raw.get("Size", 0)),
+                        int(raw.get("LastWritten", 0)))
+                for raw in resp.get("DescribeDBLogFiles", [])
+                if isinstance(raw.get("LogFileName"), str)]
 
     # --- portions --------------------------------------------------------------------------
 
