@@ -43,7 +43,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -494,7 +494,12 @@ def _large_stop(aws: AwsWorld, tap: S3Tap, step: LargeStop, ledger: Ledger,
         server.app = tap
         remove()
         faults.latency_ms, faults.latency_ms_per_mb = 0.0, 0.0
-    assert run.code in (0, 143), run.describe()
+    # A signal that arrives after the run finished (its summary printed, its handlers put
+    # back) ends the process by default: everything was committed already.
+    finished = run.summary_if_any is not None and run.summary_if_any["exit_code"] == 0
+    assert run.code in (0, 143) or (run.code == -signal.SIGTERM and finished), run.describe()
+    if run.code == -signal.SIGTERM:
+        run = replace(run, code=0)
     assert not any("clean stop took too long" in m for m in run.messages()), run.describe()
     if run.code == 143:
         TALLY["runs stopped mid-stream (SIGTERM, slow S3)"] += 1
