@@ -18,7 +18,10 @@ A known limit: a family known only by empty generations whose name was handed on
 run saw ``ERROR`` empty, then it was rotated more than an hour later) is reported as a break
 even when the renamed file is still listed: with no shipped bytes nothing tells that file
 from a later one whose predecessors were deleted (tests/reliability/test_gaps.py holds the
-lossy twin of that shape, which must warn).
+lossy twin of that shape, which must warn). Conversely, an empty generation still under its
+own name keeps its family continuous only while the family was never seen rotating: a first
+run that saw nothing but an empty running log, followed by rotations that retention deleted
+before the next run, goes unreported (no listing shows those rotations happened).
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ def presence(plan: Plan, known: list[Generation], listing: list[LogFile]
         possible.update(g.gen_id for g in job.candidates)
     for gen in known:
         if gen.offset == 0 and gen.gen_id not in certain and (
-                _could_have_become(gen, listing) or still_under_its_name(gen, listing)):
+                _could_have_become(gen, listing) or still_under_its_name(gen, listing, known)):
             certain.add(gen.gen_id)
     return certain, possible - certain
 

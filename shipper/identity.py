@@ -402,17 +402,24 @@ def _rotation_seen(gen: Generation, listing: list[LogFile]) -> bool:
     return False
 
 
-def still_under_its_name(gen: Generation, listing: list[LogFile]) -> bool:
+def still_under_its_name(gen: Generation, listing: list[LogFile],
+                         known: list[Generation]) -> bool:
     """Is the file listed under ``gen``'s name still ``gen`` as far as anyone can tell? Its
     name is listed, not smaller and not older than when seen, and the name was never handed
-    on: it carries its hour, or no other file of its family was written since. For an empty
+    on: it carries its hour, or its family was never seen rotating (no known generation of
+    it under another name: a rotation whose files retention deleted leaves no trace in the
+    listing) and no other file of its family was written since. For an empty
     generation (nothing shipped to prove it by) this keeps its family continuous: nothing of
     it can have been lost, and the file is shipped again from offset 0 as a new one. (An
     empty generation whose name was handed on cannot be told from a loss: see continuity.)"""
     f = next((f for f in listing if f.name == gen.name), None)
     if f is None or f.size < gen.seen_size or f.last_written_ms < gen.seen_last_written_ms:
         return False
-    return stamp(gen.name) is not None or not _rotated_away(gen, listing)
+    if stamp(gen.name) is not None:
+        return True
+    fam = family(gen.name)
+    seen_rotating = any(g.name != gen.name and family(g.name) == fam for g in known)
+    return not seen_rotating and not _rotated_away(gen, listing)
 
 
 def _can_resume(gen: Generation, name: str) -> bool:
