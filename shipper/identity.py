@@ -22,13 +22,16 @@ read later, and a chain slot (SQL Server ``ERROR.N``, MySQL ``.N``) may shift in
 name then holds the bytes of another generation, which its own job (or the next run) ships as
 well. A generation with shipped bytes is safe, its range checks prove the stream; one with
 none (offset 0) has nothing to prove it by. So before the first object of an empty generation
-read under a name that is handed on (a chain slot, or a family's running file), its family is
-listed again (``name_still_holds``). A rename keeps the mtime and renames only move forward:
-if a slot still shows the LastWritten the plan saw, it held that same file from the listing
-until now, and the stream (opened before this check) read it; a running file is the same one
-if no other file of its family was written (closed by a rotation) since the listing.
-Otherwise nothing is written and the next listing decides (else the fresh file's bytes would
-be filed under the older generation: a generation continued by a later file). Names carrying
+read under a chain slot (``ERROR.N``, MySQL ``.N``), its family is listed again
+(``name_still_holds``). A rename keeps the mtime and renames only move forward: if the slot
+still shows the LastWritten the plan saw, it held that same file from the listing until now,
+and the stream (opened before this check) read it. Otherwise nothing is written and the next
+listing decides (the rename rule finds the file by the (Size, LastWritten) recorded).
+Known limit: a family's running file that rotates between the listing and its stream is read
+fresh under the generation minted for the listing (no bytes twice, but that generation's
+first_seen predates its file: the property suite's "continued by a later file" check catches
+it in rotation bursts). Checking it the same way conflicts with the rename rule after a
+rotation mid-paging (tests/scenarios/test_quirks.py) and is left to a follow-up. Names carrying
 their hour and numbered trace files are never handed on. Two runs never hold one instance at
 once (``shipper.lease``; the state commit is conditional on its ETag), so this one-holder
 window was the one to close.
@@ -203,10 +206,9 @@ def is_chain_slot(name: str) -> bool:
 
 def needs_name_check(gen: Generation, file: LogFile, active: bool) -> bool:
     """Must the name be listed again before ``gen``'s first object (module docstring)? An
-    empty generation read under a name that is handed on: a chain slot, or the running file
-    of a family that rotates by renaming (not a name carrying its hour, not a ``.gz``)."""
-    return gen.offset == 0 and stamp(file.name) is None and not file.name.endswith(".gz") \
-        and (active or is_chain_slot(file.name))
+    empty, closed generation read under a chain slot (``active`` files are not checked: see
+    the module docstring's known limit)."""
+    return gen.offset == 0 and not active and is_chain_slot(file.name)
 
 
 def name_still_holds(planned: LogFile, active: bool, listing: list[LogFile]) -> bool:

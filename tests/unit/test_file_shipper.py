@@ -141,17 +141,3 @@ def test_an_empty_generation_of_a_chain_slot_writes_nothing_once_the_slot_shifte
     shop.ship(FileJob(JobKind.KNOWN, listed, False, gen=gen))
     assert shop.shipped(gen) == old
 
-
-def test_an_empty_generation_of_a_running_file_writes_nothing_once_it_rotated() -> None:
-    """Issue 18: ``log/ERROR`` was listed (running) and given a generation, then rotated to
-    ``ERROR.1`` before it was read: the name holds a fresh file, whose bytes must not be filed
-    under the older generation."""
-    shop = Shop({"log/ERROR": ServedFile(BODY[:2000], last_written_ms=1_704_160_000_000)})
-    listed = shop.listed("log/ERROR")
-    gen = shop.ledger.open_generation(listed, active=True)
-    shop.api.files = {
-        "log/ERROR": ServedFile(BODY[2000:2100], last_written_ms=1_704_163_700_000),
-        "log/ERROR.1": ServedFile(BODY[:2500], last_written_ms=1_704_163_600_000)}
-    with pytest.raises(DownloadMismatchError):
-        shop.ship(FileJob(JobKind.KNOWN, listed, True, gen=gen))
-    assert gen.offset == 0 and not shop.store.list_keys(SCOPE.prefix + "data/")
