@@ -2,7 +2,10 @@
 generation by the range checks of what we shipped before, and ship what follows.
 
 A broken stream is opened again from the start (REST has no ranges): what is already durable
-is verified again and skipped, never sent twice.
+is verified again and skipped, never sent twice. A stop request aborts the stream at the next
+chunk, while verifying too (a large file can take longer than the stop budget to reach its
+new bytes): the bytes not yet sealed are dropped, not written in a last object, so a stop
+costs no S3 write; the next run streams them again.
 """
 
 from __future__ import annotations
@@ -90,21 +93,24 @@ class CompleteFile:
             return pos
 
     def _take(self, objects: WholeLineObjects, data: bytes) -> None:
+        # A stop ends the stream at its next chunk (_Stream): what is not sealed by then is
+        # dropped, so nothing partial is written while stopping.
         objects.feed(data)
-        if self._stop.is_set():
-            objects.finish(closed=False)
-            raise StopRequested("stopping")
 
     def _open(self) -> _Stream:
-        return _Stream(self._api, self._instance, self._name, self._stats)
+        if self._stop.is_set():
+            raise StopRequested("stopping")
+        return _Stream(self._api, self._instance, self._name, self._stats, self._stop)
 
 
 class _Stream:
     """The open REST response as counted chunks; the connection is released on exit."""
 
-    def __init__(self, api: RdsApi, instance: str, name: str, stats: RunStats) -> None:
+    def __init__(self, api: RdsApi, instance: str, name: str, stats: RunStats,
+                 stop: threading.Event) -> None:
         self._resp = api.open_complete(instance, name)
         self._stats = stats
+        self._stop = stop
 
     def __enter__(self) -> Iterator[bytes]:
         return self._chunks()
@@ -114,5 +120,7 @@ class _Stream:
 
     def _chunks(self) -> Iterator[bytes]:
         for chunk in self._resp.stream(STREAM_CHUNK, decode_content=False):
+            if self._stop.is_set():
+                raise StopRequested("stopping")
             self._stats.add(bytes_downloaded=len(chunk))
             yield chunk

@@ -7,11 +7,21 @@ Spot, max runtime, an access error) after recording the newer files; those would
 family look continuous to every later run. So a listing sorts each family into:
 
 * continuous: a known generation is certainly still listed (same name and LastWritten, an exact
-  rename, a grown file under a name that is never reused, or the destination of an empty one);
+  rename, a grown file under a name that is never reused, or, for an empty one, a file it may
+  have become within the hour or its own name never handed on (``still_under_its_name``));
 * broken: no known generation can be in the listing at all (none is even a candidate);
 * undecided: known generations are only candidates to prove. The family's baseline (those
   generations) is kept in the state, across runs that stop early, until a complete pass has
   either found one of them (continuous) or none (broken).
+
+A known limit: a family known only by empty generations whose name was handed on since (a
+run saw ``ERROR`` empty, then it was rotated more than an hour later) is reported as a break
+even when the renamed file is still listed: with no shipped bytes nothing tells that file
+from a later one whose predecessors were deleted (tests/reliability/test_gaps.py holds the
+lossy twin of that shape, which must warn). Conversely, an empty generation still under its
+own name keeps its family continuous only while the family was never seen rotating: a first
+run that saw nothing but an empty running log, followed by rotations that retention deleted
+before the next run, goes unreported (no listing shows those rotations happened).
 """
 
 from __future__ import annotations
@@ -19,7 +29,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from shipper.identity import HEADER_ONLY_REACH_MS, JobKind, Plan, continuity_family, stamp
+from shipper.identity import (
+    HEADER_ONLY_REACH_MS,
+    JobKind,
+    Plan,
+    continuity_family,
+    stamp,
+    still_under_its_name,
+)
 from shipper.rdsapi import LogFile
 from shipper.state import Generation, InstanceState
 
@@ -61,7 +78,8 @@ def presence(plan: Plan, known: list[Generation], listing: list[LogFile]
                 pass
         possible.update(g.gen_id for g in job.candidates)
     for gen in known:
-        if gen.offset == 0 and gen.gen_id not in certain and _could_have_become(gen, listing):
+        if gen.offset == 0 and gen.gen_id not in certain and (
+                _could_have_become(gen, listing) or still_under_its_name(gen, listing, known)):
             certain.add(gen.gen_id)
     return certain, possible - certain
 

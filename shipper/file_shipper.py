@@ -15,7 +15,15 @@ from shipper.claims import Claims
 from shipper.complete_file import CompleteFile
 from shipper.config import Settings
 from shipper.exceptions import DownloadMismatchError, StopRequested
-from shipper.identity import FileJob, JobKind, content_may_prove, marker_may_prove
+from shipper.identity import (
+    FileJob,
+    JobKind,
+    content_may_prove,
+    family,
+    marker_may_prove,
+    name_still_holds,
+    needs_name_check,
+)
 from shipper.ledger import Ledger, record_sighting
 from shipper.lines import WholeLineObjects
 from shipper.portions import (
@@ -64,6 +72,8 @@ class FileShipper:
                                  shared.settings.max_attempts)
 
     def run(self) -> None:
+        if self.shared.stop.is_set():
+            raise StopRequested("stopping")  # queued behind the stop: start nothing
         try:
             self._dispatch()
         except NeedsProof:
@@ -190,7 +200,9 @@ class FileShipper:
 
     def _page(self, gen: Generation) -> None:
         """Ship the pages from ``gen``'s offset; whatever passed its checks is written (in
-        whole lines) before an error goes through."""
+        whole lines) before an error goes through, but not on a stop: pages not yet sealed are
+        dropped then (no S3 write while stopping), the next run pages them again from the
+        recorded offset."""
         file = self.job.file
         start = PagingStart.of(gen, file.name, self.job.kind is JobKind.KNOWN
                                or self.job.name_proves)
@@ -206,7 +218,7 @@ class FileShipper:
                     objects.feed(data, page.marker)
                 else:
                     objects.mark(gen.offset - skip, page.marker)
-        except (NeedCompleteDownload, RotatedWhilePaging, StopRequested):
+        except (NeedCompleteDownload, RotatedWhilePaging):
             objects.finish(closed=False)
             raise
         self._finish(objects)
@@ -245,6 +257,12 @@ class FileShipper:
     # --- records -------------------------------------------------------------------------
 
     def _write(self, gen: Generation, sealed: SealedObject) -> None:
+        if needs_name_check(gen, self.job.file, self.job.active) and not name_still_holds(
+                self.job.file, self.job.active,
+                self.shared.api.log_files_like(self.instance, family(self.job.name))):
+            raise DownloadMismatchError(
+                f"{self.job.name} was rotated after it was listed; "
+                "it is picked up at the next listing")
         self.ledger.write_object(gen, self.job.name, sealed, self.job.name,
                                  self.job.file.last_written_ms)
 

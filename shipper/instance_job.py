@@ -154,6 +154,14 @@ class InstanceJob:
 
     def _skip(self, outcome: Outcome, refusal: str | None) -> Outcome:
         outcome.skipped_reason = "leased by another run"
+        if refusal == "stale":
+            # Its holder is gone but the lease does not expire soon: not a success.
+            outcome.failures += 1
+            self.stats.add(failures=1)
+            log.error("instance is leased by a run that stopped renewing the lease over "
+                      "twice its TTL ago; skipping (it is shipped once the lease expires)",
+                      extra={"instance": self.scope.instance})
+            return outcome
         log.info("instance is being shipped by another run; skipping" if refusal == "held"
                  else "instance was shipped by another run since this run started; skipping",
                  extra={"instance": self.scope.instance})

@@ -11,6 +11,12 @@ commit records the lease's ETag (``InstanceState.closed_lease_etag``) and the ne
 the lease with If-Match on that ETag, without reading it first (``take_closed``). The argument
 is in shipper.ledger's docstring; ``release`` remains for the runs that end without a final
 commit and for the operator commands.
+
+A live holder rewrites its lease every third of its time-to-live, and every write carries
+``written_at``. A run that finds the lease held can so tell how long its holder has been
+silent: over twice the TTL (``STALE_FACTOR``) means the holder is gone but its lease has not
+expired (it was written with a longer TTL, or by a clock far ahead). The instance is then
+skipped as ``"stale"``, which the run reports as a failure: waiting would not end it soon.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from typing import Any
 
 from shipper.exceptions import StateConflictError
 from shipper.s3store import S3Store
+
+STALE_FACTOR = 2.0
 
 
 @dataclass
@@ -63,6 +71,12 @@ def _parse(raw: bytes) -> dict[str, Any]:
     return {"expires_at": 0.0, "released": False, "holder": "?"}
 
 
+def _silent_for(doc: dict[str, Any], now: float) -> float:
+    """Seconds since the holder last wrote the lease (0 when the lease does not say)."""
+    written = doc.get("written_at")
+    return max(0.0, now - float(written)) if isinstance(written, (int, float)) else 0.0
+
+
 class LeaseManager:
     """Takes, renews and releases leases; ``clock`` (seconds since the epoch) is what expiry is
     measured by, so tests can move time instead of sleeping."""
@@ -82,7 +96,8 @@ class LeaseManager:
 
     def acquire_for_run(self, key: str, run_started: float | None = None
                         ) -> tuple[Lease | None, str | None]:
-        """Take the lease, or say why not: ``"held"`` by another live run, or ``"done"``:
+        """Take the lease, or say why not: ``"held"`` by another live run, ``"stale"``: held
+        by a holder silent for over ``STALE_FACTOR`` TTLs (module docstring), or ``"done"``:
         released by a run that finished the instance after ``run_started`` (runs started
         together then never work an instance twice; the next scheduled run takes it)."""
         existing = self._store.get(key)
@@ -95,7 +110,8 @@ class LeaseManager:
             else:
                 doc = _parse(existing.body)
                 if not doc.get("released") and float(doc["expires_at"]) > now:
-                    return None, "held"
+                    return None, "stale" if _silent_for(doc, now) > STALE_FACTOR * self.ttl \
+                        else "held"
                 released_at = doc.get("written_at")
                 if doc.get("released") and run_started is not None \
                         and isinstance(released_at, (int, float)) and released_at >= run_started:

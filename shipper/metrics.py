@@ -38,6 +38,7 @@ METRICS = (  # metric name, summary key, unit
     ("GapBytes", "gap_bytes", "Bytes"),
     ("SuspectedGaps", "suspected_gaps", "Count"),
     ("Throttles", "throttles", "Count"),
+    ("InstancesLeasedElsewhere", "instances_leased_elsewhere", "Count"),
     ("RunSeconds", "seconds", "Seconds"),
 )
 

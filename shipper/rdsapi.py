@@ -224,6 +224,15 @@ class RdsApi:
             if not marker:
                 return list(files.values()), len(page) >= ORACLE_LISTING_LIMIT
 
+    def log_files_like(self, instance: str, text: str) -> list[LogFile]:
+        """The listed files whose names contain ``text`` (one filtered DescribeDBLogFiles)."""
+        resp = self._call("DescribeDBLogFiles", self._client.describe_db_log_files,
+                          DBInstanceIdentifier=instance, FilenameContains=text)
+        return [LogFile(raw["LogFileName"], int(raw.get("Size", 0)),
+                        int(raw.get("LastWritten", 0)))
+                for raw in resp.get("DescribeDBLogFiles", [])
+                if isinstance(raw.get("LogFileName"), str)]
+
     # --- portions --------------------------------------------------------------------------
 
     def portion(self, instance: str, name: str, marker: str,

@@ -29,7 +29,8 @@ After the schedule: faults off, leases expired, one clean run, then the checks (
    at a successful run "required" for the oracle, partial only if it was deleted later);
 3. the final run ends with nothing left to do (a second clean run writes nothing);
 4. gaps are never false alarms: per instance, the bytes the state records as gaps are at most
-   the bytes of deleted generations that never reached S3;
+   the bytes of deleted generations that never reached S3, and a suspected gap (a family
+   break) is recorded only where some deleted generation did not reach S3 in full;
 5. gaps are never silent: bytes a run listed (and committed to the state) that were deleted
    before reaching S3 are all recorded as gap bytes; and a generation deleted by retention
    that no run ever listed, in a family the state already knew when it was created, leaves a
@@ -47,7 +48,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -140,7 +141,32 @@ class Ship:
     kill_first: bool = False
 
 
-Step = Advance | Rotate | LongLine | Ship
+# --- issue 18 shapes (steps) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Burst:
+    """``runs`` children started together while the world rotates: every 0.25 s the clock
+    moves ``minutes`` simulated minutes, ``ticks`` times (hourly rotations within a second),
+    then the runs are waited for."""
+
+    runs: int = 3
+    minutes: int = 30
+    ticks: int = 8
+
+
+@dataclass(frozen=True)
+class LargeStop:
+    """``nbytes`` appended to every instance's active text file, then a child run stopped with
+    SIGTERM ``after_s`` seconds after its first download began, with RDS and S3 PUTs slow."""
+
+    nbytes: int = 2_000_000
+    after_s: float = 0.5
+
+
+# --- end of issue 18 shapes (steps) ------------------------------------------------------------
+
+Step = Advance | Rotate | LongLine | Ship | Burst | LargeStop
 
 
 @dataclass(frozen=True)
@@ -236,10 +262,20 @@ steps_strategy = st.one_of(
               at=kill_points, n=st.integers(2, 3), kill_first=st.booleans()),
 )
 
+# --- issue 18 shapes (strategies) ---------------------------------------------------------------
+issue18_steps = st.one_of(
+    st.builds(Burst, runs=st.integers(2, 3), minutes=st.sampled_from([15, 30, 60]),
+              ticks=st.integers(2, 8)),
+    st.builds(LargeStop, nbytes=st.sampled_from([1_500_000, 3_000_000]),
+              after_s=st.floats(0.0, 1.5)),
+    st.builds(Advance, st.integers(1, 6).map(lambda hours: hours * 60)),
+)
+# --- end of issue 18 shapes (strategies) -------------------------------------------------------
+
 schedules = st.builds(
     Schedule,
     insts=st.lists(insts(), min_size=2, max_size=4).map(tuple),
-    steps=st.lists(steps_strategy, min_size=2, max_size=9).map(tuple),
+    steps=st.lists(st.one_of(steps_strategy, issue18_steps), min_size=2, max_size=9).map(tuple),
     seed=st.integers(0, 2**16),
 )
 
@@ -405,6 +441,79 @@ def _ship(aws: AwsWorld, tap: S3Tap, step: Ship, ledger: Ledger, index: int, see
     _record(ledger, aws, obs, runs, step.fx)
 
 
+# --- issue 18 shapes (running them) ------------------------------------------------------------
+
+
+def _burst(aws: AwsWorld, step: Burst, ledger: Ledger, index: int) -> None:
+    """Runs started together inside a rotation burst. They are not credited (check 2): a
+    rotation during a run may delete a file before it is read, which is no failure; the oracle
+    and the final run judge what they did (a generation shipped twice is a duplicate)."""
+    procs = [spawn(aws, f"burst{index}-{k}-{os.getpid()}", "run", **RUN_ENV)
+             for k in range(step.runs)]
+    for _ in range(step.ticks):
+        time.sleep(0.25)
+        aws.world.advance(step.minutes * 60)
+    for k, proc in enumerate(procs):
+        run = finish(proc, "group", f"burst{index}-{k}-{os.getpid()}", timeout=120)
+        assert_no_traceback(run)
+        assert run.code in (0, 1), run.describe()
+        ledger.runs.append(run)
+    TALLY["runs started inside a rotation burst"] += step.runs
+    _note_state(ledger, states(aws), aws.world.now)
+
+
+def _slow_puts(inner: Any) -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("REQUEST_METHOD") == "PUT":
+            time.sleep(0.02 + 0.3 * int(environ.get("CONTENT_LENGTH") or 0) / 1_048_576)
+        return inner(environ, start_response)
+    return app
+
+
+def _large_stop(aws: AwsWorld, tap: S3Tap, step: LargeStop, ledger: Ledger,
+                index: int) -> None:
+    for inst in aws.world.instances():
+        target = _active_text_file(aws.world, aws.world.instances().index(inst))
+        if target is not None:
+            line = b"LARGE " + b"y" * 994 + b"\n"
+            aws.world.instance(target[0]).append(target[1], line * (step.nbytes // 1000))
+    obs = _snapshot(aws.world)
+    faults = aws.sim.faults
+    faults.latency_ms, faults.latency_ms_per_mb = 5, 40
+    downloads: list[str] = []
+    remove = aws.sim.add_hook(lambda info: downloads.append(info.action)
+                              if info.action.startswith("Download") else None)
+    server = aws.s3._server
+    server.app = _slow_puts(tap)
+    app_id = f"stop{index}-{os.getpid()}"
+    proc = spawn(aws, app_id, "run", **RUN_ENV)
+    try:
+        deadline = time.monotonic() + 60
+        while not downloads and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(step.after_s)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        run = finish(proc, "term", app_id, timeout=60)
+    finally:
+        server.app = tap
+        remove()
+        faults.latency_ms, faults.latency_ms_per_mb = 0.0, 0.0
+    # A signal that arrives after the run finished (its summary printed, its handlers put
+    # back) ends the process by default: everything was committed already.
+    finished = run.summary_if_any is not None and run.summary_if_any["exit_code"] == 0
+    assert run.code in (0, 143) or (run.code == -signal.SIGTERM and finished), run.describe()
+    if run.code == -signal.SIGTERM:
+        run = replace(run, code=0)
+    assert not any("clean stop took too long" in m for m in run.messages()), run.describe()
+    if run.code == 143:
+        TALLY["runs stopped mid-stream (SIGTERM, slow S3)"] += 1
+    _record(ledger, aws, obs, [run], Fx())
+
+
+# --- end of issue 18 shapes (running them) -----------------------------------------------------
+
+
 def execute(local_s3: LocalS3, tap: S3Tap, schedule: Schedule) -> None:
     if VERBOSE:
         print(f"\n{schedule!r}\n  variants: {schedule_faults(schedule).variants()}")
@@ -435,6 +544,10 @@ def execute(local_s3: LocalS3, tap: S3Tap, schedule: Schedule) -> None:
                 if target is not None:
                     body = b"LONG-LINE " + b"x" * max(0, step.nbytes - 11) + b"\n"
                     world.instance(target[0]).append(target[1], body)
+            elif isinstance(step, Burst):
+                _burst(aws, step, ledger, index)
+            elif isinstance(step, LargeStop):
+                _large_stop(aws, tap, step, ledger, index)
             else:
                 _ship(aws, tap, step, ledger, index, schedule.seed)
             if VERBOSE:
@@ -587,6 +700,14 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
         assert recorded <= sum(lost.values()), (
             f"{inst}: the state records {recorded} gap bytes but only {sum(lost.values())} "
             f"bytes of deleted generations are missing from S3: {gaps}\n" + report.details())
+        # 4b. no suspected gap where nothing was lost (issue 18: the demo warned of files
+        # deleted unseen while its oracle found nothing missing)
+        # (the known limit in shipper/continuity.py: a family whose only reference was empty)
+        suspicions = [x for x in gaps if x.get("kind") == "unseen"
+                      and not _empty_reference(doc, x)]
+        assert not suspicions or any(lost.values()), (
+            f"{inst}: suspected gaps {suspicions} but every deleted generation reached S3 "
+            "in full\n" + _trail(ledger, inst))
         # 5a. listed bytes that were deleted before reaching S3 are counted
         committed = ledger.committed.get(inst, {})
         silent = {t: min(lost[t], committed[t] - covered.get(t, 0)) for t in lost
@@ -620,6 +741,15 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
         assert emf["GapBytes"] == summary["gap_bytes"], run.describe()
         assert emf["SuspectedGaps"] == summary["suspected_gaps"], run.describe()
         assert emf["exit_code"] == run.code, run.describe()
+
+
+def _empty_reference(doc: dict[str, Any], gap: dict[str, Any]) -> bool:
+    """Was every generation of the gap's family that the break came after empty (nothing
+    shipped to tell a renamed file from a later one)?"""
+    refs = [g for g in doc.get("generations", {}).values()
+            if continuity_family(str(g["name"])) == gap.get("family")
+            and int(g.get("seen_lw", 0)) <= int(gap.get("after_ms", 0))]
+    return all(int(g["offset"]) == 0 for g in refs)
 
 
 def _stitched(report: Any, docs: dict[str, dict[str, Any]]) -> list[str]:
@@ -755,6 +885,16 @@ def _deleted_by_age(world: World, g: GenerationRecord) -> bool:
                              max_attempts=2, s3_rate=0.1, s3_kinds=("data",))),
            Ship("proc", combine(["empty-listings", "portions", "s3"]))),
     seed=809))
+# Issue 18's shapes, always run: a SIGTERM during large streams with slow S3 and six hours
+# between runs (runs inside a rotation burst are drawn; see shipper/identity.py's known limit).
+@example(schedule=Schedule(
+    insts=(Inst("sqlserver-se", 150_000, None, (("max_error_logs", 3), ("rotation_minutes", 60),
+                                               ("trace_files", False))),
+           Inst("mysql", 150_000), Inst("oracle-ee", 150_000),
+           Inst("postgres", 150_000, 2.0)),
+    steps=(Ship("inproc"), Advance(90), LargeStop(2_000_000, 0.3),
+           Advance(360), Ship("inproc")),
+    seed=18))
 def test_schedules_end_byte_for_byte_right(local_s3: LocalS3, s3tap: S3Tap,
                                            schedule: Schedule) -> None:
     execute(local_s3, s3tap, schedule)

@@ -3,10 +3,13 @@ every instance is shipped by exactly one of them and nothing is duplicated."""
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
-from tests.scenarios.helpers import ENGINES, kill, load_state
-from tests.support.runs import describe, finish
+from tests.scenarios.helpers import ENGINES, kill, load_state, ok_run
+from tests.support.runs import describe, finish, run_inproc
 from tests.support.world import AwsWorld
 
 INSTANCES = 12
@@ -60,3 +63,37 @@ def test_concurrent_runs_split_the_instances(aws_world: AwsWorld, runs: int) -> 
     # every byte but the unfinished last lines of growing files, held back (shipper.lines)
     assert sum(r.summary["bytes_shipped"] for r in results) == sum(
         g.size for g in w.generations()) - report.held_back_bytes
+
+
+def test_an_instance_held_by_a_silent_holder_fails_the_run(aws_world: AwsWorld) -> None:
+    """Issue 18: a lease held by a run gone silent for over twice the TTL (written with a far
+    expiry) is not a success to skip: exit 1, counted in the summary and in the metric; a
+    live holder's lease is skipped with exit 0 and counted the same way."""
+    w = aws_world.world
+    w.add_instance("db-a", "postgres", bytes_per_hour=50_000)
+    w.add_instance("db-b", "mysql", bytes_per_hour=50_000)
+    w.advance(3600)
+    ok_run(aws_world, "run")
+    client = aws_world.s3_client()
+    keys = [o["Key"] for o in client.list_objects_v2(
+        Bucket=aws_world.bucket, Prefix="rds-logs/_leases/")["Contents"]]
+    key = next(k for k in keys if "instance=db-a" in k)
+    now = time.time()
+
+    def hold(silent_for: float) -> None:
+        body = {"holder": "gone", "expires_at": now + 3600, "released": False,
+                "written_at": now - silent_for}
+        client.put_object(Bucket=aws_world.bucket, Key=key, Body=json.dumps(body).encode())
+
+    hold(silent_for=10)  # a live holder (renews every TTL/3)
+    live = run_inproc(aws_world, "run", SHIPPER_LEASE_SECONDS="120")
+    assert live.code == 0, describe(live)
+    assert live.summary["instances_leased_elsewhere"] == 1
+    assert live.emf is not None and live.emf["InstancesLeasedElsewhere"] == 1
+    hold(silent_for=241)  # silent over twice the TTL of 120 s
+    stale = run_inproc(aws_world, "run", SHIPPER_LEASE_SECONDS="120")
+    assert stale.code == 1, describe(stale)
+    assert stale.summary["instances_leased_elsewhere"] == 1
+    assert stale.emf is not None and stale.emf["InstancesLeasedElsewhere"] == 1
+    assert any("stopped renewing the lease" in str(x.get("message")) and
+               x.get("instance") == "db-a" for x in stale.lines), describe(stale)

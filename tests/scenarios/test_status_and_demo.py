@@ -79,6 +79,9 @@ def test_demo_runs_and_proves_the_archive(aws_world: AwsWorld, tmp_path: Path) -
     verdict = [x for x in proc.stdout.splitlines() if "truth generations complete" in x]
     assert len(verdict) == 1 and verdict[0].rstrip().endswith(" OK."), proc.stdout
     assert "NOT OK" not in proc.stdout
+    # Nothing was missing, so no run may warn that files were deleted unseen (issue 18).
+    assert " 0 missing" in verdict[0], verdict
+    assert "deleted unseen" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     copied = list(out.rglob("*.log.gz"))
     assert copied and all("/data/" in str(p) for p in copied)
     # it ends with a query over the copy and DuckDB's answer, one row per instance

@@ -298,3 +298,31 @@ def test_an_object_ending_inside_a_line_is_a_split_line(world: World, shipper: S
     assert (split.start, split.end) == (0, inside) and not report.ok
     assert "1 split lines" in report.summary()
 
+
+def test_identical_files_of_two_instances_are_two_files_not_a_duplicate(
+        s3: Any, bucket: str) -> None:
+    """Issue 18: two MySQL instances whose slow logs hold only the same header are two files.
+    Each shipped once, under its own instance: OK. One instance's file shipped twice (and the
+    other's never): a duplicate there and a missing file in the other, not a match across."""
+    world = World(seed=5)
+    for ident in ("my-a", "my-b"):
+        world.add_instance(ident, "mysql", bytes_per_hour=0, general_log=False)
+    world.advance(600)
+    (ga,) = [g for g in world.generations("my-a") if g.names[0].startswith("slowquery/")]
+    (gb,) = [g for g in world.generations("my-b") if g.names[0].startswith("slowquery/")]
+    assert ga.size > 0 and ga.read() == gb.read()
+    is_slow = lambda g: g.names[0].startswith("slowquery/")  # noqa: E731
+    shipper = Shipper(s3, bucket, world)
+    shipper.ship(ga, gen_id="a" * 20)
+    shipper.ship(gb, gen_id="b" * 20)
+    report = shipper.verify(require=is_slow)
+    report.assert_ok()
+    assert {m.truth.instance for m in report.complete if is_slow(m.truth)} == {"my-a", "my-b"}
+
+    my_b = Scope(PREFIX, world.account_id, world.region, "my-b")
+    shipper.s3.delete_object(Bucket=bucket, Key=my_b.data_key("b" * 20, partition_day(DAY_MS), 0))
+    shipper.ship(ga, gen_id="c" * 20)  # my-a's header again, under a second generation
+    report = shipper.verify(require=is_slow)
+    assert [g.instance for g in report.missing] == ["my-b"]
+    (problem,) = report.unmatched
+    assert problem.instance == "my-a" and "duplicate" in problem.detail

@@ -115,6 +115,10 @@ class FakeRdsApi:
         return [LogFile(name, f.listed_size if f.listed_size is not None else len(f.content),
                         f.last_written_ms) for name, f in self.files.items()]
 
+    def log_files_like(self, instance: str, text: str) -> list[LogFile]:
+        self.calls.append(("DescribeDBLogFiles", text, None))
+        return [f for f in self.log_files(instance) if text in f.name]
+
     def portion(self, instance: str, name: str, marker: str,
                 number_of_lines: int | None = None) -> Portion:
         self.calls.append(("DownloadDBLogFilePortion", name, marker))

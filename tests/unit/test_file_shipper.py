@@ -10,6 +10,7 @@ import pytest
 
 from shipper.claims import Claims
 from shipper.config import Settings
+from shipper.exceptions import DownloadMismatchError
 from shipper.file_shipper import FileShipper, InstanceRun, NeedsProof
 from shipper.identity import FileJob, JobKind
 from shipper.layout import Scope
@@ -176,4 +177,24 @@ def test_a_file_no_candidate_matches_is_a_new_generation() -> None:
     shop.ship(FileJob(JobKind.PROVE, shop.listed(), False, candidates=[stranger]))
     (new,) = shop.ledger.state.generations.values()
     assert new is not stranger and shop.shipped(new) == BODY and stranger.offset == 100
+
+
+
+def test_an_empty_generation_of_a_chain_slot_writes_nothing_once_the_slot_shifted() -> None:
+    """Issue 18: ``log/ERROR.2`` was listed and given a generation, then the chain shifted
+    before it was read: the name now holds ``ERROR.1``'s bytes, which their own generation
+    ships. Nothing is written under this one; unshifted, the same job ships the file."""
+    old, shifted = BODY[:2000], BODY[2000:]
+    slot = "log/ERROR.2"
+    shop = Shop({slot: ServedFile(old, last_written_ms=1_704_160_000_000)})
+    listed = shop.listed(slot)
+    gen = shop.ledger.open_generation(listed, active=False)
+    shop.api.files[slot] = ServedFile(shifted, last_written_ms=1_704_163_600_000)
+    with pytest.raises(DownloadMismatchError):
+        shop.ship(FileJob(JobKind.KNOWN, listed, False, gen=gen))
+    assert gen.offset == 0 and not shop.store.list_keys(SCOPE.prefix + "data/")
+    assert ("DescribeDBLogFiles", "log/ERROR", None) in shop.api.calls
+    shop.api.files[slot] = ServedFile(old, last_written_ms=1_704_160_000_000)
+    shop.ship(FileJob(JobKind.KNOWN, listed, False, gen=gen))
+    assert shop.shipped(gen) == old
 

@@ -229,3 +229,19 @@ def test_a_lease_expires_by_the_managers_clock_not_the_wall_clock(store: S3Store
     assert not lease.valid()
     manager.renew(lease)  # too late: lost, and nothing written
     assert lease.lost and lease_doc(store, key)["expires_at"] == pytest.approx(lease.expires_at)
+
+
+def test_a_lease_whose_holder_went_silent_over_twice_the_ttl_is_refused_as_stale(
+        store: S3Store, key: str) -> None:
+    """A holder gone with a lease that outlives it (written with a TTL ten times ours): held
+    while it could still be renewing, stale once silent for over twice our TTL (issue 18)."""
+    clock = FakeClock()
+    acquired(LeaseManager(store, "run-a", ttl=300, clock=clock), key)
+    skipper = LeaseManager(store, "run-b", ttl=30, clock=clock)
+    clock.advance(59)
+    assert skipper.acquire_for_run(key, run_started=0.0) == (None, "held")
+    clock.advance(2)
+    assert skipper.acquire_for_run(key, run_started=0.0) == (None, "stale")
+    clock.advance(240)  # its own expiry: taken over as crashed, as before
+    lease, why = skipper.acquire_for_run(key, run_started=0.0)
+    assert lease is not None and lease.previous_crashed and why is None

@@ -19,7 +19,7 @@ EMF_UNITS = {
 SUMMARY: dict[str, Any] = {
     "bytes_shipped": 1_048_576, "objects_written": 3, "failures": 1, "max_lag_seconds": 42.5,
     "gap_bytes": 0, "suspected_gaps": 2, "throttles": 7, "seconds": 12.25, "run_id": "run-1",
-    "exit_code": 1,
+    "exit_code": 1, "instances_leased_elsewhere": 2,
 }
 
 
@@ -75,8 +75,9 @@ def test_run_metrics_reports_every_run_counter() -> None:
     assert units == {
         "BytesShipped": "Bytes", "ObjectsWritten": "Count", "Failures": "Count",
         "LagSeconds": "Seconds", "GapBytes": "Bytes", "Throttles": "Count",
-        "RunSeconds": "Seconds", "SuspectedGaps": "Count",
+        "RunSeconds": "Seconds", "SuspectedGaps": "Count", "InstancesLeasedElsewhere": "Count",
     }
+    assert doc["InstancesLeasedElsewhere"] == 2
     assert doc["BytesShipped"] == 1_048_576
     assert doc["ObjectsWritten"] == 3
     assert doc["Failures"] == 1
