@@ -260,6 +260,11 @@ class FileShipper:
         if needs_name_check(gen, self.job.file, self.job.active) and not name_still_holds(
                 self.job.file, self.job.active,
                 self.shared.api.log_files_like(self.instance, family(self.job.name))):
+            if self.job.active:
+                # The listed (Size, LastWritten) belong to the file that rotated away, which
+                # may still be renamed without growth: kept, they would hand it to this
+                # empty generation by the rename rule (identity.py, running files).
+                self.ledger.forget_empty(gen)
             raise DownloadMismatchError(
                 f"{self.job.name} was rotated after it was listed; "
                 "it is picked up at the next listing")

@@ -18,23 +18,33 @@ name, making this file a new one), and only while the marker's hour still matche
 name holds a generation of another hour).
 
 A generation is minted for a listed name before any of its data (the intent), but the name is
-read later, and a chain slot (SQL Server ``ERROR.N``, MySQL ``.N``) may shift in between: the
-name then holds the bytes of another generation, which its own job (or the next run) ships as
-well. A generation with shipped bytes is safe, its range checks prove the stream; one with
-none (offset 0) has nothing to prove it by. So before the first object of an empty generation
-read under a chain slot (``ERROR.N``, MySQL ``.N``), its family is listed again
-(``name_still_holds``). A rename keeps the mtime and renames only move forward: if the slot
-still shows the LastWritten the plan saw, it held that same file from the listing until now,
-and the stream (opened before this check) read it. Otherwise nothing is written and the next
-listing decides (the rename rule finds the file by the (Size, LastWritten) recorded).
-Known limit: a family's running file that rotates between the listing and its stream is read
-fresh under the generation minted for the listing (no bytes twice, but that generation's
-first_seen predates its file: the property suite's "continued by a later file" check catches
-it in rotation bursts). Checking it the same way conflicts with the rename rule after a
-rotation mid-paging (tests/scenarios/test_quirks.py) and is left to a follow-up. Names carrying
-their hour and numbered trace files are never handed on. Two runs never hold one instance at
-once (``shipper.lease``; the state commit is conditional on its ETag), so this one-holder
-window was the one to close.
+read later, and it may be handed on in between: a chain slot (SQL Server ``ERROR.N``, MySQL
+``.N``) shifts, and a running file without a stamp in its name (MySQL
+``mysql-error-running.log``, ``mysql-slowquery.log``, SQL Server ``ERROR``, Oracle's alert log)
+rotates. The name then holds the bytes of another file, which its own job (or the next run)
+ships as well. A generation with shipped bytes is safe, its range checks prove the stream; one
+with none (offset 0) has nothing to prove it by. So before the first object of an empty
+generation read under such a name, its family is listed again (``needs_name_check``,
+``name_still_holds``), after the stream was opened:
+
+* a chain slot still showing the LastWritten the plan saw held that same file from the listing
+  until now (a rename keeps the mtime and renames only move forward). Otherwise nothing is
+  written, and the generation stays with the (Size, LastWritten) recorded: the rename rule
+  finds the file under its next slot, and if it was pushed out of the chain, its loss counts;
+* a running file is unrotated while no other file of its family was written after the plan's
+  listing or carries the listed (Size, LastWritten). Otherwise nothing is written and the empty
+  generation is forgotten (``Ledger.forget_empty``): the listed (Size, LastWritten) belong to
+  the file that rotated away, and kept, they would hand that file to this generation by the
+  rename rule even where another generation had shipped its bytes (a rotation mid-paging,
+  tests/scenarios/test_quirks.py). The next listing decides both files afresh; the rotated one
+  is kept under its new name for the retention period.
+
+Read fresh under the old listing instead, the new file's bytes were filed under a generation
+first seen before the file existed (a wrong ``dt=`` partition, and the rotated file's loss
+would go unnoticed): the property suite's "continued by a later file" check found it in
+rotation bursts. Names carrying their hour and numbered trace files are never handed on. Two
+runs never hold one instance at once (``shipper.lease``; the state commit is conditional on its
+ETag), so this one-holder window was the one to close.
 
 Every identity rule lives here: the plan from a listing (``make_plan``), and the rules applied
 while a file is read (``marker_may_prove``, ``content_may_prove``, ``prove_by_content``).
@@ -231,9 +241,10 @@ def is_chain_slot(name: str) -> bool:
 
 def needs_name_check(gen: Generation, file: LogFile, active: bool) -> bool:
     """Must the name be listed again before ``gen``'s first object (module docstring)? An
-    empty, closed generation read under a chain slot (``active`` files are not checked: see
-    the module docstring's known limit)."""
-    return gen.offset == 0 and not active and is_chain_slot(file.name)
+    empty generation read under a chain slot, or under a running file's unstamped name."""
+    if gen.offset != 0:
+        return False
+    return stamp(file.name) is None if active else is_chain_slot(file.name)
 
 
 def name_still_holds(planned: LogFile, active: bool, listing: list[LogFile]) -> bool:

@@ -154,6 +154,14 @@ class Ledger:
                 self.commit()
             return gen
 
+    def forget_empty(self, gen: Generation) -> None:
+        """Take back an intent: ``gen`` has no data (nothing durable names it), and the file
+        it was minted for is decided afresh by the next listing."""
+        with self.changing() as state:
+            if gen.offset != 0 or gen.gen_id in self._uncommitted:
+                raise ValueError(f"generation {gen.gen_id} has data; it cannot be forgotten")
+            state.generations.pop(gen.gen_id, None)
+
     # --- 2. record -----------------------------------------------------------------------
 
     def write_object(self, gen: Generation, log_name: str, sealed: SealedObject,

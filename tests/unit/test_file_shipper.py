@@ -198,3 +198,27 @@ def test_an_empty_generation_of_a_chain_slot_writes_nothing_once_the_slot_shifte
     shop.ship(FileJob(JobKind.KNOWN, listed, False, gen=gen))
     assert shop.shipped(gen) == old
 
+
+
+def test_an_empty_generation_of_a_running_file_is_forgotten_once_the_file_rotated() -> None:
+    """Issue 18's known limit B: ``mysql-slowquery.log`` was listed and given a generation,
+    then rotated before it was read: the name holds a new file, the listed one is
+    ``….log.2``. Nothing is written, and the generation (which names the rotated file's
+    Size and LastWritten) is forgotten, so the next listing cannot hand that file to it by
+    the rename rule. Unrotated, the same job ships the file."""
+    running, rotated = "slowquery/mysql-slowquery.log", "slowquery/mysql-slowquery.log.2"
+    cut = BODY.rfind(b"\n", 0, 2000) + 1
+    old, new = BODY[:cut], BODY[cut:cut + 300]
+    shop = Shop({running: ServedFile(old, last_written_ms=1_704_160_000_000)})
+    listed = shop.listed(running)
+    shop.api.files = {running: ServedFile(new, last_written_ms=1_704_163_600_000),
+                      rotated: ServedFile(old, last_written_ms=1_704_160_000_000)}
+    with pytest.raises(DownloadMismatchError):
+        shop.ship(FileJob(JobKind.NEW, listed, True))
+    assert not shop.store.list_keys(SCOPE.prefix + "data/")
+    assert ("DescribeDBLogFiles", "slowquery/mysql-slowquery.log", None) in shop.api.calls
+    assert shop.ledger.state.generations == {}, "the generation of the rotated file was kept"
+    shop.api.files = {running: ServedFile(old, last_written_ms=1_704_160_000_000)}
+    shop.ship(FileJob(JobKind.NEW, listed, True))
+    (gen,) = shop.ledger.state.generations.values()
+    assert shop.shipped(gen) == old
