@@ -13,6 +13,12 @@ of TCP congestion control (AIMD) and botocore's ``adaptive`` retry mode:
 * every second in which calls succeed adds ``INCREASE`` requests/s (additive increase), but
   only up to twice the rate actually used lately (as botocore does): a rate nobody uses proves
   nothing and would come back as a burst;
+* above ``RECOVER`` of the rate the last cut was made at, the growth slows to ``PROBE`` of
+  ``INCREASE``: the rate quickly regains what the cut took beyond the congestion, then probes
+  slowly where it was throttled (TCP's slow-start threshold; CUBIC's plateau). The account's
+  bucket refills meanwhile, and it empties rarely: each time it does, whoever calls next is
+  refused, and another tool on the account (the console, a script) does not back off. Probing
+  at the full increase emptied it every few seconds under a steady neighbour;
 * ``SHIPPER_RATE`` / ``SHIPPER_BURST`` are hard ceilings when set, and the rate starts there
   (a user who sets them states the budget they have: a raised quota, or a share of it).
 
@@ -35,6 +41,8 @@ DOCUMENTED_BURST = 300
 DOCUMENTED_RATE = 12.0
 DECREASE = 0.7  # the rate keeps this fraction of itself on a throttle (botocore: 0.7)
 INCREASE = 0.25  # requests/s added per second of successful calls
+RECOVER = 0.9  # of the rate at the last cut: up to here the rate grows at INCREASE
+PROBE = 0.1  # of INCREASE: the growth above RECOVER x the rate at the last cut
 MIN_RATE = 0.25  # requests/s: never stall completely, retries back off on top of this
 MEASURE_SECONDS = 2.0  # window of the "rate actually used" that caps the growth
 MAX_GROWTH_STEP = 1.0  # seconds of growth one success may credit (no jump after a pause)
@@ -84,6 +92,7 @@ class RateLimiter:
         self._last_refill = now
         self._last_growth = now
         self._last_cut = -math.inf
+        self._cut_from = math.inf  # the rate the last cut was made at
         self._granted_at: deque[float] = deque()
         self._sent = threading.local()
         self._lock = threading.Lock()
@@ -153,7 +162,8 @@ class RateLimiter:
             step = min(now - self._last_growth, MAX_GROWTH_STEP)
             self._last_growth = now
             ceiling = min(self._max_rate, max(self._rate, 2.0 * self._used_rate(now)))
-            self._set_rate(now, min(ceiling, self._rate + INCREASE * max(step, 0.0)))
+            increase = INCREASE if self._rate < RECOVER * self._cut_from else INCREASE * PROBE
+            self._set_rate(now, min(ceiling, self._rate + increase * max(step, 0.0)))
 
     def on_throttle(self) -> None:
         """A call paced by this limiter was throttled: cut the rate, spend the saved tokens."""
@@ -169,6 +179,7 @@ class RateLimiter:
                 return  # sent before the last cut: the same congestion event
             self.cuts += 1
             self._last_cut = now
+            self._cut_from = self._rate
             self._set_rate(now, max(MIN_RATE, DECREASE * self._rate))
             self._tokens = min(self._tokens, 0.0)
 

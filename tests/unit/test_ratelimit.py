@@ -13,6 +13,8 @@ from shipper.ratelimit import (
     DOCUMENTED_RATE,
     INCREASE,
     MIN_RATE,
+    PROBE,
+    RECOVER,
     RateLimiter,
     RateLimiters,
 )
@@ -103,7 +105,8 @@ def test_a_rate_ceiling_is_also_the_start_and_comes_back_after_a_cut() -> None:
     spend_burst(bucket, stop)
     bucket.on_throttle()
     assert bucket.rate == pytest.approx(DECREASE * 40.0)
-    run_at_the_rate(bucket, clock, stop, 120.0)
+    recover = (RECOVER - DECREASE) * 40.0 / INCREASE + (1 - RECOVER) * 40.0 / (INCREASE * PROBE)
+    run_at_the_rate(bucket, clock, stop, recover + 10.0)
     assert bucket.rate == 40.0
 
 
@@ -175,8 +178,29 @@ def test_success_at_the_rate_grows_it_by_the_increase_per_second() -> None:
     clock.now += 0.5
     bucket.on_throttle()
     cut = bucket.rate
+    run_at_the_rate(bucket, clock, stop, 8.0)  # 8.4/s + 8 x 0.25: below 0.9 x 12/s
+    assert bucket.rate == pytest.approx(cut + INCREASE * 8.0, abs=INCREASE)
+
+
+def test_near_the_rate_of_the_last_cut_the_growth_slows_to_a_probe() -> None:
+    """Regained up to RECOVER of the rate that was throttled, the rate probes on at PROBE of
+    the increase: the account's bucket, emptied by the last probe, refills first."""
+    bucket, clock, stop = limiter()
+    bucket.acquire(stop)
+    clock.now += 0.5
+    bucket.on_throttle()
+    fast = (RECOVER - DECREASE) * DOCUMENTED_RATE / INCREASE
+    run_at_the_rate(bucket, clock, stop, fast + 0.5)
+    regained = bucket.rate
+    assert regained == pytest.approx(RECOVER * DOCUMENTED_RATE, abs=2 * INCREASE)
     run_at_the_rate(bucket, clock, stop, 20.0)
-    assert bucket.rate == pytest.approx(cut + INCREASE * 20.0, abs=INCREASE)
+    assert bucket.rate - regained == pytest.approx(INCREASE * PROBE * 20.0, abs=INCREASE)
+    bucket.acquire(stop)
+    clock.now += 0.1
+    bucket.on_throttle()  # the next cut is made from the probed rate
+    probed = bucket.rate / DECREASE
+    run_at_the_rate(bucket, clock, stop, 4.0)
+    assert bucket.rate == pytest.approx(DECREASE * probed + INCREASE * 4.0, abs=INCREASE)
 
 
 def test_no_growth_while_less_than_half_of_the_rate_is_used() -> None:
