@@ -158,8 +158,8 @@ def cost(_lab: Lab, _profile: Profile) -> Phase:
         "Counts this run measured, per instance and run. A run with new data on every instance "
         "(the incremental phase: lease, state read, one object per growing file, state "
         "commits, release) is what a 15-minute schedule meets when every database logs "
-        "continuously; the idle figures (nothing changed, the lease PUTs still taken) are "
-        "shown for reference.",
+        "continuously; the idle figures (nothing changed: a state GET and one listing page, no "
+        "PUT) are shown for reference.",
         ["count", "value", "from"],
         [["S3 PUT per instance per run (new data)", fmt(c.s3_put, 2), "2. Incremental"],
          ["S3 GET per instance per run (new data)", fmt(c.s3_get, 2), "2. Incremental"],
@@ -221,11 +221,14 @@ def cost(_lab: Lab, _profile: Profile) -> Phase:
         ["price", "USD", "unit", "source and date"],
         [[pr.what, f"{pr.usd:g}", pr.unit, pr.source] for pr in PRICES.values()])
     phase.notes.append(
-        "The idle-run counts are today's (a lease GET and PUT, a state GET and a release PUT "
-        "per instance even when nothing changed); the change that makes idle runs write nothing "
-        "is not in this measurement: S3 PUTs are most of the shipper's bill. The gzip ratio is "
-        "that of the simulator's generated log lines; real logs compress less, which raises "
-        "the S3 storage rows of both routes alike (at 1:5, about sevenfold). The CloudWatch "
-        "route's ingestion charge ($0.50 per GB) is what the shipper avoids.")
+        "The shipper's rows assume the dearest case: every instance has new data on every run "
+        "(one lease take, the data objects and the final commit; an intent commit when a new "
+        "file appears). Instances with nothing new cost one state GET and no PUT, so a fleet "
+        "of mostly quiet databases costs less. The EC2 Spot row is one instance of the "
+        "cluster running all month whatever the fleet size, a fixed cost that dominates the "
+        "smallest fleet. The gzip ratio is that of the simulator's generated log lines; real "
+        "logs compress less, which raises the S3 storage rows of both routes alike (at 1:5, "
+        "about sevenfold). The CloudWatch route's ingestion charge ($0.50 per GB) is what the "
+        "shipper avoids.")
     return phase
 
