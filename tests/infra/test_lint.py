@@ -40,6 +40,7 @@ def test_hadolint_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow  # 12 s; `make infra-checks` runs checkov too
 @pytest.mark.parametrize(("framework", "target"), [
     ("cloudformation", ["-d", "infra"]),
     ("dockerfile", ["-f", "Dockerfile"]),

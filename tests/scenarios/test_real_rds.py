@@ -215,6 +215,7 @@ def test_oracle_listing_without_a_marker_after_1000(aws_world: AwsWorld,
     assert_idle(aws_world)
 
 
+@pytest.mark.slow  # a simulated day of every engine, 7 s
 @pytest.mark.parametrize("variants", every_variant())
 def test_idle_after_a_day_of_real_rds(aws_world: AwsWorld, variants: dict[str, str]) -> None:
     """The issue's 'done when': after a day of these behaviours an idle run downloads

@@ -47,7 +47,7 @@ def _idle_run_costs(aws: AwsWorld, instances: int) -> None:
     assert sorted(aws.data_keys()) == keys_before
 
 
-@pytest.mark.parametrize("instances", [10, 100])
+@pytest.mark.parametrize("instances", [10, pytest.param(100, marks=pytest.mark.slow)])
 def test_idle_run_writes_nothing(aws_world: AwsWorld, instances: int) -> None:
     _idle_run_costs(aws_world, instances)
 

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.scenarios.helpers import child_env, ok_run, shipped_bytes
 from tests.support.runs import run_cli
 from tests.support.world import AwsWorld
@@ -71,6 +73,7 @@ def run_demo(aws_world: AwsWorld, out: Path) -> subprocess.CompletedProcess[str]
     return proc
 
 
+@pytest.mark.slow  # the whole demo, 9 s
 def test_demo_runs_and_proves_the_archive(aws_world: AwsWorld, tmp_path: Path) -> None:
     out = tmp_path / "demo-out"
     proc = run_demo(aws_world, out)

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
+
 from shipper.simulator.faults import RequestInfo
 from shipper.simulator.s3server import LocalS3
 from tests.scenarios.helpers import (
@@ -102,6 +104,7 @@ def unfreed_leases(aws: AwsWorld) -> list[str]:
     return unfreed
 
 
+@pytest.mark.slow  # a child process and multi-MB streams
 def test_sigterm_mid_stream_releases_every_lease_and_the_next_run_completes(
         aws_world: AwsWorld, local_s3: LocalS3) -> None:
     large_world(aws_world)
