@@ -1,6 +1,7 @@
 """Fixtures for every test, from ``tests.support``: ``local_s3`` (one local S3 per session),
 ``aws_world`` (a simulated RDS account and a fresh bucket per test), the unit tests' S3
-``store``/``bucket``/``s3_client``, and fast retries for in-process runs."""
+``store``/``bucket``/``s3_client``, the simulator alone (``world``, ``faults``, ``server``;
+``tests.support.simulator``), and fast retries for in-process runs."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import pytest
 
 from shipper.retry import RetryTimings, set_timings
 from tests.support.s3 import bucket, local_s3, s3_client, store
+from tests.support.simulator import faults, server, sim_seed, world
 from tests.support.world import aws_world
 
-__all__ = ["aws_world", "bucket", "local_s3", "s3_client", "store"]
+__all__ = ["aws_world", "bucket", "faults", "local_s3", "s3_client", "server", "sim_seed",
+           "store", "world"]
 
 # Whole modules left out of the fast tier (`make test-fast`, -m "not slow"): end-to-end runs
 # against the simulator, child processes, wheel builds and stack deployments. Single slow

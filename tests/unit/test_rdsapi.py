@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,20 +22,8 @@ PG_FILE = "error/postgresql.log.2026-11-20-00"
 
 
 @pytest.fixture
-def world() -> World:
-    return World(seed=3)
-
-
-@pytest.fixture
-def faults() -> Faults:
-    return Faults(seed=3)
-
-
-@pytest.fixture
-def server(world: World, faults: Faults) -> Iterator[SimulatorServer]:
-    with SimulatorServer(world, faults) as srv:
-        yield srv
-        assert srv.stats.internal_errors == 0, srv.last_exception
+def sim_seed() -> int:
+    return 3
 
 
 def make_api(server: SimulatorServer, versions: tuple[str, ...] = ("v19", "v13")) -> RdsApi:
