@@ -628,7 +628,9 @@ def _tally(schedule: Schedule, ledger: Ledger, sim: dict[str, Any]) -> None:
 # listed by a run that stopped early, never reported; K a stale empty generation left under a
 # name by a run that stopped early, taken for the file shipping under that name (duplicates);
 # L a running file rotated between the listing and its stream, read under the old file's
-# generation (test_quirks.py covers the rotation mid-paging that the first fix broke).
+# generation (test_quirks.py covers the rotation mid-paging that the first fix broke). And one
+# bug of this suite's own: M check 4b called a right suspected gap false (retention had
+# expired a file of the family between the runs; nothing else had been written to lose).
 # If a new one shows up and cannot be fixed at once, pin it with an xfail test and set it
 # aside here, narrowly, with a note that names that test.
 
@@ -702,11 +704,14 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
         assert recorded <= sum(lost.values()), (
             f"{inst}: the state records {recorded} gap bytes but only {sum(lost.values())} "
             f"bytes of deleted generations are missing from S3: {gaps}\n" + report.details())
-        # 4b. no suspected gap where nothing was lost (issue 18: the demo warned of files
-        # deleted unseen while its oracle found nothing missing)
-        # (the known limit in shipper/continuity.py: a family whose only reference was empty)
+        # 4b. no suspected gap where nothing can have been lost (issue 18: the demo warned of
+        # files deleted unseen while its oracle found nothing missing). A family whose
+        # retention expired a file since the break's reference may have lost files unseen,
+        # whether or not the world happened to write one in that window: no listing can tell
+        # (the schedule kept as example M). (The known limit in shipper/continuity.py: a family
+        # whose only reference was empty.)
         suspicions = [x for x in gaps if x.get("kind") == "unseen"
-                      and not _empty_reference(doc, x)]
+                      and not _empty_reference(doc, x) and not _expired_since(world, gens, x)]
         assert not suspicions or any(lost.values()), (
             f"{inst}: suspected gaps {suspicions} but every deleted generation reached S3 "
             "in full\n" + _trail(ledger, inst))
@@ -743,6 +748,14 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
         assert emf["GapBytes"] == summary["gap_bytes"], run.describe()
         assert emf["SuspectedGaps"] == summary["suspected_gaps"], run.describe()
         assert emf["exit_code"] == run.code, run.describe()
+
+
+def _expired_since(world: World, gens: list[GenerationRecord], gap: dict[str, Any]) -> bool:
+    """Did retention delete a file of the gap's family after the break's reference was
+    written? Then a file written and deleted between two runs could have existed."""
+    return any(not g.exists and continuity_family(g.names[-1]) == gap.get("family")
+               and (g.deleted_at or 0) * 1000 > int(gap.get("after_ms", 0))
+               and _deleted_by_age(world, g) for g in gens)
 
 
 def _empty_reference(doc: dict[str, Any], gap: dict[str, Any]) -> bool:
@@ -906,6 +919,20 @@ def _deleted_by_age(world: World, g: GenerationRecord) -> bool:
                                           (("audit_rotate_bytes", 15_000),))),
     steps=(Advance(10), Advance(150), Rotate(0), Burst(runs=2, minutes=60, ticks=2)),
     seed=0))
+# Found by this property at 10x (M): Oracle traces kept 1 h, 90 min between runs; the trace
+# shipped first was deleted by retention the instant the next was written. The suspected gap
+# is right (no listing can tell that nothing fell between them); check 4b had called it false.
+@example(schedule=Schedule(
+    insts=(Inst("aurora-mysql", 100_000, None, (("audit_rotate_bytes", 15_000),)),
+           Inst("oracle-ee", 100_000, 1.0, (("trace_bytes", 4096), ("traces_per_hour", 1.0)))),
+    steps=(Advance(70), Ship("group", Fx(throttle=(5, 40.0), error_rate=0.05, latency_ms=10.0,
+                                         size_lag_rate=0.4, overlap_rate=0.4,
+                                         early_end_rate=0.4, max_attempts=2, s3_rate=0.3,
+                                         s3_kinds=("state",)),
+                             at=("PUT", "state", 1), n=3),
+           Advance(60), Rotate(0), Advance(30), Rotate(0),
+           LargeStop(3_000_000, 0.025), LargeStop(3_000_000, 0.025)),
+    seed=10419))
 def test_schedules_end_byte_for_byte_right(local_s3: LocalS3, s3tap: S3Tap,
                                            schedule: Schedule) -> None:
     execute(local_s3, s3tap, schedule)
