@@ -30,6 +30,15 @@ def every_variant() -> list[Any]:
         for name, variant in variant_params() if variant != AMBIGUITIES[name].default)]
 
 
+def variants_of(name: str, but: str | None = None) -> list[Any]:
+    """Every variant of one ambiguity (except ``but``): the default, or else the first, in
+    the fast tier; the others slow."""
+    chosen = [v for v in AMBIGUITIES[name].variants if v != but]
+    fast = AMBIGUITIES[name].default if AMBIGUITIES[name].default in chosen else chosen[0]
+    return [pytest.param(v, id=v, marks=() if v == fast else pytest.mark.slow)
+            for v in chosen]
+
+
 def set_variants(aws: AwsWorld, variants: dict[str, str]) -> None:
     for name, variant in variants.items():
         setattr(aws.sim.faults, name, variant)
@@ -72,7 +81,7 @@ def test_documentdb_and_neptune_instances_in_the_account(aws_world: AwsWorld) ->
     assert_idle(aws_world)
 
 
-@pytest.mark.parametrize("answer", AMBIGUITIES["retired_rest_answer"].variants)
+@pytest.mark.parametrize("answer", variants_of("retired_rest_answer"))
 def test_after_v13_is_retired(aws_world: AwsWorld, answer: str) -> None:
     """After 2027-03-01 only /v19/ serves. v19 is tried first, and whatever a retired path
     answers, the run moves on instead of failing."""
@@ -148,7 +157,7 @@ def test_sqlserver_agent_log_cycles(aws_world: AwsWorld, variants: dict[str, str
     assert_idle(aws_world)
 
 
-@pytest.mark.parametrize("offsets", AMBIGUITIES["filtered_marker_offsets"].variants)
+@pytest.mark.parametrize("offsets", variants_of("filtered_marker_offsets"))
 def test_filtered_mysql_error_logs(aws_world: AwsWorld, offsets: str) -> None:
     aws_world.sim.faults.filtered_marker_offsets = offsets
     w = aws_world.world
@@ -164,8 +173,7 @@ def test_filtered_mysql_error_logs(aws_world: AwsWorld, offsets: str) -> None:
     assert_idle(aws_world)
 
 
-@pytest.mark.parametrize("variant", [v for v in AMBIGUITIES["marker_hour"].variants
-                                     if v != "creation"])
+@pytest.mark.parametrize("variant", variants_of("marker_hour", but="creation"))
 def test_marker_prefix_moves_during_a_long_lived_file(aws_world: AwsWorld,
                                                       variant: str) -> None:
     resume_over_hours(aws_world, variant)
