@@ -94,6 +94,8 @@ class InstanceJob:
     def _run(self) -> Outcome:
         outcome = Outcome(self.scope.instance)
         state, etag = self._load_state()
+        if self._done_since_run_started(state):
+            return self._skip(outcome, "done")  # before listing: no RDS call spent on it
         listing, complete = self._list()
         # A cut listing may leave out files that are still there: only a complete one can
         # show that nothing changed.
@@ -101,8 +103,6 @@ class InstanceJob:
             self.stats.add(files_seen=len(listing))
             self._observe_lag(outcome, state)
             return outcome
-        if self._done_since_run_started(state):
-            return self._skip(outcome, "done")
         lease, refusal = self._take_lease(state)
         if lease is None:
             return self._skip(outcome, refusal)

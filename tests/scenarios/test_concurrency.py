@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
+from unittest import mock
 
 import pytest
 
-from tests.scenarios.helpers import ENGINES, kill, load_state, ok_run
+import shipper.runner
+from tests.scenarios.helpers import ENGINES, kill, load_state, ok_run, request_log
 from tests.support.runs import describe, finish, run_inproc
 from tests.support.world import AwsWorld
 
@@ -98,3 +101,32 @@ def test_an_instance_held_by_a_silent_holder_fails_the_run(aws_world: AwsWorld) 
     assert stale.emf is not None and stale.emf["InstancesLeasedElsewhere"] == 1
     assert any("stopped renewing the lease" in str(x.get("message")) and
                x.get("instance") == "db-a" for x in stale.lines), describe(stale)
+
+
+def test_an_instance_shipped_since_this_run_started_costs_no_listing(aws_world: AwsWorld
+                                                                      ) -> None:
+    """Runs started together (TaskCount > 1) list an instance before taking its lease; one
+    that another run finished after this run started is skipped on its state alone, before
+    any RDS call: the other run listed it later than this run could have."""
+    w = aws_world.world
+    for i in range(3):
+        w.add_instance(f"db{i}", ENGINES[i], bytes_per_hour=100_000)
+    w.advance(70 * 60)
+    real_init = shipper.runner.Runner.__init__
+
+    def started_an_hour_ago(self: shipper.runner.Runner, *a: Any, **k: Any) -> None:
+        real_init(self, *a, **k)
+        self.started_at -= 3600  # before the other run's commits
+
+    ok_run(aws_world)
+    w.advance(10 * 60)  # new bytes: not idle
+    with mock.patch.object(shipper.runner.Runner, "__init__", started_an_hour_ago), \
+            request_log(aws_world) as rec:
+        res = run_inproc(aws_world)
+    assert res.code == 0, describe(res)
+    assert rec.actions()["DescribeDBLogFiles"] == 0, rec.actions()
+    assert res.summary["instances_leased_elsewhere"] == 3
+    assert res.summary["objects_written"] == 0
+    ok_run(aws_world)  # the next run ships what was left
+    aws_world.verify().assert_ok()
+
