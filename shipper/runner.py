@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+import random
 import secrets
 import signal
 import sys
@@ -102,6 +103,17 @@ def round_robin(iterators: list[Iterator[T]]) -> Iterator[T]:
                 yield next(iterator)
             except StopIteration:
                 active.remove(iterator)
+
+
+def in_run_order(instances: list[T], run_id: str) -> list[T]:
+    """The instances in an order of this run's own (seeded by its id). Runs started together
+    (TaskCount > 1, a manual run beside the scheduled one) then meet on few instances at a
+    time: each lists an instance before it takes its lease (an idle one takes none), so runs
+    walking the same order would all list every instance the leader is shipping. An instance
+    another run finished after this one started costs only its state read."""
+    ordered = list(instances)
+    random.Random(run_id).shuffle(ordered)  # noqa: S311 (an order, not a secret)
+    return ordered
 
 
 def file_filter(settings: Settings) -> Callable[[str], bool]:
@@ -248,7 +260,7 @@ class Runner:
                         self.limiters.get(rate_account(role_arn), region), s.max_attempts)
         api = RdsApi(client(session, "rds"), region, paced, s.complete_file_versions,
                      self.stats.add)
-        for instance in self._discover(api, role_arn):
+        for instance in in_run_order(list(self._discover(api, role_arn)), self.run_id):
             scope = Scope(s.prefix, instance.account, region, instance.identifier)
             self.stats.add(instances=1)
             self.engines[scope.state_key()] = instance.engine

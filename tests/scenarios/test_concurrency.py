@@ -130,3 +130,9 @@ def test_an_instance_shipped_since_this_run_started_costs_no_listing(aws_world: 
     ok_run(aws_world)  # the next run ships what was left
     aws_world.verify().assert_ok()
 
+
+def test_each_run_walks_the_instances_in_an_order_of_its_own() -> None:
+    idents = [f"db{i:03d}" for i in range(50)]
+    order = shipper.runner.in_run_order(idents, "run-a")
+    assert sorted(order) == idents and order == shipper.runner.in_run_order(idents, "run-a")
+    assert order != shipper.runner.in_run_order(idents, "run-b")
