@@ -356,8 +356,10 @@ def _diagnose_throughput(phase: Phase, rows: dict[str, list[dict[str, Any]]], mb
         + f" ({fmt(med('shipper-full', 'rds'), 0)} vs {fmt(med('floor', 'rds'), 0)}); S3 "
         f"requests: {fmt(med('shipper-full', 's3'), 0)} vs {fmt(med('floor', 's3'), 0)} "
         f"({fmt(med('shipper-full', 'puts'), 0)} vs {fmt(med('floor', 'puts'), 0)} PUTs: the "
-        "extra ones are lease takes and releases and state commits; GETs are lease and state "
-        "reads).")
+        "extra ones are lease takes, intent commits and final commits: shipper.ledger; GETs "
+        "are state reads, and lease reads where a take on the recorded ETag failed). The extra "
+        "DescribeDBLogFiles are the name checks before the first object of a new generation "
+        "under a running log's or a chain slot's name (shipper.identity).")
     busy_full, busy_floor = med("shipper-full", "s3_busy"), med("floor", "s3_busy")
     if busy_full == busy_full:
         phase.notes.append(
@@ -521,8 +523,8 @@ def idle(lab: Lab, profile: Profile) -> Phase:
             f"({hi + math.ceil(hi / 100)} - 300) / 12 = "
             f"{fmt(max(0.0, (hi + math.ceil(hi / 100) - 300) / 12), 0)} s.")
         phase.notes.append(
-            "S3 per idle instance: a lease GET and PUT, a state GET and a lease release PUT "
-            "(two PUTs per instance per run even when nothing changed).")
+            "S3 per idle instance: the state GET, nothing written (no lease is taken when "
+            "nothing changed: shipper.idle).")
     phase.data["rows"] = {str(k): v for k, v in rows.items()}
     for _n, work, _bucket in fleets:
         lab.drop(work.world)
