@@ -1,10 +1,12 @@
 """What this run decided about each known generation, shared by one instance's file jobs.
 
-* taken: a file job works on the generation (no other job may prove or write it);
+* taken: a file job works on the generation (no other job may prove or write it); a job that
+  fails gives its claims back (``FileShipper._undecided``): it proved nothing, and another
+  listed file may still prove the generation by content;
 * deferred: its file failed or was left for the next listing (it is not missing);
 * found: it was matched to a listed file, so its family is continuous.
 
-A claim outlives a download that failed; only ``found`` says the generation was seen.
+A deferral outlives a download that failed; only ``found`` says the generation was seen.
 """
 
 from __future__ import annotations

@@ -70,6 +70,7 @@ class FileShipper:
         self.rest = CompleteFile(shared.api, self.instance, job.name, self._whole_lines,
                                  self._finish, shared.stats, shared.stop,
                                  shared.settings.max_attempts)
+        self._claimed: list[Generation] = []
 
     def run(self) -> None:
         if self.shared.stop.is_set():
@@ -98,8 +99,13 @@ class FileShipper:
     def _undecided(self) -> None:
         """A file whose download failed: whatever it might have been is undecided, not
         vanished. A grown file keeps its listed Size: if it is deleted before the next run,
-        the loss is counted in full."""
+        the loss is counted in full. The generations this job claimed go back: it proved
+        nothing, and another listed file may still prove one of them by content (a running
+        log whose stream broke must not keep its rotated file, which holds the shipped
+        bytes, from being continued: that file would be shipped again from 0)."""
         job = self.job
+        for claimed in self._claimed:
+            self.claims.release(claimed)
         if job.kind is JobKind.GROWN and job.gen is not None:
             with self.ledger.lock:
                 if job.file.size > job.gen.max_listed:
@@ -111,18 +117,29 @@ class FileShipper:
 
     # --- by kind -------------------------------------------------------------------------
 
+    def _claim(self, gen: Generation) -> bool:
+        """Work on ``gen`` (False: another job does); given back if this job fails."""
+        if not self.claims.take(gen):
+            return False
+        self._claimed.append(gen)
+        return True
+
+    def _unclaim(self, gen: Generation) -> None:
+        self.claims.release(gen)
+        self._claimed.remove(gen)
+
     def _ship_known(self, gen: Generation) -> None:
-        self.claims.take(gen)
+        self._claim(gen)
         if (self.job.resume_portion or gen.offset == 0) and self._portions_suit(gen):
             self._ship_portions(gen)
         elif not self._ship_complete(gen):
             self._defer(gen)
 
     def _ship_grown(self, gen: Generation) -> None:
-        if self.claims.take(gen):
+        if self._claim(gen):
             if self._resume_grown(gen):
                 return
-            self.claims.release(gen)
+            self._unclaim(gen)
         raise NeedsProof()
 
     def _identify_and_ship(self) -> None:
@@ -138,7 +155,7 @@ class FileShipper:
                      extra=self._extra())
             return
         gen = self.ledger.open_generation(job.file, job.active)
-        self.claims.take(gen)
+        self._claim(gen)
         if self._portions_suit(gen):
             self._ship_portions(gen)
         elif not self._ship_complete(gen):
@@ -173,13 +190,13 @@ class FileShipper:
             gen: Generation | None = candidates[0]
         else:
             gen = self.rest.prove(candidates, lambda g: not self.claims.is_taken(g))
-        if gen is None or not self.claims.take(gen):
+        if gen is None or not self._claim(gen):
             return False
         if self._ship_complete(gen):
             log.info("recognised a known generation under this name",
                      extra=self._extra(generation=gen.gen_id))
             return True
-        self.claims.release(gen)
+        self._unclaim(gen)
         return False
 
     # --- portions ------------------------------------------------------------------------

@@ -12,14 +12,14 @@ from shipper.claims import Claims
 from shipper.config import Settings
 from shipper.exceptions import DownloadMismatchError
 from shipper.file_shipper import FileShipper, InstanceRun, NeedsProof
-from shipper.identity import FileJob, JobKind
+from shipper.identity import FileJob, JobKind, make_plan
 from shipper.layout import Scope
 from shipper.lease import LeaseManager
 from shipper.ledger import Ledger
 from shipper.rdsapi import LogFile
 from shipper.state import Generation, InstanceState, RangeCheck
 from shipper.stats import RunStats
-from tests.support.fakes import FakeClock, FakeRdsApi, MemoryStore, ServedFile
+from tests.support.fakes import FakeClock, FakeRdsApi, FakeStream, MemoryStore, ServedFile
 
 SCOPE = Scope("rds-logs/", "123456789012", "eu-west-1", "db-1")
 NAME = "error/postgresql.log.2024-01-02-03"
@@ -222,3 +222,46 @@ def test_an_empty_generation_of_a_running_file_is_forgotten_once_the_file_rotate
     shop.ship(FileJob(JobKind.NEW, listed, True))
     (gen,) = shop.ledger.state.generations.values()
     assert shop.shipped(gen) == old
+
+
+class _BrokenStreams(FakeRdsApi):
+    """Every complete-file download of ``broken`` breaks mid-stream (a dropped connection)."""
+
+    def __init__(self, files: dict[str, ServedFile], broken: str) -> None:
+        super().__init__(files)
+        self.broken = broken
+
+    def open_complete(self, instance: str, name: str) -> FakeStream:
+        if name == self.broken:
+            self.calls.append((REST, name, None))
+            raise ConnectionError("injected: the connection dropped")
+        return super().open_complete(instance, name)
+
+
+def test_a_proof_that_failed_leaves_its_candidate_to_the_next_file() -> None:
+    """Found by the property suite at 10x: MySQL's running error log was shipped to 6,167
+    bytes, then rotated to its hour's name. The next run lists both names, and both may be
+    the shipped generation; content decides, the running name first. Its stream broke, so
+    that proof decided nothing: the hour's file must still be proven and continued, not
+    shipped again from 0 under a new generation (a duplicate)."""
+    running = "error/mysql-error-running.log"
+    rotated = f"{running}.2024-01-02.03"
+    cut = BODY.rfind(b"\n", 0, 2000) + 1
+    shop = Shop({running: ServedFile(BODY[:cut], hour=3, last_written_ms=1_704_164_000_000)})
+    shop.ship(FileJob(JobKind.NEW, shop.listed(running), True))
+    (gen,) = shop.ledger.state.generations.values()
+    next_hour = b"2024-01-02 04:00:01 UTC [Note] a new hour\n"
+    shop.api = _BrokenStreams({
+        running: ServedFile(next_hour, hour=4, last_written_ms=1_704_164_460_000),
+        rotated: ServedFile(BODY, hour=3, last_written_ms=1_704_164_399_999)}, broken=running)
+    shop.shared.api = shop.api  # type: ignore[assignment]
+    plan = make_plan(shop.ledger.state, shop.api.log_files("db-1"))
+    assert [(j.name, j.candidates) for j in plan.proofs] == [(running, [gen]), (rotated, [gen])]
+    shop.shared.claims = Claims()  # one run: the proofs share its claims, one after another
+    shop.shared.settings = Settings(bucket="b", max_attempts=1)
+    with pytest.raises(ConnectionError):
+        FileShipper(shop.shared, plan.proofs[0]).run()
+    FileShipper(shop.shared, plan.proofs[1]).run()
+    assert shop.shipped(gen) == BODY and gen.name == rotated
+    assert list(shop.ledger.state.generations) == [gen.gen_id], "shipped again as a new one"
+
