@@ -34,7 +34,7 @@ from shipper.portions import (
     portions_suit,
     tail_marker,
 )
-from shipper.rdsapi import RdsApi
+from shipper.rdsapi import LogFile, RdsApi, believed_listing
 from shipper.state import Generation
 from shipper.stats import RunStats
 from shipper.transfer import SealedObject
@@ -275,8 +275,7 @@ class FileShipper:
 
     def _write(self, gen: Generation, sealed: SealedObject) -> None:
         if needs_name_check(gen, self.job.file, self.job.active) and not name_still_holds(
-                self.job.file, self.job.active,
-                self.shared.api.log_files_like(self.instance, family(self.job.name))):
+                self.job.file, self.job.active, self._family_now()):
             if self.job.active:
                 # The listed (Size, LastWritten) belong to the file that rotated away, which
                 # may still be renamed without growth: kept, they would hand it to this
@@ -287,6 +286,11 @@ class FileShipper:
                 "it is picked up at the next listing")
         self.ledger.write_object(gen, self.job.name, sealed, self.job.name,
                                  self.job.file.last_written_ms)
+
+    def _family_now(self) -> list[LogFile]:
+        return believed_listing(
+            lambda: self.shared.api.log_files_like(self.instance, family(self.job.name)),
+            self.shared.stop)
 
     def _seen(self, gen: Generation, read_end: int, read_whole: bool = False) -> None:
         with self.ledger.changing():

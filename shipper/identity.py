@@ -40,6 +40,9 @@ family and rotation (hourly for MySQL's running logs), none in an idle run:
   tests/scenarios/test_quirks.py). The next listing decides both files afresh; the rotated one
   is kept under its new name for the retention period.
 
+A family listing that comes back empty says nothing (listings are empty for a moment at
+times): it is asked for again before it is believed (``rdsapi.believed_listing``).
+
 Read fresh under the old listing instead, the new file's bytes were filed under a generation
 first seen before the file existed (a wrong ``dt=`` partition, and the rotated file's loss
 would go unnoticed): the property suite's "continued by a later file" check found it in

@@ -37,7 +37,7 @@ from shipper.layout import Scope
 from shipper.lease import Lease, LeaseManager
 from shipper.ledger import Ledger
 from shipper.losses import account_for_missing, lag_seconds, report_breaks
-from shipper.rdsapi import InstanceNotReady, LogFile, RdsApi
+from shipper.rdsapi import InstanceNotReady, LogFile, RdsApi, believed_listing
 from shipper.s3store import S3Store
 from shipper.state import InstanceState
 from shipper.stats import RunStats
@@ -217,12 +217,7 @@ class InstanceJob:
     def _list(self) -> tuple[list[LogFile], bool]:
         """The listed files this run ships, and whether the listing is complete (a file
         missing from an incomplete one may still be there)."""
-        files = self.api.log_files(self.scope.instance)
-        if not files:
-            # Listings are occasionally empty for a moment: ask once more before believing it.
-            if self.stop.wait(1.0):
-                raise StopRequested("stopping")
-            files = self.api.log_files(self.scope.instance)
+        files = believed_listing(lambda: self.api.log_files(self.scope.instance), self.stop)
         complete = getattr(files, "complete", True) is not False
         return [f for f in files if self.file_filter(f.name)], complete
 

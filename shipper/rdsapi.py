@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +30,7 @@ from shipper.exceptions import (
     InstanceGoneError,
     LogFileGoneError,
     ShipperError,
+    StopRequested,
 )
 from shipper.retry import Retrier, TransientHttpError, error_code
 
@@ -91,6 +93,19 @@ class Listing(list[LogFile]):
     def __init__(self, files: Iterable[LogFile] = (), complete: bool = True) -> None:
         super().__init__(files)
         self.complete = complete
+
+
+def believed_listing(list_files: Callable[[], list[LogFile]],
+                     stop: threading.Event) -> list[LogFile]:
+    """A listing, asked for once more a second later when it comes back empty: listings are
+    occasionally empty for a moment (FIDELITY.md row 13), and an empty one believed would
+    read as every file gone, or as a running log rotated away."""
+    files = list_files()
+    if not files:
+        if stop.wait(1.0):
+            raise StopRequested("stopping")
+        files = list_files()
+    return files
 
 
 @dataclass(frozen=True)
