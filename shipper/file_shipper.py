@@ -279,7 +279,8 @@ class FileShipper:
             if self.job.active:
                 # The listed (Size, LastWritten) belong to the file that rotated away, which
                 # may still be renamed without growth: kept, they would hand it to this
-                # empty generation by the rename rule (identity.py, running files).
+                # empty generation by the rename rule (identity.py, running files). Unless
+                # a write of it failed: then it stays, for the next run to look for.
                 self.ledger.forget_empty(gen)
             raise DownloadMismatchError(
                 f"{self.job.name} was rotated after it was listed; "

@@ -38,7 +38,10 @@ family and rotation (hourly for MySQL's running logs), none in an idle run:
   the file that rotated away, and kept, they would hand that file to this generation by the
   rename rule even where another generation had shipped its bytes (a rotation mid-paging,
   tests/scenarios/test_quirks.py). The next listing decides both files afresh; the rotated one
-  is kept under its new name for the retention period.
+  is kept under its new name for the retention period. Not when a write of it failed: that
+  object may be durable, and only a generation in the state is looked for by the next run
+  (``Ledger.adopt_dangling``). It is kept then, and rightly handed the rotated file: the write
+  passed this check, so its bytes are that file's.
 
 A family listing that comes back empty says nothing (listings are empty for a moment at
 times): it is asked for again before it is believed (``rdsapi.believed_listing``).

@@ -113,7 +113,8 @@ class Ledger:
         self.lock = threading.RLock()
         self._uncommitted: set[str] = set()  # generations with a durable, uncommitted object
         self._changed = False  # the state differs from what was last committed
-        self._unsure_writes = False  # a data write failed: it may be durable all the same
+        # generations with a data write that failed: it may be durable all the same
+        self._unsure: set[str] = set()
 
     @contextmanager
     def changing(self) -> Iterator[InstanceState]:
@@ -154,13 +155,20 @@ class Ledger:
                 self.commit()
             return gen
 
-    def forget_empty(self, gen: Generation) -> None:
+    def forget_empty(self, gen: Generation) -> bool:
         """Take back an intent: ``gen`` has no data (nothing durable names it), and the file
-        it was minted for is decided afresh by the next listing."""
-        with self.changing() as state:
+        it was minted for is decided afresh by the next listing. Not when a write of it failed
+        (False): that object may be durable, and only a generation in the state is looked for
+        by the next run (``adopt_dangling``); forgotten, its file would be shipped again under
+        a new one."""
+        with self.lock:
             if gen.offset != 0 or gen.gen_id in self._uncommitted:
                 raise ValueError(f"generation {gen.gen_id} has data; it cannot be forgotten")
+            if gen.gen_id in self._unsure:
+                return False
+        with self.changing() as state:
             state.generations.pop(gen.gen_id, None)
+        return True
 
     # --- 2. record -----------------------------------------------------------------------
 
@@ -180,7 +188,7 @@ class Ledger:
                 sealed.marker))
         except Exception:
             with self.lock:
-                self._unsure_writes = True
+                self._unsure.add(gen.gen_id)
             raise
         with self.changing():
             record_object(gen, sealed, marker_name)
@@ -235,7 +243,7 @@ class Ledger:
         with self.lock:
             if lease_etag is None or not self.lease.valid():
                 return False
-            self.commit(clean=not (stopped or self._unsure_writes),
+            self.commit(clean=not (stopped or self._unsure),
                         closing_lease_etag=lease_etag)
             return True
 

@@ -303,3 +303,19 @@ def test_an_empty_family_listing_is_asked_again_before_it_is_believed() -> None:
     assert shop.shipped(gen) == BODY[:HELD]
     assert shop.api.calls.count(("DescribeDBLogFiles", RUNNING, None)) == 2
 
+
+def test_a_generation_whose_write_may_be_durable_is_kept_when_its_name_rotated() -> None:
+    """The first object of a running file's new generation was written, but the answer was
+    lost (it may be durable); the stream is read again, and by then the file rotated. The
+    generation stays in the state, for the next run to adopt that object: forgotten, the
+    object would name no known generation and its bytes would be shipped again."""
+    rotated = [LogFile(RUNNING, 300, 1_704_163_600_000),
+               LogFile(f"{RUNNING}.2", HELD, 1_704_160_000_000)]
+    shop = shop_with_families([None, rotated], portion_max_mib=0, max_attempts=2)
+    shop.store.fail_data_writes, shop.store.store_failed_writes = 1, True
+    with pytest.raises(DownloadMismatchError):
+        shop.ship(FileJob(JobKind.NEW, shop.listed(RUNNING), True))
+    (gen,) = shop.ledger.state.generations.values()
+    assert gen.offset == 0 and shop.shipped(gen) == BODY[:HELD]  # durable, not recorded
+    assert shop.ledger.close(stopped=False, lease_etag=shop.ledger.lease.etag)
+    assert not shop.ledger.state.last_run_clean, "the next run would not look for the object"
