@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import FrameType
@@ -105,7 +105,7 @@ def round_robin(iterators: list[Iterator[T]]) -> Iterator[T]:
                 active.remove(iterator)
 
 
-def in_run_order(instances: list[T], run_id: str) -> list[T]:
+def in_run_order(instances: Iterable[T], run_id: str) -> list[T]:
     """The instances in an order of this run's own (seeded by its id). Runs started together
     (TaskCount > 1, a manual run beside the scheduled one) then meet on few instances at a
     time: each lists an instance before it takes its lease (an idle one takes none), so runs
@@ -260,7 +260,7 @@ class Runner:
                         self.limiters.get(rate_account(role_arn), region), s.max_attempts)
         api = RdsApi(client(session, "rds"), region, paced, s.complete_file_versions,
                      self.stats.add)
-        for instance in in_run_order(list(self._discover(api, role_arn)), self.run_id):
+        for instance in in_run_order(self._discover(api, role_arn), self.run_id):
             scope = Scope(s.prefix, instance.account, region, instance.identifier)
             self.stats.add(instances=1)
             self.engines[scope.state_key()] = instance.engine
