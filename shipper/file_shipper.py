@@ -20,6 +20,7 @@ from shipper.identity import (
     JobKind,
     content_may_prove,
     family,
+    forget_when_handed_on,
     marker_may_prove,
     name_still_holds,
     needs_name_check,
@@ -276,11 +277,8 @@ class FileShipper:
     def _write(self, gen: Generation, sealed: SealedObject) -> None:
         if needs_name_check(gen, self.job.file, self.job.active) and not name_still_holds(
                 self.job.file, self.job.active, self._family_now()):
-            if self.job.active:
-                # The listed (Size, LastWritten) belong to the file that rotated away, which
-                # may still be renamed without growth: kept, they would hand it to this
-                # empty generation by the rename rule (identity.py, running files). Unless
-                # a write of it failed: then it stays, for the next run to look for.
+            if forget_when_handed_on(self.job):
+                # Unless a write of it failed: then it stays, for the next run to look for.
                 self.ledger.forget_empty(gen)
             raise DownloadMismatchError(
                 f"{self.job.name} was rotated after it was listed; "

@@ -38,10 +38,16 @@ family and rotation (hourly for MySQL's running logs), none in an idle run:
   the file that rotated away, and kept, they would hand that file to this generation by the
   rename rule even where another generation had shipped its bytes (a rotation mid-paging,
   tests/scenarios/test_quirks.py). The next listing decides both files afresh; the rotated one
-  is kept under its new name for the retention period. Not when a write of it failed: that
-  object may be durable, and only a generation in the state is looked for by the next run
-  (``Ledger.adopt_dangling``). It is kept then, and rightly handed the rotated file: the write
-  passed this check, so its bytes are that file's.
+  is kept under its new name for the retention period.
+
+A generation minted for a file after a content proof matched none of its candidates is
+forgotten too, under either kind of name: the proof streamed the name, and may have read the
+file it was handed to, so the listed file may still be one of the candidates. Kept, a slot's
+generation would be handed that file by the rename rule, its bytes shipped twice (property
+example O). ``forget_when_handed_on`` is the rule. A generation with a failed write is never
+forgotten: that object may be durable, and only a generation in the state is looked for by
+the next run (``Ledger.adopt_dangling``). It is kept, and rightly handed the listed file:
+the write passed the name check, so its bytes are that file's.
 
 A family listing that comes back empty says nothing (listings are empty for a moment at
 times): it is asked for again before it is believed (``rdsapi.believed_listing``).
@@ -252,6 +258,17 @@ def needs_name_check(gen: Generation, file: LogFile, active: bool) -> bool:
     if gen.offset != 0:
         return False
     return stamp(file.name) is None if active else is_chain_slot(file.name)
+
+
+def forget_when_handed_on(job: FileJob) -> bool:
+    """The name check found ``job``'s name handed on before its empty generation's first
+    object: forget that generation (True), or keep it with the listed (Size, LastWritten)
+    for the rename rule to find the file under its next slot (module docstring)? Kept only
+    for a closed chain slot that no known generation could be: a running file's listed
+    entry belongs to the file that rotated away, and a file with candidates may have been
+    proven against another file's bytes (the stream read the name after it was handed on),
+    so the listed file may well be one of them."""
+    return job.active or bool(job.candidates) or job.kind is JobKind.SAME_SIZE
 
 
 def name_still_holds(planned: LogFile, active: bool, listing: list[LogFile]) -> bool:

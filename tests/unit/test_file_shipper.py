@@ -319,3 +319,30 @@ def test_a_generation_whose_write_may_be_durable_is_kept_when_its_name_rotated()
     assert gen.offset == 0 and shop.shipped(gen) == BODY[:HELD]  # durable, not recorded
     assert shop.ledger.close(stopped=False, lease_etag=shop.ledger.lease.etag)
     assert not shop.ledger.state.last_run_clean, "the next run would not look for the object"
+
+
+def test_a_proof_read_from_a_shifted_slot_mints_nothing_that_outlives_it() -> None:
+    """Found by the property suite at 10x (O): SQL Server's agent log was shipped to 3 MB
+    under ``log/SQLAGENT.OUT``, then cycled. A run listed it as ``log/SQLAGENT.3`` and had
+    it proven by content, but the chain shifted before the stream: ``.3`` held another
+    file, the proof failed, and a new generation was minted with the listed (Size,
+    LastWritten). Kept when the name check found the slot shifted, it was handed that file
+    at its next slot by the rename rule, and the 3 MB were shipped again. A generation
+    minted after a failed proof is forgotten instead: the next listing proves the file."""
+    agent, slot3, slot4 = "log/SQLAGENT.OUT", "log/SQLAGENT.3", "log/SQLAGENT.4"
+    cut = BODY.rfind(b"\n", 0, 2000) + 1
+    shop = Shop({agent: ServedFile(BODY[:cut], last_written_ms=1_704_160_000_000)})
+    shop.ship(FileJob(JobKind.NEW, shop.listed(agent), True))
+    (gen,) = shop.ledger.state.generations.values()
+    cycled = ServedFile(BODY, last_written_ms=1_704_160_200_000)  # closed, a little longer
+    later = ServedFile(b"2024-01-02 05:00:00 another agent log\n" * 20,
+                       last_written_ms=1_704_167_000_000)
+    listed = LogFile(slot3, len(BODY), cycled.last_written_ms)
+    shop.api.files = {slot3: later, slot4: cycled}  # shifted between listing and stream
+    with pytest.raises(DownloadMismatchError):
+        shop.ship(FileJob(JobKind.PROVE, listed, False, candidates=[gen]))
+    assert list(shop.ledger.state.generations) == [gen.gen_id], "the stale mint was kept"
+    plan = make_plan(shop.ledger.state, shop.api.log_files("db-1"))
+    (job,) = [j for j in plan.jobs if j.name == slot4]
+    shop.ship(job)
+    assert shop.shipped(gen) == BODY and gen.name == slot4
