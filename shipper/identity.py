@@ -273,11 +273,15 @@ def forget_when_handed_on(job: FileJob) -> bool:
 
 def name_still_holds(planned: LogFile, active: bool, listing: list[LogFile]) -> bool:
     """Does the name still hold the file the plan saw (``listing``: its family now)? Listed,
-    not smaller, not older; a closed slot with the same LastWritten (a rename keeps it, two
-    files of a chain never share it); a running file not rotated since: no other file of its
-    family written after the plan's listing or carrying its listed (Size, LastWritten)."""
+    not older, and not smaller unless its LastWritten is the same (a listed Size lags behind
+    a file being written at times: FIDELITY.md; a new file under the name has a new
+    LastWritten); a closed slot with the same LastWritten (a rename keeps it, two files of a
+    chain never share it); a running file not rotated since: no other file of its family
+    written after the plan's listing or carrying its listed (Size, LastWritten)."""
     now = next((f for f in listing if f.name == planned.name), None)
-    if now is None or now.size < planned.size or now.last_written_ms < planned.last_written_ms:
+    if now is None or now.last_written_ms < planned.last_written_ms:
+        return False
+    if now.size < planned.size and now.last_written_ms != planned.last_written_ms:
         return False
     if not active:
         return now.last_written_ms == planned.last_written_ms

@@ -15,6 +15,7 @@ from shipper.identity import (
     active_names,
     family,
     make_plan,
+    name_still_holds,
     stamp,
 )
 from shipper.rdsapi import LogFile
@@ -596,3 +597,20 @@ def test_the_listing_proves_a_grown_name_only_when_it_cannot_hold_another_file()
     later = make_plan(state_of(slot), [LogFile(SLOW + ".3", 1900, T0 + 60 * MIN_MS)])
     assert grown(job_for(later, SLOW + ".3")) is slot
     assert not job_for(later, SLOW + ".3").name_proves
+
+
+def test_a_lagging_size_in_the_name_check_is_not_a_rotation() -> None:
+    """Found by the property suite at 10x (Q): the name check's family listing showed SQL
+    Server's running ``log/ERROR`` with a Size lagging below the plan's, the same
+    LastWritten and no rotated file. Taken for a rotation, the empty generation was forgotten,
+    and after the next cycle no file shipped before was listed: a false suspected gap. A new
+    file under the name has a new LastWritten; a smaller one that also has one still fails."""
+    planned = LogFile("log/ERROR", 5000, T0)
+    older = LogFile("log/ERROR.1", 90_000, T0 - HOUR_MS)
+    assert name_still_holds(planned, True, [LogFile("log/ERROR", 4200, T0), older])
+    assert not name_still_holds(planned, True, [LogFile("log/ERROR", 300, T0 + MIN_MS), older])
+    assert not name_still_holds(planned, True, [LogFile("log/ERROR", 5100, T0 + MIN_MS),
+                                                LogFile("log/ERROR.1", 5000, T0)])
+    slot = LogFile("log/ERROR.1", 5000, T0)
+    assert name_still_holds(slot, False, [LogFile("log/ERROR.1", 4800, T0)])
+    assert not name_still_holds(slot, False, [LogFile("log/ERROR.1", 5000, T0 + HOUR_MS)])
