@@ -22,8 +22,10 @@ from shipper.identity import (
     family,
     forget_when_handed_on,
     marker_may_prove,
+    name_may_move,
     name_still_holds,
     needs_name_check,
+    rests_on_listing,
 )
 from shipper.ledger import Ledger, record_sighting
 from shipper.lines import WholeLineObjects
@@ -72,6 +74,9 @@ class FileShipper:
                                  self._finish, shared.stats, shared.stop,
                                  shared.settings.max_attempts)
         self._claimed: list[Generation] = []
+        # The bytes being read are the generation's only on the plan's listing's word, not
+        # yet checked against a listing made after they were read (identity.needs_name_check).
+        self._on_listing_word = False
 
     def run(self) -> None:
         if self.shared.stop.is_set():
@@ -177,11 +182,13 @@ class FileShipper:
                 return True
             except NeedCompleteDownload as why:
                 self._note_fallback(why)
-                if not content_may_prove(gen, self.job, why.hour_verified):
-                    return False
-                return self._ship_complete(gen)
-        if not content_may_prove(gen, self.job):
+                return self._prove_grown(gen, why.hour_verified)
+        return self._prove_grown(gen, hour_verified=False)
+
+    def _prove_grown(self, gen: Generation, hour_verified: bool) -> bool:
+        if not content_may_prove(gen, self.job, hour_verified):
             return False
+        self._on_listing_word = rests_on_listing(gen, hour_verified)
         return self._ship_complete(gen)
 
     def _ship_candidates(self, candidates: list[Generation]) -> bool:
@@ -226,10 +233,14 @@ class FileShipper:
                                or self.job.name_proves)
         objects = self._whole_lines(gen, start.resumable())
         skip = gen.offset - start.offset  # shipped bytes before a held-back line, read again
+        stored_hour = start.hour
         try:
             for page in pages(self.shared.api, self.instance, file, start.offset, start,
                               self.shared.stop, self._count_download,
                               self.shared.settings.portion_max_bytes):
+                if stored_hour is not None and page.hour != stored_hour:
+                    stored_hour = None  # one session has one hour: noted once
+                    self._on_listing_word = True  # went on only because start.certain
                 data = page.data[skip:]
                 skip -= len(page.data) - len(data)
                 if data:
@@ -275,16 +286,26 @@ class FileShipper:
     # --- records -------------------------------------------------------------------------
 
     def _write(self, gen: Generation, sealed: SealedObject) -> None:
-        if needs_name_check(gen, self.job.file, self.job.active) and not name_still_holds(
-                self.job.file, self.job.active, self._family_now()):
-            if forget_when_handed_on(self.job):
-                # Unless a write of it failed: then it stays, for the next run to look for.
-                self.ledger.forget_empty(gen)
-            raise DownloadMismatchError(
-                f"{self.job.name} was rotated after it was listed; "
-                "it is picked up at the next listing")
+        if needs_name_check(gen, self.job, self._on_listing_word):
+            if self._handed_on_since_listing():
+                if gen.offset == 0 and forget_when_handed_on(self.job):
+                    # Unless a write of it failed: then it stays, for the next run to look for.
+                    self.ledger.forget_empty(gen)
+                raise self._rotated_after_listing()
+            self._on_listing_word = False  # what was read so far came from the listed file
         self.ledger.write_object(gen, self.job.name, sealed, self.job.name,
                                  self.job.file.last_written_ms)
+
+    def _handed_on_since_listing(self) -> bool:
+        """Was the job's name handed to another file after the plan's listing? One family
+        listing; a stamped name never is."""
+        if not name_may_move(self.job.name):
+            return False
+        return not name_still_holds(self.job.file, self.job.active, self._family_now())
+
+    def _rotated_after_listing(self) -> DownloadMismatchError:
+        return DownloadMismatchError(f"{self.job.name} was rotated after it was listed; "
+                                     "it is picked up at the next listing")
 
     def _family_now(self) -> list[LogFile]:
         return believed_listing(

@@ -252,12 +252,31 @@ def is_chain_slot(name: str) -> bool:
     return _CHAIN_SLOT.search(name) is not None and stamp(name) is None
 
 
-def needs_name_check(gen: Generation, file: LogFile, active: bool) -> bool:
-    """Must the name be listed again before ``gen``'s first object (module docstring)? An
-    empty generation read under a chain slot, or under a running file's unstamped name."""
+def needs_name_check(gen: Generation, job: FileJob, on_listing_word: bool = False) -> bool:
+    """Must ``job``'s name be listed again before its next object of ``gen`` (module
+    docstring)? Before an empty generation's first object read under a chain slot or under a
+    running file's unstamped name; and before the first object whose bytes are ``gen``'s only
+    on the plan's listing's word (``on_listing_word``: pages of another marker hour continued
+    because the listing proved the name, a header-only generation proven by its header), under
+    a name without a stamp: that word is stale once the name was handed on after the listing."""
+    if on_listing_word:
+        return name_may_move(job.name)
     if gen.offset != 0:
         return False
-    return stamp(file.name) is None if active else is_chain_slot(file.name)
+    return name_may_move(job.name) if job.active else is_chain_slot(job.name)
+
+
+def name_may_move(name: str) -> bool:
+    """May RDS give this name to another file (a running log's, a chain slot)? A name that
+    carries its timestamp never is."""
+    return stamp(name) is None
+
+
+def rests_on_listing(gen: Generation, hour_verified: bool) -> bool:
+    """Are the bytes a stream is about to append to ``gen`` its own only because the plan's
+    listing said so? A header-only generation proven by its header (``header_proves``)
+    without pages of its stored marker's hour: any file of the engine starts that way."""
+    return gen.header_only and not hour_verified
 
 
 def forget_when_handed_on(job: FileJob) -> bool:
@@ -277,7 +296,8 @@ def name_still_holds(planned: LogFile, active: bool, listing: list[LogFile]) -> 
     a file being written at times: FIDELITY.md; a new file under the name has a new
     LastWritten); a closed slot with the same LastWritten (a rename keeps it, two files of a
     chain never share it); a running file not rotated since: no other file of its family
-    written after the plan's listing or carrying its listed (Size, LastWritten)."""
+    last written at or after the plan's listed LastWritten (a rotation keeps the mtime, and
+    the listed Size may have lagged, so the Size cannot tell the rotated file)."""
     now = next((f for f in listing if f.name == planned.name), None)
     if now is None or now.last_written_ms < planned.last_written_ms:
         return False
@@ -288,8 +308,7 @@ def name_still_holds(planned: LogFile, active: bool, listing: list[LogFile]) -> 
     fam = family(planned.name)
     return not any(
         f.name != planned.name and family(f.name) == fam
-        and (f.last_written_ms > planned.last_written_ms
-             or (f.size, f.last_written_ms) == (planned.size, planned.last_written_ms))
+        and f.last_written_ms >= planned.last_written_ms
         for f in listing)
 
 

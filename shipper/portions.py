@@ -73,6 +73,13 @@ class Page:
     data: bytes
     marker: str  # where the next page starts; the marker of an object ending here
 
+    @property
+    def hour(self) -> int:
+        """The marker's hour (``pages`` yields only pages whose marker parses)."""
+        parsed = parse_marker(self.marker)
+        assert parsed is not None
+        return parsed[0]
+
 
 @dataclass(frozen=True)
 class PagingStart:

@@ -346,3 +346,54 @@ def test_a_proof_read_from_a_shifted_slot_mints_nothing_that_outlives_it() -> No
     (job,) = [j for j in plan.jobs if j.name == slot4]
     shop.ship(job)
     assert shop.shipped(gen) == BODY and gen.name == slot4
+
+
+GENERAL = "general/mysql-general.log"  # a running name: handed to the next file each hour
+HOUR_3_MS = 1_704_164_000_000
+NEXT_HOUR = b"2024-01-02 04:00:01 UTC Query select 1\n" * 100
+
+
+def general_log_shipped_in_hour_3() -> tuple[Shop, Generation, LogFile]:
+    """MySQL's general log shipped to its held-back line in hour 3, then listed grown."""
+    shop = Shop({GENERAL: ServedFile(BODY[:3000], hour=3, last_written_ms=HOUR_3_MS)})
+    shop.ship(FileJob(JobKind.NEW, shop.listed(GENERAL), True))
+    (gen,) = shop.ledger.state.generations.values()
+    shop.api.files[GENERAL] = ServedFile(BODY, hour=3, last_written_ms=HOUR_3_MS + 300_000)
+    listed = shop.listed(GENERAL)
+    shop.api.calls.clear()
+    return shop, gen, listed
+
+
+def rotate_general_log(shop: Shop) -> None:
+    shop.api.files = {GENERAL: ServedFile(NEXT_HOUR, hour=4, last_written_ms=HOUR_3_MS + 4e6),
+                      f"{GENERAL}.3": shop.api.files[GENERAL]}
+
+
+def test_pages_continued_on_a_stale_listing_are_not_written() -> None:
+    """Found by the property suite at 10x (R): the listing proved that the general log's
+    name still held the generation (no rotated file yet), so paging went on although the
+    first page came back with another marker hour. The file had rotated after the listing:
+    the hour-4 file's bytes were appended to the hour-3 generation. A listing made after the
+    pages were read must agree before they are written."""
+    shop, gen, listed = general_log_shipped_in_hour_3()
+    rotate_general_log(shop)
+    with pytest.raises(DownloadMismatchError, match="rotated after it was listed"):
+        shop.ship(FileJob(JobKind.GROWN, listed, True, gen=gen, name_proves=True))
+    assert gen.offset == HELD and shop.shipped(gen) == BODY[:HELD]
+    assert shop.shared.claims.accounted_for(gen), "not missing: its file is listed next run"
+
+
+def test_a_marker_hour_the_listing_overrules_costs_one_family_listing() -> None:
+    """The hour is only a hint (it may be the request's hour): with no rotation since the
+    listing, the pages are the generation's. Checking costs one DescribeDBLogFiles, and only
+    when the hour differs."""
+    shop, gen, listed = general_log_shipped_in_hour_3()
+    shop.api.files[GENERAL].hour = 4
+    shop.ship(FileJob(JobKind.GROWN, listed, True, gen=gen, name_proves=True))
+    assert shop.shipped(gen) == BODY
+    assert [c[0] for c in shop.api.calls].count("DescribeDBLogFiles") == 1
+    shop, gen, listed = general_log_shipped_in_hour_3()
+    shop.ship(FileJob(JobKind.GROWN, listed, True, gen=gen, name_proves=True))
+    assert shop.shipped(gen) == BODY
+    assert "DescribeDBLogFiles" not in shop.actions()
+

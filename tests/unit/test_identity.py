@@ -614,3 +614,15 @@ def test_a_lagging_size_in_the_name_check_is_not_a_rotation() -> None:
     slot = LogFile("log/ERROR.1", 5000, T0)
     assert name_still_holds(slot, False, [LogFile("log/ERROR.1", 4800, T0)])
     assert not name_still_holds(slot, False, [LogFile("log/ERROR.1", 5000, T0 + HOUR_MS)])
+
+
+def test_a_rotated_file_keeps_the_listed_mtime_whatever_size_was_listed() -> None:
+    """The plan's listing may have shown the running file with a lagging Size; rotated
+    without another write, it keeps that LastWritten under its new name, with its true
+    Size. That is still a rotation: the Size cannot tell it."""
+    planned = LogFile("error/mysql-error-running.log", 4000, T0)  # lagging: 5000 on disk
+    rotated = LogFile("error/mysql-error-running.log.2024-01-02.03", 5000, T0)
+    new = LogFile("error/mysql-error-running.log", 6000, T0 + HOUR_MS)
+    assert not name_still_holds(planned, True, [new, rotated])
+    assert name_still_holds(planned, True, [LogFile(planned.name, 5000, T0),
+                                            LogFile(rotated.name, 5000, T0 - MIN_MS)])
