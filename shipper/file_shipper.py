@@ -146,6 +146,9 @@ class FileShipper:
             if self._resume_grown(gen):
                 return
             self._unclaim(gen)
+            if self._handed_on_since_listing():
+                # ``gen`` is under a name this run's listing does not show: not missing.
+                raise self._rotated_after_listing()
         raise NeedsProof()
 
     def _identify_and_ship(self) -> None:

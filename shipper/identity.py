@@ -40,6 +40,17 @@ family and rotation (hourly for MySQL's running logs), none in an idle run:
   tests/scenarios/test_quirks.py). The next listing decides both files afresh; the rotated one
   is kept under its new name for the retention period.
 
+The listing's word is as stale for bytes a grown generation gets only because the listing
+said so: pages that came back with another hour than the stored marker's, continued because
+the listing proved the name (``name_proves``), and a header-only generation proven by its
+header (``header_proves``). Before their first object the family is listed again too
+(``needs_name_check(on_listing_word=True)``, one request, only when the hour differs); if the
+name was handed on meanwhile, nothing is written and the generation waits for the next listing,
+which shows its file under the new name (property example R: the next hour's bytes were
+appended to MySQL's general log). And a grown file that turns out not to be its generation is
+asked the same before the generation is given up: handed on after the listing, the generation
+is not missing, only under a name this run's listing does not show.
+
 A generation minted for a file after a content proof matched none of its candidates is
 forgotten too, under either kind of name: the proof streamed the name, and may have read the
 file it was handed to, so the listed file may still be one of the candidates. Kept, a slot's
