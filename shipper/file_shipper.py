@@ -291,7 +291,7 @@ class FileShipper:
     def _write(self, gen: Generation, sealed: SealedObject) -> None:
         if needs_name_check(gen, self.job, self._on_listing_word):
             if self._handed_on_since_listing():
-                if gen.offset == 0 and forget_when_handed_on(self.job):
+                if gen.offset == 0 and forget_when_handed_on(self.job, gen):
                     # Unless a write of it failed: then it stays, for the next run to look for.
                     self.ledger.forget_empty(gen)
                 raise self._rotated_after_listing()

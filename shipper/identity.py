@@ -32,13 +32,18 @@ family and rotation (hourly for MySQL's running logs), none in an idle run:
   until now (a rename keeps the mtime and renames only move forward). Otherwise nothing is
   written, and the generation stays with the (Size, LastWritten) recorded: the rename rule
   finds the file under its next slot, and if it was pushed out of the chain, its loss counts;
-* a running file is unrotated while no other file of its family was written after the plan's
-  listing or carries the listed (Size, LastWritten). Otherwise nothing is written and the empty
-  generation is forgotten (``Ledger.forget_empty``): the listed (Size, LastWritten) belong to
-  the file that rotated away, and kept, they would hand that file to this generation by the
-  rename rule even where another generation had shipped its bytes (a rotation mid-paging,
-  tests/scenarios/test_quirks.py). The next listing decides both files afresh; the rotated one
-  is kept under its new name for the retention period.
+* a running file is unrotated while no other file of its family was last written at or after
+  the plan's listed LastWritten (a rotation keeps the mtime). Otherwise nothing is written and
+  an empty generation minted from this listing is forgotten (``Ledger.forget_empty``): the
+  listed (Size, LastWritten) belong to the file that rotated away, and kept, they would hand
+  that file to this generation by the rename rule even where another generation had shipped
+  its bytes (a rotation mid-paging, tests/scenarios/test_quirks.py). The next listing decides
+  both files afresh; the rotated one is kept under its new name for the retention period. An
+  empty generation that a grown file was planned as is kept instead: it was recorded by an
+  earlier listing, while the name held it, so its (Size, LastWritten) hand it no other file;
+  and it is what tells the family's continuity that the rotated file is the one it became
+  (forgotten, the chain pushing out the family's last shipped file read as a break: property
+  example Q2, a false suspected gap).
 
 The listing's word is as stale for bytes a grown generation gets only because the listing
 said so: pages that came back with another hour than the stored marker's, continued because
@@ -290,14 +295,17 @@ def rests_on_listing(gen: Generation, hour_verified: bool) -> bool:
     return gen.header_only and not hour_verified
 
 
-def forget_when_handed_on(job: FileJob) -> bool:
-    """The name check found ``job``'s name handed on before its empty generation's first
-    object: forget that generation (True), or keep it with the listed (Size, LastWritten)
-    for the rename rule to find the file under its next slot (module docstring)? Kept only
-    for a closed chain slot that no known generation could be: a running file's listed
-    entry belongs to the file that rotated away, and a file with candidates may have been
-    proven against another file's bytes (the stream read the name after it was handed on),
-    so the listed file may well be one of them."""
+def forget_when_handed_on(job: FileJob, gen: Generation) -> bool:
+    """The name check found ``job``'s name handed on before the first object of ``gen``, an
+    empty generation: forget it (True), or keep it (module docstring)? A grown file's own
+    generation is kept: an earlier listing recorded it. One minted from this listing is kept
+    only for a closed chain slot that no known generation could be, with the listed (Size,
+    LastWritten) for the rename rule to find the file under its next slot: a running file's
+    listed entry belongs to the file that rotated away, and a file with candidates may have
+    been proven against another file's bytes (the stream read the name after it was handed
+    on), so the listed file may well be one of them."""
+    if job.kind is JobKind.GROWN and gen is job.gen:
+        return False
     return job.active or bool(job.candidates) or job.kind is JobKind.SAME_SIZE
 
 

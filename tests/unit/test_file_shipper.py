@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from shipper.claims import Claims
+from shipper.continuity import judge_listing
 from shipper.config import Settings
 from shipper.exceptions import DownloadMismatchError
 from shipper.file_shipper import FileShipper, InstanceRun, NeedsProof
@@ -410,3 +411,31 @@ def test_a_grown_file_that_is_not_its_generation_after_a_rotation_is_not_a_loss(
     assert shop.shared.claims.accounted_for(gen)
     assert list(shop.ledger.state.generations) == [gen.gen_id]
     assert gen.max_listed == len(BODY), "a loss of the rotated file would be counted in full"
+
+
+def test_an_empty_generation_a_grown_file_was_planned_as_outlives_its_rotation() -> None:
+    """Found by the property suite at 10x (Q2): SQL Server's ``log/ERROR`` was known only by
+    an empty generation, listed grown, and cycled before it was read; ``ERROR.1``, fully
+    shipped, was pushed out of the chain (one archive kept). Forgotten, the empty generation
+    no longer told the family's continuity that the new ``ERROR.1`` is the file it became:
+    with the shipped file gone, the next run warned of a suspected gap. An earlier listing
+    recorded it, so it hands no other file to it: it is kept."""
+    error, slot = "log/ERROR", "log/ERROR.1"
+    t0 = 1_704_164_400_000
+    shop = Shop({slot: ServedFile(BODY[:2000], last_written_ms=t0 - 600_000),
+                 error: ServedFile(BODY[:1000], last_written_ms=t0)})
+    shop.ship(FileJob(JobKind.NEW, shop.listed(slot), False))
+    empty = shop.ledger.open_generation(shop.listed(error), active=True)
+    shop.api.files[error] = ServedFile(BODY, last_written_ms=t0 + 1_200_000)
+    grown = FileJob(JobKind.GROWN, shop.listed(error), True, gen=empty)
+    shop.api.files = {error: ServedFile(BODY[:500], last_written_ms=t0 + 3_700_000),
+                      slot: shop.api.files[error]}  # cycled; the old ERROR.1 pushed out
+    with pytest.raises(DownloadMismatchError):
+        shop.ship(grown)
+    assert empty.gen_id in shop.ledger.state.generations and empty.offset == 0
+    assert shop.shared.claims.accounted_for(empty)
+    state = shop.ledger.state
+    listing = shop.api.log_files("db-1")
+    known = list(state.generations.values())
+    breaks, _ = judge_listing(state, known, make_plan(state, listing), listing)
+    assert not breaks and not state.pending_breaks, "the family looks broken"
