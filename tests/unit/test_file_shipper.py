@@ -9,8 +9,8 @@ import threading
 import pytest
 
 from shipper.claims import Claims
-from shipper.continuity import judge_listing
 from shipper.config import Settings
+from shipper.continuity import judge_listing
 from shipper.exceptions import DownloadMismatchError
 from shipper.file_shipper import FileShipper, InstanceRun, NeedsProof
 from shipper.identity import FileJob, JobKind, make_plan
@@ -439,3 +439,26 @@ def test_an_empty_generation_a_grown_file_was_planned_as_outlives_its_rotation()
     known = list(state.generations.values())
     breaks, _ = judge_listing(state, known, make_plan(state, listing), listing)
     assert not breaks and not state.pending_breaks, "the family looks broken"
+
+
+def test_a_header_proven_on_a_stale_listing_proves_nothing() -> None:
+    """A slow log that held only the engine's header, with no marker to resume by, is proven
+    by its header only because the listing showed no rotation of its name. Rotated after the
+    listing, the next file starts with the same header: its queries must not be appended."""
+    slow = "slowquery/mysql-slowquery.log"
+    header = (b"/rdsdbbin/oscar/bin/mysqld, Version: 8.0.39 (Source). started with:\n"
+              b"Tcp port: 3306  Unix socket: /tmp/mysql.sock\n"
+              b"Time                 Id Command    Argument\n")
+    shop = Shop({slow: ServedFile(header, hour=3, last_written_ms=HOUR_3_MS)})
+    shop.ship(FileJob(JobKind.NEW, shop.listed(slow), True))
+    (gen,) = shop.ledger.state.generations.values()
+    assert gen.header_only
+    gen.marker = None  # say, its marker was lost with a crashed run's commit
+    shop.api.files[slow] = ServedFile(header + BODY, last_written_ms=HOUR_3_MS + 300_000)
+    grown = FileJob(JobKind.GROWN, shop.listed(slow), True, gen=gen, header_proves=True,
+                    name_proves=True)
+    shop.api.files = {slow: ServedFile(header + NEXT_HOUR, last_written_ms=HOUR_3_MS + 4e6),
+                      f"{slow}.3": shop.api.files[slow]}
+    with pytest.raises(DownloadMismatchError, match="rotated after it was listed"):
+        shop.ship(grown)
+    assert shop.shipped(gen) == header and gen.offset == len(header)
