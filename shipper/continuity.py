@@ -8,7 +8,9 @@ family look continuous to every later run. So a listing sorts each family into:
 
 * continuous: a known generation is certainly still listed (same name and LastWritten, an exact
   rename, a grown file under a name that is never reused, or, for an empty one, a file it may
-  have become within the hour or its own name never handed on (``still_under_its_name``));
+  have become within the hour or its own name never handed on (``still_under_its_name``)); or
+  a file the previous listing showed, whose generation was taken back because its name was
+  handed on before it was read (a ``Sighting``), may have become a listed one within the hour;
 * broken: no known generation can be in the listing at all (none is even a candidate);
 * undecided: known generations are only candidates to prove. The family's baseline (those
   generations) is kept in the state, across runs that stop early, until a complete pass has
@@ -38,7 +40,7 @@ from shipper.identity import (
     still_under_its_name,
 )
 from shipper.rdsapi import LogFile
-from shipper.state import Generation, InstanceState
+from shipper.state import Generation, InstanceState, Sighting
 
 
 @dataclass(frozen=True)
@@ -51,12 +53,17 @@ def families_listed(listing: Iterable[LogFile]) -> set[str]:
     return {continuity_family(f.name) for f in listing}
 
 
-def _could_have_become(gen: Generation, listing: list[LogFile]) -> bool:
-    """An empty generation has nothing to prove it by: whatever it became, if a listed file
-    of its family could be it (written within the hour after it was seen), nothing was lost."""
-    fam = continuity_family(gen.name)
-    return any(continuity_family(f.name) == fam and f.size >= gen.seen_size
-               and 0 <= f.last_written_ms - gen.seen_last_written_ms <= HEADER_ONLY_REACH_MS
+def _could_have_become(gen: Generation | Sighting, listing: list[LogFile]) -> bool:
+    """An empty generation (or a sighting) has nothing to prove it by: whatever it became, if
+    a listed file of its family could be it (written within the hour after it was seen),
+    nothing was lost."""
+    if isinstance(gen, Sighting):
+        name, size, written = gen.name, gen.size, gen.last_written_ms
+    else:
+        name, size, written = gen.name, gen.seen_size, gen.seen_last_written_ms
+    fam = continuity_family(name)
+    return any(continuity_family(f.name) == fam and f.size >= size
+               and 0 <= f.last_written_ms - written <= HEADER_ONLY_REACH_MS
                for f in listing)
 
 
@@ -91,17 +98,22 @@ def judge_listing(state: InstanceState, known: list[Generation], plan: Plan,
     written for what was decided. A new pending baseline needs no write of its own: it matters
     only once this run records newer files, and every such commit carries it."""
     certain, possible = presence(plan, known, listing)
+    # A file whose generation was taken back (its name handed on before it was read) is as
+    # good a member of its family as an empty generation, for one listing.
+    witnessed = {continuity_family(s.name) for s in state.unread
+                 if _could_have_become(s, listing)}
+    changed = bool(state.unread)
+    state.unread.clear()
     by_family: dict[str, list[str]] = {}
     for gen in known:
         by_family.setdefault(continuity_family(gen.name), []).append(gen.gen_id)
     pending = state.pending_breaks
     breaks: list[Break] = []
-    changed = False
     for fam in sorted(families_listed(listing)):
         baseline = pending.get(fam) or by_family.get(fam, [])
         if not baseline:
             continue
-        if any(g in certain for g in baseline):
+        if fam in witnessed or any(g in certain for g in baseline):
             changed |= pending.pop(fam, None) is not None
         elif any(g in possible for g in baseline):
             pending.setdefault(fam, list(baseline))

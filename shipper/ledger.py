@@ -87,7 +87,7 @@ from shipper.layout import (
 from shipper.lease import Lease
 from shipper.rdsapi import LogFile
 from shipper.s3store import S3Store
-from shipper.state import Generation, InstanceState, new_generation_id
+from shipper.state import Generation, InstanceState, Sighting, new_generation_id
 from shipper.stats import RunStats
 from shipper.transfer import ObjectBuilder, SealedObject
 
@@ -157,10 +157,10 @@ class Ledger:
 
     def forget_empty(self, gen: Generation) -> bool:
         """Take back an intent: ``gen`` has no data (nothing durable names it), and the file
-        it was minted for is decided afresh by the next listing. Not when a write of it failed
-        (False): that object may be durable, and only a generation in the state is looked for
-        by the next run (``adopt_dangling``); forgotten, its file would be shipped again under
-        a new one."""
+        it was minted for is decided afresh by the next listing; what the listing showed of
+        it stays as a ``Sighting`` for continuity. Not when a write of it failed (False): that
+        object may be durable, and only a generation in the state is looked for by the next
+        run (``adopt_dangling``); forgotten, its file would be shipped again under a new one."""
         with self.lock:
             if gen.offset != 0 or gen.gen_id in self._uncommitted:
                 raise ValueError(f"generation {gen.gen_id} has data; it cannot be forgotten")
@@ -168,6 +168,7 @@ class Ledger:
                 return False
         with self.changing() as state:
             state.generations.pop(gen.gen_id, None)
+            state.unread.append(Sighting(gen.name, gen.seen_size, gen.seen_last_written_ms))
         return True
 
     # --- 2. record -----------------------------------------------------------------------

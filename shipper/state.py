@@ -185,6 +185,32 @@ class OtherGap:
         return self.raw
 
 
+@dataclass(frozen=True)
+class Sighting:
+    """A listed file that no generation stands for any more: its name was handed on before
+    any of it was read, and the generation minted for it was taken back (``shipper.identity``).
+    It is kept until the next listing is judged, to tell continuity that its family had this
+    file (``shipper.continuity``)."""
+
+    name: str
+    size: int
+    last_written_ms: int
+
+    def to_json(self) -> list[Any]:
+        return [self.name, self.size, self.last_written_ms]
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Sighting:
+        if not (isinstance(raw, list) and len(raw) == 3):
+            raise ValueError("a sighting is not a [name, size, last written] triple")
+        name, size, written = raw
+        if not (isinstance(name, str) and type(size) is int and type(written) is int
+                and size >= 0 and written >= 0):
+            raise ValueError("malformed sighting")
+        return cls(name, size, written)
+
+
+MAX_SIGHTINGS = 100
 Gap = LostBytes | SuspectedBreak | OtherGap
 _LOST_FIELDS = {"generation": str, "file": str, "bytes": int, "at_ms": int}
 _BREAK_FIELDS = {"family": str, "kind": str, "after_ms": int, "at_ms": int}
@@ -218,6 +244,9 @@ class InstanceState:
     # Families whose continuity a listing could not decide (their known generations were only
     # candidates to prove): the generation ids to decide it by (see shipper.continuity).
     pending_breaks: dict[str, list[str]] = field(default_factory=dict)
+    # Files whose generation was taken back when their name was handed on before any of them
+    # was read: until the next listing is judged, what continuity knows of them.
+    unread: list[Sighting] = field(default_factory=list)
     # Set only by a run's final commit: the ETag its lease had then. That run writes nothing
     # after it, so while the lease still has this ETag, the lease is free and this state is
     # current (the next run takes the lease with If-Match on it: see shipper.ledger).
@@ -240,6 +269,8 @@ class InstanceState:
         }
         if self.closed_lease_etag is not None:  # states written before it load unchanged
             doc["closed_lease_etag"] = self.closed_lease_etag
+        if self.unread:  # the same
+            doc["unread"] = [s.to_json() for s in self.unread[-MAX_SIGHTINGS:]]
         return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
     @classmethod
@@ -282,6 +313,7 @@ class InstanceState:
                 revision=int(doc.get("revision", 0)),
                 pending_breaks={str(fam): list(ids)
                                 for fam, ids in doc.get("pending_breaks", {}).items()},
+                unread=[Sighting.from_json(s) for s in doc.get("unread", [])],
             )
         except (KeyError, TypeError, ValueError) as err:
             raise StateCorruptError(f"state object is malformed ({err!r})", hint) from err
@@ -306,6 +338,7 @@ def _check_top_level(doc: dict[str, Any]) -> None:
         "gaps": (list,), "last_run_id": (str, type(None)),
         "last_run_at": (int, float, type(None)), "last_run_clean": (bool,), "revision": (int,),
         "pending_breaks": (dict,), "closed_lease_etag": (str, type(None)),
+        "unread": (list,),
     }
     for name, kinds in expected.items():
         if name not in doc:

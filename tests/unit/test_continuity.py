@@ -7,7 +7,7 @@ import itertools
 from shipper.continuity import Break, decide_pending, judge_listing, presence
 from shipper.identity import HOUR_MS, make_plan
 from shipper.rdsapi import LogFile
-from shipper.state import Generation, InstanceState
+from shipper.state import Generation, InstanceState, Sighting
 
 T0 = 1_704_164_400_000  # 2024-01-02T03:00:00Z
 MIN_MS = 60_000
@@ -119,3 +119,33 @@ def test_settling_a_pending_family_after_a_complete_pass() -> None:
     assert decide_pending(state, set(), listing) == ([], False)
     assert state.pending_breaks == {SLOW: [lost.gen_id, deferred.gen_id]}
     assert decide_pending(state, set(), []) == ([], False)  # nothing listed: nothing to say
+
+
+def test_a_file_whose_generation_was_taken_back_keeps_its_family_continuous_once() -> None:
+    """Found by the property suite at 10x (Q2): a run minted a generation for SQL Server's
+    running ``log/ERROR``, and the log cycled before it was read: the generation was taken
+    back. With one archive kept, the fully shipped ``ERROR.1`` was pushed out at the same
+    cycle. The sighting of the file the generation was minted for is what shows that the
+    new ``ERROR.1`` (written within the hour, not smaller) is that file: nothing between."""
+    shipped = gen("log/ERROR.1", 160_000, T0 - MIN_MS)
+    cycled = [LogFile("log/ERROR", 30_000, T0 + 70 * MIN_MS),
+              LogFile("log/ERROR.1", 171_000, T0 + 59 * MIN_MS)]
+    state = state_of(shipped)
+    state.unread = [Sighting("log/ERROR", 150_000, T0 + 20 * MIN_MS)]
+    breaks, changed = judge(state, cycled)
+    assert (breaks, changed, state.pending_breaks, state.unread) == ([], True, {}, [])
+    state = state_of(shipped)  # without it: pending, and a break once the proofs fail
+    assert judge(state, cycled)[0] == [] and state.pending_breaks == {
+        "log/ERROR": [shipped.gen_id]}
+
+
+def test_a_sighting_does_not_cover_files_written_over_an_hour_later() -> None:
+    """The lossy twin: the file seen could not have become anything listed now (its next
+    slot was pushed out too), so files may have come and gone unseen."""
+    shipped = gen("log/ERROR.1", 160_000, T0 - MIN_MS)
+    state = state_of(shipped)
+    state.unread = [Sighting("log/ERROR", 150_000, T0 + 20 * MIN_MS)]
+    breaks, _ = judge(state, [LogFile("log/ERROR", 30_000, T0 + 4 * HOUR_MS),
+                              LogFile("log/ERROR.1", 171_000, T0 + 3 * HOUR_MS)])
+    assert breaks == [] and not state.unread  # undecided: the proofs decide, as without it
+    assert state.pending_breaks == {"log/ERROR": [shipped.gen_id]}

@@ -18,7 +18,7 @@ from shipper.layout import Scope
 from shipper.lease import LeaseManager
 from shipper.ledger import Ledger
 from shipper.rdsapi import LogFile
-from shipper.state import Generation, InstanceState, RangeCheck
+from shipper.state import Generation, InstanceState, RangeCheck, Sighting
 from shipper.stats import RunStats
 from tests.support.fakes import FakeClock, FakeRdsApi, FakeStream, MemoryStore, ServedFile
 
@@ -462,3 +462,17 @@ def test_a_header_proven_on_a_stale_listing_proves_nothing() -> None:
     with pytest.raises(DownloadMismatchError, match="rotated after it was listed"):
         shop.ship(grown)
     assert shop.shipped(gen) == header and gen.offset == len(header)
+
+
+def test_a_generation_taken_back_at_a_rotation_leaves_a_sighting_of_its_file() -> None:
+    """A new running file's generation is taken back when its name rotated before its first
+    object (its listed entry is the rotated file's, which the next listing decides afresh).
+    What that listing showed stays, for continuity to know the family had the file."""
+    shop = Shop({GENERAL: ServedFile(BODY, hour=3, last_written_ms=HOUR_3_MS)})
+    listed = shop.listed(GENERAL)
+    rotate_general_log(shop)
+    with pytest.raises(DownloadMismatchError, match="rotated after it was listed"):
+        shop.ship(FileJob(JobKind.NEW, listed, True))
+    state = shop.ledger.state
+    assert state.generations == {}
+    assert state.unread == [Sighting(GENERAL, len(BODY), HOUR_3_MS)]

@@ -19,6 +19,7 @@ from shipper.state import (
     LostBytes,
     OtherGap,
     RangeCheck,
+    Sighting,
     SuspectedBreak,
     new_generation_id,
 )
@@ -323,3 +324,16 @@ def test_never_more_than_max_checks() -> None:
     for i in range(20):
         gen.add_check(check(0 if i % 3 == 0 else i, i + 10))
         assert len(gen.checks) <= MAX_CHECKS
+
+
+def test_sightings_round_trip_and_a_malformed_one_is_a_corrupt_state() -> None:
+    state = sample_state()
+    state.unread = [Sighting("log/ERROR", 150_000, 1_704_164_400_000)]
+    raw = state.to_bytes()
+    assert b'"unread":[["log/ERROR",150000,1704164400000]]' in raw
+    assert InstanceState.from_bytes(raw, WHERE).unread == state.unread
+    for bad in (b'"unread":[["log/ERROR",-1,1]]', b'"unread":[["log/ERROR",true,1]]',
+                b'"unread":{"log/ERROR":1}', b'"unread":[["log/ERROR",1]]'):
+        broken = raw.replace(b'"unread":[["log/ERROR",150000,1704164400000]]', bad)
+        with pytest.raises(StateCorruptError):
+            InstanceState.from_bytes(broken, WHERE)
