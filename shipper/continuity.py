@@ -53,17 +53,13 @@ def families_listed(listing: Iterable[LogFile]) -> set[str]:
     return {continuity_family(f.name) for f in listing}
 
 
-def _could_have_become(gen: Generation | Sighting, listing: list[LogFile]) -> bool:
-    """An empty generation (or a sighting) has nothing to prove it by: whatever it became, if
-    a listed file of its family could be it (written within the hour after it was seen),
-    nothing was lost."""
-    if isinstance(gen, Sighting):
-        name, size, written = gen.name, gen.size, gen.last_written_ms
-    else:
-        name, size, written = gen.name, gen.seen_size, gen.seen_last_written_ms
-    fam = continuity_family(name)
-    return any(continuity_family(f.name) == fam and f.size >= size
-               and 0 <= f.last_written_ms - written <= HEADER_ONLY_REACH_MS
+def _could_have_become(seen: Sighting, listing: list[LogFile]) -> bool:
+    """An empty generation (or a file whose generation was taken back) has nothing to prove
+    it by: whatever it became, if a listed file of its family could be it (written within the
+    hour after it was seen), nothing was lost."""
+    fam = continuity_family(seen.name)
+    return any(continuity_family(f.name) == fam and f.size >= seen.size
+               and 0 <= f.last_written_ms - seen.last_written_ms <= HEADER_ONLY_REACH_MS
                for f in listing)
 
 
@@ -86,7 +82,8 @@ def presence(plan: Plan, known: list[Generation], listing: list[LogFile]
         possible.update(g.gen_id for g in job.candidates)
     for gen in known:
         if gen.offset == 0 and gen.gen_id not in certain and (
-                _could_have_become(gen, listing) or still_under_its_name(gen, listing, known)):
+                _could_have_become(gen.sighting(), listing)
+                or still_under_its_name(gen, listing, known)):
             certain.add(gen.gen_id)
     return certain, possible - certain
 

@@ -87,7 +87,7 @@ from shipper.layout import (
 from shipper.lease import Lease
 from shipper.rdsapi import LogFile
 from shipper.s3store import S3Store
-from shipper.state import Generation, InstanceState, Sighting, new_generation_id
+from shipper.state import Generation, InstanceState, new_generation_id
 from shipper.stats import RunStats
 from shipper.transfer import ObjectBuilder, SealedObject
 
@@ -168,7 +168,7 @@ class Ledger:
                 return False
         with self.changing() as state:
             state.generations.pop(gen.gen_id, None)
-            state.unread.append(Sighting(gen.name, gen.seen_size, gen.seen_last_written_ms))
+            state.unread.append(gen.sighting())
         return True
 
     # --- 2. record -----------------------------------------------------------------------

@@ -80,6 +80,10 @@ class Generation:
     # only a hint. While LastWritten stays the same the file is complete.
     ended_below_listed: bool = False
 
+    def sighting(self) -> Sighting:
+        """What the last listing that showed it said: its name, Size and LastWritten."""
+        return Sighting(self.name, self.seen_size, self.seen_last_written_ms)
+
     def add_check(self, check: RangeCheck) -> None:
         """Keep the head check (from offset 0) and the most recent tail checks."""
         if check.end <= check.start:
