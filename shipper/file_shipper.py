@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shipper.claims import Claims
@@ -59,6 +59,7 @@ class InstanceRun:
     settings: Settings
     stats: RunStats
     stop: threading.Event
+    listing: list[LogFile] = field(default_factory=list)  # the one the plan was made from
 
 
 class FileShipper:
@@ -304,7 +305,8 @@ class FileShipper:
         listing; a stamped name never is."""
         if not name_may_move(self.job.name):
             return False
-        return not name_still_holds(self.job.file, self.job.active, self._family_now())
+        return not name_still_holds(self.job.file, self.job.active, self._family_now(),
+                                    self.shared.listing)
 
     def _rotated_after_listing(self) -> DownloadMismatchError:
         return DownloadMismatchError(f"{self.job.name} was rotated after it was listed; "

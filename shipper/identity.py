@@ -309,14 +309,17 @@ def forget_when_handed_on(job: FileJob, gen: Generation) -> bool:
     return job.active or bool(job.candidates) or job.kind is JobKind.SAME_SIZE
 
 
-def name_still_holds(planned: LogFile, active: bool, listing: list[LogFile]) -> bool:
-    """Does the name still hold the file the plan saw (``listing``: its family now)? Listed,
-    not older, and not smaller unless its LastWritten is the same (a listed Size lags behind
-    a file being written at times: FIDELITY.md; a new file under the name has a new
-    LastWritten); a closed slot with the same LastWritten (a rename keeps it, two files of a
-    chain never share it); a running file not rotated since: no other file of its family
-    last written at or after the plan's listed LastWritten (a rotation keeps the mtime, and
-    the listed Size may have lagged, so the Size cannot tell the rotated file)."""
+def name_still_holds(planned: LogFile, active: bool, listing: list[LogFile],
+                     before: Iterable[LogFile] = ()) -> bool:
+    """Does the name still hold the file the plan saw (``listing``: its family now;
+    ``before``: the plan's listing)? Listed, not older, and not smaller unless its LastWritten
+    is the same (a listed Size lags behind a file being written at times: FIDELITY.md; a new
+    file under the name has a new LastWritten); a closed slot with the same LastWritten (a
+    rename keeps it, two files of a chain never share it); a running file not rotated since:
+    no other file of its family that the plan's listing did not show so, last written at or
+    after the plan's listed LastWritten. A rotation keeps the mtime, and the plan's Size may
+    have lagged, so the Size cannot tell the rotated file; a file listed before with that
+    LastWritten is not it, even written in the same millisecond as the new one."""
     now = next((f for f in listing if f.name == planned.name), None)
     if now is None or now.last_written_ms < planned.last_written_ms:
         return False
@@ -325,9 +328,11 @@ def name_still_holds(planned: LogFile, active: bool, listing: list[LogFile]) -> 
     if not active:
         return now.last_written_ms == planned.last_written_ms
     fam = family(planned.name)
+    listed_before = {(f.name, f.last_written_ms) for f in before}
     return not any(
         f.name != planned.name and family(f.name) == fam
         and f.last_written_ms >= planned.last_written_ms
+        and (f.name, f.last_written_ms) not in listed_before
         for f in listing)
 
 

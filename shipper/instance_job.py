@@ -115,7 +115,7 @@ class InstanceJob:
             if lease.lease.previous_crashed or not state.last_run_clean:
                 ledger.adopt_dangling()
             self._ship(InstanceRun(ledger, Claims(), self.api, self.settings, self.stats,
-                                   self.stop), outcome, listing, complete)
+                                   self.stop, listing), outcome, listing, complete)
         except ShipperError as err:
             self._classify(err, outcome)
         finally:

@@ -626,3 +626,14 @@ def test_a_rotated_file_keeps_the_listed_mtime_whatever_size_was_listed() -> Non
     assert not name_still_holds(planned, True, [new, rotated])
     assert name_still_holds(planned, True, [LogFile(planned.name, 5000, T0),
                                             LogFile(rotated.name, 5000, T0 - MIN_MS)])
+
+
+def test_a_file_listed_before_with_the_same_mtime_is_not_a_rotation() -> None:
+    """A new running file written in the same millisecond as the rotated one (the simulator's
+    clock stands still during a run; tests/scenarios/test_quirks.py): the rotated file was
+    in the plan's listing already, so it is not the planned file rotated since. Counted as
+    one, every run would take the name for rotated and never ship the new file."""
+    rotated = LogFile("slowquery/mysql-slowquery.log.0", 150_169, T0)
+    planned = LogFile("slowquery/mysql-slowquery.log", 170, T0)
+    assert name_still_holds(planned, True, [planned, rotated], before=[planned, rotated])
+    assert not name_still_holds(planned, True, [planned, rotated], before=[planned])
