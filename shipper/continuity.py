@@ -10,7 +10,8 @@ family look continuous to every later run. So a listing sorts each family into:
   rename, a grown file under a name that is never reused, or, for an empty one, a file it may
   have become within the hour or its own name never handed on (``still_under_its_name``)); or
   a file the previous listing showed, whose generation was taken back because its name was
-  handed on before it was read (a ``Sighting``), may have become a listed one within the hour;
+  handed on before it was read (a ``Sighting``), may have become a listed one within the hour,
+  and the family was not undecided then;
 * broken: no known generation can be in the listing at all (none is even a candidate);
 * undecided: known generations are only candidates to prove. The family's baseline (those
   generations) is kept in the state, across runs that stop early, until a complete pass has
@@ -96,7 +97,9 @@ def judge_listing(state: InstanceState, known: list[Generation], plan: Plan,
     only once this run records newer files, and every such commit carries it."""
     certain, possible = presence(plan, known, listing)
     # A file whose generation was taken back (its name handed on before it was read) is as
-    # good a member of its family as an empty generation, for one listing.
+    # good a member of its family as an empty generation, for one listing; but only for a
+    # family that was continuous when it was listed: it says nothing of the files between a
+    # pending baseline and itself.
     witnessed = {continuity_family(s.name) for s in state.unread
                  if _could_have_become(s, listing)}
     changed = bool(state.unread)
@@ -110,7 +113,7 @@ def judge_listing(state: InstanceState, known: list[Generation], plan: Plan,
         baseline = pending.get(fam) or by_family.get(fam, [])
         if not baseline:
             continue
-        if fam in witnessed or any(g in certain for g in baseline):
+        if any(g in certain for g in baseline) or (fam in witnessed and fam not in pending):
             changed |= pending.pop(fam, None) is not None
         elif any(g in possible for g in baseline):
             pending.setdefault(fam, list(baseline))

@@ -149,3 +149,18 @@ def test_a_sighting_does_not_cover_files_written_over_an_hour_later() -> None:
                               LogFile("log/ERROR.1", 171_000, T0 + 3 * HOUR_MS)])
     assert breaks == [] and not state.unread  # undecided: the proofs decide, as without it
     assert state.pending_breaks == {"log/ERROR": [shipped.gen_id]}
+
+
+def test_a_sighting_does_not_settle_a_family_left_undecided_before_it() -> None:
+    """Found by the property suite at 10x (random draws, seed 129): a run after a day's gap
+    left the slow log's family undecided (its known files only candidates), stopped, and
+    took back a generation it had minted. The sighting vouches for the files from its own
+    listing on, not for those between the pending baseline and it: the break must still be
+    decided by the baseline's generations."""
+    old = gen("slowquery/mysql-slowquery.log.3", 20_000, T0 - 25 * HOUR_MS)
+    state = state_of(old)
+    state.pending_breaks = {SLOW: [old.gen_id]}
+    state.unread = [Sighting(SLOW, 200, T0 - 10 * MIN_MS)]
+    listing = [LogFile(SLOW, 400, T0), LogFile(f"{SLOW}.3", 22_000, T0 - 30 * MIN_MS)]
+    breaks, _ = judge(state, listing)
+    assert breaks == [] and state.pending_breaks == {SLOW: [old.gen_id]} and not state.unread
