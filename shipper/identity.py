@@ -33,12 +33,15 @@ family and rotation (hourly for MySQL's running logs), none in an idle run:
   written, and the generation stays with the (Size, LastWritten) recorded: the rename rule
   finds the file under its next slot, and if it was pushed out of the chain, its loss counts;
 * a running file is unrotated while no other file of its family was last written at or after
-  the plan's listed LastWritten (a rotation keeps the mtime). Otherwise nothing is written and
-  an empty generation minted from this listing is forgotten (``Ledger.forget_empty``): the
-  listed (Size, LastWritten) belong to the file that rotated away, and kept, they would hand
-  that file to this generation by the rename rule even where another generation had shipped
-  its bytes (a rotation mid-paging, tests/scenarios/test_quirks.py). The next listing decides
-  both files afresh; the rotated one is kept under its new name for the retention period. An
+  the plan's listed LastWritten, unless the plan's listing showed it so already (a rotation
+  keeps the mtime; a new file can share the millisecond of the one rotated before). Otherwise
+  nothing is written and an empty generation minted from this listing is forgotten
+  (``Ledger.forget_empty``): the listed (Size, LastWritten) belong to the file that rotated
+  away, and kept, they would hand that file to this generation by the rename rule even where
+  another generation had shipped its bytes (a rotation mid-paging, tests/scenarios/
+  test_quirks.py). The next listing decides both files afresh; the rotated one is kept under
+  its new name for the retention period, and until then what the listing showed of it is kept
+  for continuity (a ``Sighting``, ``shipper.continuity``). An
   empty generation that a grown file was planned as is kept instead: it was recorded by an
   earlier listing, while the name held it, so its (Size, LastWritten) hand it no other file;
   and it is what tells the family's continuity that the rotated file is the one it became
