@@ -72,13 +72,7 @@ def portions_suit(gen: Generation, file: LogFile, active: bool, portion_max_byte
 class Page:
     data: bytes
     marker: str  # where the next page starts; the marker of an object ending here
-
-    @property
-    def hour(self) -> int:
-        """The marker's hour (``pages`` yields only pages whose marker parses)."""
-        parsed = parse_marker(self.marker)
-        assert parsed is not None
-        return parsed[0]
+    hour: int  # the marker's hour, as the page's checks parsed it
 
 
 @dataclass(frozen=True)
@@ -138,7 +132,7 @@ def pages(api: RdsApi, instance: str, file: LogFile, offset: int, start: PagingS
         on_bytes(len(data))
         hour = _check_page(portion.data, data, portion.marker, end, hour, offset, resumed)
         marker = portion.marker or marker
-        yield Page(data, marker)
+        yield Page(data, marker, hour)
         end += len(data)
         if portion.pending:
             if end >= stop_at:
