@@ -97,7 +97,8 @@ class Faults:
 
     Ambiguities (no public source settles them; each variant is a switch, see ``AMBIGUITIES``
     and ``draw_variants``): ``marker_hour``, ``filtered_marker_offsets``,
-    ``oracle_listing_marker``, ``no_log_files_error``, ``retired_rest_answer``.
+    ``oracle_listing_marker``, ``no_log_files_error``, ``retired_rest_answer``,
+    ``log_files_max_records``.
 
     Listing quirks: ``empty_listing_rate`` (a DescribeDBLogFiles page comes back empty, no
     marker) and ``size_lag_rate`` (a recently written file's listed Size is up to
@@ -143,6 +144,7 @@ class Faults:
     oracle_listing_marker: str = "marker"
     no_log_files_error: str = "invalid-parameter-combination"
     retired_rest_answer: str = "unknown-operation-404"
+    log_files_max_records: str = "1000"
     # the throttle's time source (tests may substitute a fake clock)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
 
@@ -262,6 +264,11 @@ AMBIGUITIES: dict[str, Ambiguity] = {a.name: a for a in (
                                      "db-instance-not-found"),
               "the error DescribeDBLogFiles gives for DocumentDB, Neptune and RDS Custom "
               "instances (the API reference says only that it does not apply to them)"),
+    Ambiguity("log_files_max_records", ("1000", "100", "20"),
+              "the most records one DescribeDBLogFiles page holds: MaxRecords as asked, up to "
+              "1,000 (100 when absent), as honeycombio/rdslogs#8 saw; at most 100, the range "
+              "DescribeDBInstances documents (20-100); or 20, its documented minimum. The API "
+              "reference gives DescribeDBLogFiles no default and no range, only the Marker"),
     Ambiguity("retired_rest_answer", ("unknown-operation-404", "forbidden-403",
                                       "bad-request-400"),
               "what a retired REST path version (/v13/ after 2027-03-01) answers"),

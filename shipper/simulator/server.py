@@ -580,7 +580,8 @@ class SimulatorServer:
         if engine is not None and engine.max_records_ignored:
             max_records = faults.oracle_max_records
         else:
-            max_records = _int_param(params, "MaxRecords", 20, 1000) or 100
+            asked = _int_param(params, "MaxRecords", 20, 1000) or 100
+            max_records = min(asked, int(faults.log_files_max_records))
         since = _int_param(params, "FileLastWritten")
         min_size = _int_param(params, "FileSize")
         contains = params.get("FilenameContains") or None

@@ -191,7 +191,7 @@ class Instance:
     def __init__(self, world: World, identifier: str, engine: str, *, status: str,
                  tags: Mapping[str, str] | None, cluster: str | None, paused: bool,
                  bytes_per_hour: float, engine_version: str | None,
-                 options: Mapping[str, Any]) -> None:
+                 options: Mapping[str, Any], load_swing: float = 0.0) -> None:
         self._world = world
         self.identifier = identifier
         self.engine = engine
@@ -202,6 +202,9 @@ class Instance:
         self._paused = paused
         self._tags: dict[str, str] = dict(tags or {})
         self._bytes_per_hour = float(bytes_per_hour)
+        self.load_swing = float(load_swing)
+        if not 0.0 <= self.load_swing <= 1.0:
+            raise ValueError("load_swing must be 0..1")
         self._files: dict[str, _Gen] = {}
         self._carry = 0.0
         self._written_until = world.now
@@ -412,11 +415,22 @@ class Instance:
         self._written_until = t
         if seconds <= 0 or not self.writing:
             return
-        self._carry += self._bytes_per_hour * seconds / 3600.0
+        self._carry += self._bytes_per_hour * self._swing(t) * seconds / 3600.0
         nbytes = int(self._carry)
         self._carry -= nbytes
         at = t - 0.001 if boundary else t
         self._engine.write(nbytes, at, seconds)
+
+    def _swing(self, t: float) -> float:
+        """This hour's share of ``bytes_per_hour``: 1, or with ``load_swing`` a factor drawn
+        per instance and hour in [1 - swing, 1 + swing]. Real workloads differ hour by hour,
+        so a reused name (MySQL's ``.N`` a day later) holds more or fewer bytes than the file
+        it replaces; a constant rate makes every day's file the same size."""
+        if not self.load_swing:
+            return 1.0
+        hour = int((t - 0.001) // 3600)
+        draw = random.Random(f"{self._world.seed}:{self.identifier}:{hour}")  # noqa: S311
+        return 1.0 + self.load_swing * (2.0 * draw.random() - 1.0)
 
     def _apply_retention(self, now: float) -> None:
         keep = self._engine.protected()
@@ -467,9 +481,12 @@ class World:
     def add_instance(self, identifier: str, engine: str, *, status: str = "available",
                      tags: Mapping[str, str] | None = None, cluster: str | None = None,
                      paused: bool = False, bytes_per_hour: float = DEFAULT_BYTES_PER_HOUR,
-                     engine_version: str | None = None, **engine_options: Any) -> Instance:
+                     engine_version: str | None = None, load_swing: float = 0.0,
+                     **engine_options: Any) -> Instance:
         """Create an instance whose engine immediately creates its usual files.
 
+        ``load_swing`` (0..1): each hour writes ``bytes_per_hour`` times a factor drawn per
+        instance and hour in [1 - load_swing, 1 + load_swing] (0: the same every hour).
         ``engine_options`` are engine specific (see ``engines.py``), e.g. ``retention_hours``,
         ``rotation_minutes``, ``gz_archives``, ``audit_rotate_bytes``, ``max_error_logs``.
         """
@@ -480,7 +497,8 @@ class World:
                 raise ValueError(f"instance {identifier!r} already exists")
             inst = Instance(self, identifier, engine, status=status, tags=tags, cluster=cluster,
                             paused=paused, bytes_per_hour=bytes_per_hour,
-                            engine_version=engine_version, options=engine_options)
+                            engine_version=engine_version, options=engine_options,
+                            load_swing=load_swing)
             self._instances[identifier] = inst
             return inst
 
