@@ -59,6 +59,23 @@ appended to MySQL's general log). And a grown file that turns out not to be its 
 asked the same before the generation is given up: handed on after the listing, the generation
 is not missing, only under a name this run's listing does not show.
 
+The name check reads "handed on" from the family listing: the name missing, older, or (a
+running log) another file of its family written since. That listing must be the whole family,
+every page (``RdsApi.log_files_like``), or a name past the first page reads as handed on in a
+world where nothing moved. Issue 28 was exactly that: MySQL's slow and general families hold 25
+names, ``….log.5`` to ``….log.9`` sort last, and with a 20-record page (the API reference sets
+no page size) every one of them failed the check. A reused name is no exception to the rule
+once the listing is whole. A day-old generation under ``….log.N`` is prev for the new file
+under that name; when the new file is larger it is GROWN, its proof fails (other bytes), and
+the name check finds the name listed with the LastWritten the plan saw (a closed slot keeps it)
+or, for a running file, no newer file of the family: not handed on, so the file is proven
+against the other candidates and else shipped as new. The same holds for every reused name:
+SQL Server's ``ERROR.N`` and ``SQLAGENT.N`` and MariaDB's ``server_audit.log.N`` (chain slots,
+renamed forward with their mtime: a shift after the listing changes the slot's LastWritten, a
+real hand-on), and Oracle's ``alert_<SID>.log.YYYY-MM-DD`` (stamped: never checked). A file
+left for the next listing by this or any other rule is counted, and the second time in a row
+is an error (``shipper.deferrals``): a misread that defers a file forever cannot stay quiet.
+
 A generation minted for a file after a content proof matched none of its candidates is
 forgotten too, under either kind of name: the proof streamed the name, and may have read the
 file it was handed to, so the listed file may still be one of the candidates. Kept, a slot's
