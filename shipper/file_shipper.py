@@ -14,6 +14,7 @@ from typing import Any
 from shipper.claims import Claims
 from shipper.complete_file import CompleteFile
 from shipper.config import Settings
+from shipper.deferrals import Reason, RunDeferrals
 from shipper.exceptions import DownloadMismatchError, StopRequested
 from shipper.identity import (
     FileJob,
@@ -60,6 +61,7 @@ class InstanceRun:
     stats: RunStats
     stop: threading.Event
     listing: list[LogFile] = field(default_factory=list)  # the one the plan was made from
+    deferrals: RunDeferrals = field(default_factory=RunDeferrals)  # files left for the next run
 
 
 class FileShipper:
@@ -161,6 +163,7 @@ class FileShipper:
             return
         if job.kind is JobKind.SAME_SIZE and job.gen is not None \
                 and not self.claims.is_taken(job.gen):
+            self._leave(Reason.SAME_SIZE)
             log.info("file has a newer LastWritten but the same size; deciding next run",
                      extra=self._extra())
             return
@@ -169,6 +172,7 @@ class FileShipper:
         if self._portions_suit(gen):
             self._ship_portions(gen)
         elif not self._ship_complete(gen):
+            self._leave(Reason.CHANGED_WHILE_READ)
             raise DownloadMismatchError(f"{job.name} changed while it was read")
 
     def _resume_grown(self, gen: Generation) -> bool:
@@ -309,6 +313,7 @@ class FileShipper:
                                     self.shared.listing)
 
     def _rotated_after_listing(self) -> DownloadMismatchError:
+        self._leave(Reason.HANDED_ON)
         return DownloadMismatchError(f"{self.job.name} was rotated after it was listed; "
                                      "it is picked up at the next listing")
 
@@ -324,8 +329,13 @@ class FileShipper:
 
     def _defer(self, gen: Generation) -> None:
         self.claims.defer(gen)
+        self._leave(Reason.ROTATED_WHILE_READ)
         log.warning("file no longer holds the bytes shipped before (rotated since listing); "
                     "it is picked up at the next listing", extra=self._extra())
+
+    def _leave(self, reason: Reason) -> None:
+        """The listed file is left for the next listing (``shipper.deferrals``)."""
+        self.shared.deferrals.add(self.job.name, reason, self.job.file.last_written_ms)
 
     def _note_fallback(self, why: Exception) -> None:
         log.info("portion data not exact; streaming the complete file instead",

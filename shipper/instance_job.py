@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from shipper.claims import Claims
 from shipper.config import Settings
 from shipper.continuity import decide_pending, judge_listing
+from shipper.deferrals import carry_forward
 from shipper.exceptions import (
     AwsAccessError,
     DownloadMismatchError,
@@ -232,10 +233,30 @@ class InstanceJob:
         # still there, and so may be files a cut listing left out.
         if listing and completed and complete:
             self._conclude(shared, plan, listing)
+        outcome.failures += self._judge_deferrals(shared, completed)
         self._observe_lag(outcome, shared.ledger.state)
         if errors:
             raise errors[0] if isinstance(errors[0], ShipperError) else ShipperError(
                 str(errors[0]))
+
+    def _judge_deferrals(self, shared: InstanceRun, completed: bool) -> int:
+        """Keep this pass's deferrals in the state; a file the last pass deferred for the
+        same reason is stuck: an error and a failure each (``shipper.deferrals``)."""
+        ledger = shared.ledger
+        now = shared.deferrals.all()
+        with ledger.lock:
+            kept, stuck = carry_forward(ledger.state.deferred, now, completed)
+            if kept != ledger.state.deferred:
+                ledger.state.deferred = kept
+                ledger.mark_changed()
+        self.stats.add(files_deferred=len(now), files_stuck=len(stuck), failures=len(stuck))
+        for d in stuck:
+            log.error(f"{d.name} was left unshipped by {d.runs} runs in a row ({d.reason}); "
+                      "it is tried again every run and lost when RDS deletes it: report this "
+                      "with the run's log", extra={"instance": self.scope.instance,
+                                                   "file": d.name, "reason": d.reason,
+                                                   "runs": d.runs})
+        return len(stuck)
 
     def _observe_lag(self, outcome: Outcome, state: InstanceState) -> None:
         outcome.lag_seconds = lag_seconds(state, self.leases.clock())

@@ -37,6 +37,8 @@ METRICS = (  # metric name, summary key, unit
     ("RetentionHeadroomSeconds", "retention_headroom_seconds", "Seconds"),
     ("GapBytes", "gap_bytes", "Bytes"),
     ("SuspectedGaps", "suspected_gaps", "Count"),
+    ("FilesDeferred", "files_deferred", "Count"),
+    ("FilesStuck", "files_stuck", "Count"),
     ("Throttles", "throttles", "Count"),
     ("InstancesLeasedElsewhere", "instances_leased_elsewhere", "Count"),
     ("RunSeconds", "seconds", "Seconds"),

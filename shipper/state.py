@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from shipper.deferrals import Deferral
 from shipper.exceptions import StateCorruptError
 from shipper.layout import partition_day
 
@@ -255,6 +256,9 @@ class InstanceState:
     # after it, so while the lease still has this ETag, the lease is free and this state is
     # current (the next run takes the lease with If-Match on it: see shipper.ledger).
     closed_lease_etag: str | None = None
+    # Listed files the last pass left for the next listing, and how many passes in a row did
+    # (shipper.deferrals: the next deferral of the same file for the same reason is an error).
+    deferred: list[Deferral] = field(default_factory=list)
 
     def to_bytes(self) -> bytes:
         doc = {
@@ -275,6 +279,8 @@ class InstanceState:
             doc["closed_lease_etag"] = self.closed_lease_etag
         if self.unread:  # the same
             doc["unread"] = [s.to_json() for s in self.unread[-MAX_SIGHTINGS:]]
+        if self.deferred:  # the same
+            doc["deferred"] = [d.to_json() for d in self.deferred[-MAX_SIGHTINGS:]]
         return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
     @classmethod
@@ -318,6 +324,7 @@ class InstanceState:
                 pending_breaks={str(fam): list(ids)
                                 for fam, ids in doc.get("pending_breaks", {}).items()},
                 unread=[Sighting.from_json(s) for s in doc.get("unread", [])],
+                deferred=[Deferral.from_json(d) for d in doc.get("deferred", [])],
             )
         except (KeyError, TypeError, ValueError) as err:
             raise StateCorruptError(f"state object is malformed ({err!r})", hint) from err
@@ -342,7 +349,7 @@ def _check_top_level(doc: dict[str, Any]) -> None:
         "gaps": (list,), "last_run_id": (str, type(None)),
         "last_run_at": (int, float, type(None)), "last_run_clean": (bool,), "revision": (int,),
         "pending_breaks": (dict,), "closed_lease_etag": (str, type(None)),
-        "unread": (list,),
+        "unread": (list,), "deferred": (list,),
     }
     for name, kinds in expected.items():
         if name not in doc:

@@ -29,6 +29,10 @@ class RunStats:
     long_lines_split: int = 0
     gap_bytes: int = 0
     suspected_gaps: int = 0
+    # listed files left for the next listing (shipper.deferrals), and those left so by the
+    # last run too, for the same reason (each also a failure)
+    files_deferred: int = 0
+    files_stuck: int = 0
     incomplete_listings: int = 0  # listings cut at 1,000 records that filters could not complete
     max_lag_seconds: float = 0.0
     # per instance (its state key): the lag its last listing showed, for retention headroom

@@ -1,0 +1,88 @@
+"""Files a run leaves unshipped for a reason of its own, and the rule that makes them loud.
+
+A run may leave a listed file's bytes for the next listing: its name was handed on after the
+listing (the name check), it rotated while it was read, it changed while it was read, or it
+is listed with a newer LastWritten but the same Size and nothing proved what it is yet. Each
+is right once: the next listing shows the file as it is now. The same file left again for the
+same reason at the next run is not a race any more but a rule that will never let it through,
+and RDS deletes it when its retention ends (issue 28: MySQL's slow-log files deferred day
+after day by a name check that misread a listing, exit 0, nothing lost on the record).
+
+So every deferral is counted in the run's summary (``files_deferred``) and kept in the
+instance's state. The next run that defers the same name for the same reason calls it stuck:
+an error line with the file and the reason, ``files_stuck`` in the summary and metrics, a
+failure (the run exits 1 and the failure alarms fire). The file is still retried every run.
+
+Not a deferral: an unfinished last line held back until the engine completes it (that is
+waiting for the file, not for us), a file that vanished (counted as a loss), a download that
+failed (counted as a failure at once).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+
+class Reason(Enum):
+    HANDED_ON = "handed-on"  # the name check: the name moved after the listing
+    ROTATED_WHILE_READ = "rotated-while-read"  # paging or a stream no longer matched
+    CHANGED_WHILE_READ = "changed-while-read"  # a new file's stream did not match its listing
+    SAME_SIZE = "same-size"  # newer LastWritten, same Size: decided at the next listing
+
+
+@dataclass(frozen=True)
+class Deferral:
+    """One listed file left for the next listing; ``runs``: how many runs in a row did."""
+
+    name: str
+    reason: str
+    last_written_ms: int
+    runs: int = 1
+
+    def to_json(self) -> list[Any]:
+        return [self.name, self.reason, self.last_written_ms, self.runs]
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Deferral:
+        if not (isinstance(raw, list) and len(raw) == 4):
+            raise ValueError("a deferral is not a [name, reason, last written, runs] list")
+        name, reason, written, runs = raw
+        if not (isinstance(name, str) and reason in _REASONS and type(written) is int
+                and type(runs) is int and written >= 0 and runs >= 1):
+            raise ValueError("malformed deferral")
+        return cls(name, reason, written, runs)
+
+
+_REASONS = frozenset(r.value for r in Reason)
+
+
+class RunDeferrals:
+    """The deferrals of one instance's pass, collected from its file jobs (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_name: dict[str, Deferral] = {}
+
+    def add(self, name: str, reason: Reason, last_written_ms: int) -> None:
+        with self._lock:
+            self._by_name.setdefault(name, Deferral(name, reason.value, last_written_ms))
+
+    def all(self) -> list[Deferral]:
+        with self._lock:
+            return sorted(self._by_name.values(), key=lambda d: d.name)
+
+
+def carry_forward(previous: list[Deferral], now: list[Deferral],
+                  pass_complete: bool) -> tuple[list[Deferral], list[Deferral]]:
+    """(what the state keeps, the stuck ones): a deferral of this pass whose name the last
+    pass deferred for the same reason is stuck, its ``runs`` one more. A pass that stopped
+    early keeps the earlier deferrals of files it never reached (it did not retry them)."""
+    before = {(d.name, d.reason): d.runs for d in previous}
+    again = [Deferral(d.name, d.reason, d.last_written_ms, before.get((d.name, d.reason), 0) + 1)
+             for d in now]
+    names = {d.name for d in now}
+    untried = [] if pass_complete else [d for d in previous if d.name not in names]
+    return again + untried, [d for d in again if d.runs > 1]
