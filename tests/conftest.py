@@ -1,7 +1,8 @@
 """Fixtures for every test, from ``tests.support``: ``local_s3`` (one local S3 per session),
 ``aws_world`` (a simulated RDS account and a fresh bucket per test), the unit tests' S3
 ``store``/``bucket``/``s3_client``, the simulator alone (``world``, ``faults``, ``server``;
-``tests.support.simulator``), and fast retries for in-process runs."""
+``tests.support.simulator``), a real S3 server per session (``seaweed_s3``: SeaweedFS;
+``tests.support.seaweed``), and fast retries for in-process runs."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import pytest
 
 from shipper.retry import RetryTimings, set_timings
 from tests.support.s3 import bucket, local_s3, s3_client, store
+from tests.support.seaweed import seaweed_s3
 from tests.support.simulator import faults, server, sim_seed, world
 from tests.support.world import aws_world
 
-__all__ = ["aws_world", "bucket", "faults", "local_s3", "s3_client", "server", "sim_seed",
-           "store", "world"]
+__all__ = ["aws_world", "bucket", "faults", "local_s3", "s3_client", "seaweed_s3", "server",
+           "sim_seed", "store", "world"]
 
 # Whole modules left out of the fast tier (`make test-fast`, -m "not slow"): end-to-end runs
 # against the simulator, child processes, wheel builds and stack deployments. Single slow
@@ -36,6 +38,7 @@ SLOW_MODULES = frozenset({
     "tests/scenarios/test_fresh_and_idle.py",
     "tests/scenarios/test_large_file.py",
     "tests/scenarios/test_quirks.py",
+    "tests/scenarios/test_real_s3.py",
     "tests/scenarios/test_rotation.py",
     "tests/scenarios/test_signals.py",
 })

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from botocore.config import Config
@@ -17,13 +17,23 @@ from shipper.simulator.s3server import LocalS3
 from shipper.stats import RunStats
 
 
+class S3Server(Protocol):
+    """An S3 endpoint the tests run against: moto's (``LocalS3``) or SeaweedFS's
+    (``tests.support.seaweed.SeaweedS3``)."""
+
+    @property
+    def endpoint_url(self) -> str: ...
+
+    def client(self, **kwargs: Any) -> Any: ...
+
+
 @pytest.fixture(scope="session")
 def local_s3() -> Iterator[LocalS3]:
     with LocalS3() as s3:
         yield s3
 
 
-def new_bucket(local_s3: LocalS3, prefix: str = "t", region: str = "us-east-1") -> str:
+def new_bucket(local_s3: S3Server, prefix: str = "t", region: str = "us-east-1") -> str:
     """A fresh bucket (moto's state lives as long as the session, so names never repeat)."""
     name = f"{prefix}-{uuid.uuid4().hex[:20]}"
     client = local_s3.client(region_name=region)

@@ -18,7 +18,7 @@ from shipper.simulator.s3server import LocalS3
 from shipper.simulator.server import SimulatorServer
 from shipper.simulator.world import DEFAULT_START, World
 from tests.support.runs import Run, run_inproc
-from tests.support.s3 import new_bucket
+from tests.support.s3 import S3Server, new_bucket
 
 REGION = "us-east-1"
 PREFIX = "rds-logs/"
@@ -40,7 +40,7 @@ BASE_ENV = {
 class AwsWorld:
     world: World
     sim: SimulatorServer
-    s3: LocalS3
+    s3: S3Server
     bucket: str
     env: dict[str, str] = field(default_factory=dict)
 
@@ -79,7 +79,7 @@ class AwsWorld:
 
 
 @contextlib.contextmanager
-def fresh_aws(local_s3: LocalS3, seed: int = 1, faults: Faults | None = None,
+def fresh_aws(local_s3: S3Server, seed: int = 1, faults: Faults | None = None,
               region: str = REGION, start: float = DEFAULT_START,
               **env: str) -> Iterator[AwsWorld]:
     """A world, its simulator and a fresh bucket (also usable inside a hypothesis example)."""
