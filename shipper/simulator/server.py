@@ -542,7 +542,8 @@ class SimulatorServer:
             if not rows:
                 raise ApiError("DBInstanceNotFound", f"DBInstance {wanted} not found.", 404)
         for name, values in filters.items():
-            key = {"db-instance-id": "id", "db-cluster-id": "cluster", "engine": "engine"}.get(name)
+            key = {"db-instance-id": "id", "db-cluster-id": "cluster", "engine": "engine",
+                   "dbi-resource-id": "resource_id"}.get(name)
             if key is None:
                 raise ApiError("InvalidParameterValue", f"Unrecognized filter name: {name}")
             rows = [r for r in rows
@@ -559,7 +560,8 @@ class SimulatorServer:
             cluster = _el("DBClusterIdentifier", r["cluster"]) if r["cluster"] else ""
             parts.append(
                 f"<DBInstance>{_el('DBInstanceIdentifier', r['id'])}"
-                f"{_el('DBInstanceArn', r['arn'])}{_el('Engine', r['engine'])}"
+                f"{_el('DBInstanceArn', r['arn'])}{_el('DbiResourceId', r['resource_id'])}"
+                f"{_el('Engine', r['engine'])}"
                 f"{_el('EngineVersion', r['version'])}{_el('DBInstanceStatus', r['status'])}"
                 f"{cluster}<TagList>{tags}</TagList>"
                 f"{_el('InstanceCreateTime', _iso(r['created_at']))}</DBInstance>"

@@ -12,6 +12,7 @@ a test that mutates the world. The clock is simulated: nothing happens until ``a
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import random
@@ -67,12 +68,14 @@ class _Gen:
     """One generation, mutable, owned by the world (tests see ``GenerationRecord``)."""
 
     __slots__ = ("_gunzipped", "content", "created_at", "current_name", "deleted_at",
-                 "hidden", "hidden_total", "instance", "last_written", "names", "truth_id")
+                 "hidden", "hidden_total", "instance", "last_written", "names", "resource_id",
+                 "truth_id")
 
     def __init__(self, truth_id: int, instance: str, name: str, created_at: float,
-                 last_written: float) -> None:
+                 last_written: float, resource_id: str = "") -> None:
         self.truth_id = truth_id
-        self.instance = instance
+        self.instance = instance  # the identifier when it was created
+        self.resource_id = resource_id  # the instance's DbiResourceId: never changes
         self.names = [name]
         self.current_name: str | None = name
         self.created_at = created_at
@@ -119,6 +122,7 @@ class GenerationRecord:
     last_written: float
     size: int
     _view: ContentView = field(repr=False, compare=False)
+    resource_id: str = ""  # the DbiResourceId of the instance that wrote it
     _cache: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -182,6 +186,7 @@ def _record(gen: _Gen) -> GenerationRecord:
         truth_id=gen.truth_id, instance=gen.instance, names=tuple(gen.names),
         current_name=gen.current_name, created_at=gen.created_at, deleted_at=gen.deleted_at,
         last_written=gen.last_written, size=view.size, _view=view,
+        resource_id=gen.resource_id,
     )
 
 
@@ -194,6 +199,10 @@ class Instance:
                  options: Mapping[str, Any], load_swing: float = 0.0) -> None:
         self._world = world
         self.identifier = identifier
+        # DbiResourceId: "The Amazon Web Services Region-unique, immutable identifier for the
+        # DB instance" (API reference, DBInstance); a rename keeps it, a new instance under an
+        # old identifier gets its own.
+        self.resource_id = world._new_resource_id(identifier)
         self.engine = engine
         self.engine_version = engine_version or default_version(engine)
         self.cluster = cluster
@@ -325,7 +334,7 @@ class Instance:
             return {name: _record(gen) for name, gen in sorted(self._files.items())}
 
     def generations(self) -> list[GenerationRecord]:
-        return self._world.generations(self.identifier)
+        return self._world.generations(resource_id=self.resource_id)
 
     def _get(self, name: str) -> _Gen:
         gen = self._files.get(name)
@@ -349,7 +358,7 @@ class Instance:
                    last_written: float | None = None) -> None:
         if name in self._files:
             self._op_delete(name)
-        gen = self._world._new_gen(self.identifier, name, at,
+        gen = self._world._new_gen(self.identifier, self.resource_id, name, at,
                                    at if last_written is None else last_written)
         for seg in segments:
             gen.content.append(seg)
@@ -462,6 +471,7 @@ class World:
         self.region = region
         self._instances: dict[str, Instance] = {}
         self._gens: dict[int, _Gen] = {}
+        self._created = 0  # instances ever created (their DbiResourceIds differ)
 
     @property
     def lock(self) -> threading.RLock:
@@ -518,6 +528,38 @@ class World:
         with self._lock:
             return self._instances[identifier]
 
+    def rename_instance(self, old: str, new: str) -> Instance:
+        """``ModifyDBInstance`` with ``NewDBInstanceIdentifier``: the same instance, its files
+        and its DbiResourceId, under a new identifier (and so a new ARN)."""
+        with self._lock:
+            if new in self._instances:
+                raise ValueError(f"instance {new!r} already exists")
+            inst = self._instances.pop(old)
+            inst.identifier = new
+            self._instances[new] = inst
+            return inst
+
+    def switchover(self, blue: str, green: str) -> str:
+        """A blue/green switchover: the blue is renamed by appending ``-oldN`` (the first N
+        free), the green takes the blue's identifier; both keep their files, DbiResourceIds
+        and logging ("Switching a blue/green deployment", RDS and Aurora User Guides: the old
+        blue stays up, read-only until rebooted). Returns the old blue's new identifier."""
+        with self._lock:
+            n = 1
+            while f"{blue}-old{n}" in self._instances:
+                n += 1
+            old_blue = f"{blue}-old{n}"
+            self.rename_instance(blue, old_blue)
+            self.rename_instance(green, blue)
+            return old_blue
+
+    def _new_resource_id(self, identifier: str) -> str:
+        """A DbiResourceId like RDS's (``db-`` and 26 upper-case letters and digits), unique
+        per instance ever created, drawn without touching the content's random stream."""
+        self._created += 1
+        digest = hashlib.sha256(f"{self.seed}:{self._created}:{identifier}".encode()).digest()
+        return "db-" + base64.b32encode(digest).decode()[:26]
+
     def instances(self) -> list[Instance]:
         with self._lock:
             return [self._instances[k] for k in sorted(self._instances)]
@@ -552,20 +594,22 @@ class World:
 
     # --- ground truth --------------------------------------------------------------------------
 
-    def _new_gen(self, instance: str, name: str, created_at: float,
+    def _new_gen(self, instance: str, resource_id: str, name: str, created_at: float,
                  last_written: float) -> _Gen:
         truth_id = len(self._gens) + 1
-        gen = _Gen(truth_id, instance, name, created_at, last_written)
+        gen = _Gen(truth_id, instance, name, created_at, last_written, resource_id)
         self._gens[truth_id] = gen
         return gen
 
     def generations(self, instance: str | None = None,
-                    where: Callable[[GenerationRecord], bool] | None = None
-                    ) -> list[GenerationRecord]:
-        """Snapshots of every generation ever created (of one instance, if given)."""
+                    where: Callable[[GenerationRecord], bool] | None = None,
+                    resource_id: str | None = None) -> list[GenerationRecord]:
+        """Snapshots of every generation ever created (of the instance created as
+        ``instance``, or of the one physical instance ``resource_id``, if given)."""
         with self._lock:
             records = [_record(g) for g in self._gens.values()
-                       if instance is None or g.instance == instance]
+                       if (instance is None or g.instance == instance)
+                       and (resource_id is None or g.resource_id == resource_id)]
         return [r for r in records if where is None or where(r)]
 
     def generation(self, truth_id: int) -> GenerationRecord:
@@ -620,6 +664,7 @@ class World:
             return [
                 {
                     "id": i.identifier, "arn": i.arn, "engine": i.engine,
+                    "resource_id": i.resource_id,
                     "version": i.engine_version, "status": i._status, "cluster": i.cluster,
                     "tags": dict(i._tags), "created_at": i.created_at,
                 }

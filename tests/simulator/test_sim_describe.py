@@ -178,3 +178,68 @@ def test_unknown_action_and_wrong_version(server: SimulatorServer) -> None:
             urllib.request.urlopen(req, timeout=5)
         assert exc.value.code == 400
         assert b"<ErrorResponse" in exc.value.read()
+
+
+# --- an instance's identity: DbiResourceId, renames, switchovers, re-created names -------------
+
+
+def _resource_ids(rds: Any) -> dict[str, str]:
+    return {i["DBInstanceIdentifier"]: i["DbiResourceId"]
+            for i in rds.describe_db_instances()["DBInstances"]}
+
+
+def test_every_instance_has_its_own_immutable_resource_id(world: World, rds: Any) -> None:
+    world.add_instance("a", "postgres")
+    world.add_instance("b", "mysql")
+    ids = _resource_ids(rds)
+    assert len(set(ids.values())) == 2
+    assert all(v.startswith("db-") and len(v) == 29 and v[3:].isalnum() and v[3:].isupper()
+               for v in ids.values())
+    found = rds.describe_db_instances(Filters=[{"Name": "dbi-resource-id",
+                                                "Values": [ids["b"]]}])["DBInstances"]
+    assert [i["DBInstanceIdentifier"] for i in found] == ["b"]
+
+
+def test_a_rename_keeps_files_and_resource_id_and_changes_the_arn(world: World, rds: Any
+                                                                   ) -> None:
+    world.add_instance("old", "postgres", bytes_per_hour=10_000)
+    world.advance(7200)
+    before = _resource_ids(rds)["old"]
+    files = [f["LogFileName"] for f in rds.describe_db_log_files(
+        DBInstanceIdentifier="old")["DescribeDBLogFiles"]]
+    world.rename_instance("old", "new")
+    assert _resource_ids(rds) == {"new": before}
+    out = rds.describe_db_instances(DBInstanceIdentifier="new")["DBInstances"][0]
+    assert out["DBInstanceArn"].endswith(":db:new")
+    assert [f["LogFileName"] for f in rds.describe_db_log_files(
+        DBInstanceIdentifier="new")["DescribeDBLogFiles"]] == files
+    with pytest.raises(ClientError) as exc:
+        rds.describe_db_log_files(DBInstanceIdentifier="old")
+    assert error_of(exc) == ("DBInstanceNotFound", 404)
+    world.advance(3600)  # it goes on logging, and its truth follows its resource id
+    assert len(world.instance("new").generations()) > len(files)
+
+
+def test_a_switchover_renames_green_to_blue_and_blue_to_old1(world: World, rds: Any) -> None:
+    world.add_instance("mydb", "mysql", bytes_per_hour=10_000)
+    world.add_instance("mydb-green-abc123", "mysql", bytes_per_hour=10_000)
+    ids = _resource_ids(rds)
+    assert world.switchover("mydb", "mydb-green-abc123") == "mydb-old1"
+    assert _resource_ids(rds) == {"mydb": ids["mydb-green-abc123"], "mydb-old1": ids["mydb"]}
+    world.add_instance("mydb-green-def456", "mysql")
+    assert world.switchover("mydb", "mydb-green-def456") == "mydb-old2"  # the next free N
+    old1 = world.instance("mydb-old1")
+    written = sum(g.size for g in old1.generations())
+    world.advance(3600)
+    assert sum(g.size for g in old1.generations()) > written, "the old blue keeps logging"
+
+
+def test_a_name_reused_by_a_new_instance_gets_a_new_resource_id(world: World, rds: Any
+                                                                ) -> None:
+    world.add_instance("db", "postgres")
+    first = _resource_ids(rds)["db"]
+    world.remove_instance("db")
+    world.add_instance("db", "postgres")
+    assert _resource_ids(rds)["db"] != first
+    assert {g.resource_id for g in world.generations(instance="db")} == {
+        first, _resource_ids(rds)["db"]}
