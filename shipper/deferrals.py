@@ -1,8 +1,7 @@
 """Files a run leaves unshipped for a reason of its own, and the rule that makes them loud.
 
 A run may leave a listed file's bytes for the next listing: its name was handed on after the
-listing (the name check), it rotated while it was read, it changed while it was read, or it
-is listed with a newer LastWritten but the same Size and nothing proved what it is yet. Each
+listing (the name check), it rotated while it was read, or it changed while it was read. Each
 is right once: the next listing shows the file as it is now. The same file left again for the
 same reason at the next run is not a race any more but a rule that will never let it through,
 and RDS deletes it when its retention ends (issue 28: MySQL's slow-log files deferred day
@@ -13,9 +12,10 @@ instance's state. The next run that defers the same name for the same reason cal
 an error line with the file and the reason, ``files_stuck`` in the summary and metrics, a
 failure (the run exits 1 and the failure alarms fire). The file is still retried every run.
 
-Not a deferral: an unfinished last line held back until the engine completes it (that is
-waiting for the file, not for us), a file that vanished (counted as a loss), a download that
-failed (counted as a failure at once).
+Not a deferral: an unfinished last line held back until the engine completes it, and a file
+listed with a newer LastWritten but no more bytes than were shipped (both wait for the file,
+not for us: nothing listed is left unshipped), a file that vanished (counted as a loss), a
+download that failed (counted as a failure at once).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ class Reason(Enum):
     HANDED_ON = "handed-on"  # the name check: the name moved after the listing
     ROTATED_WHILE_READ = "rotated-while-read"  # paging or a stream no longer matched
     CHANGED_WHILE_READ = "changed-while-read"  # a new file's stream did not match its listing
-    SAME_SIZE = "same-size"  # newer LastWritten, same Size: decided at the next listing
 
 
 @dataclass(frozen=True)

@@ -163,7 +163,6 @@ class FileShipper:
             return
         if job.kind is JobKind.SAME_SIZE and job.gen is not None \
                 and not self.claims.is_taken(job.gen):
-            self._leave(Reason.SAME_SIZE)
             log.info("file has a newer LastWritten but the same size; deciding next run",
                      extra=self._extra())
             return

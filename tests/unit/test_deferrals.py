@@ -21,7 +21,7 @@ def test_the_same_file_for_the_same_reason_twice_is_stuck() -> None:
 
 def test_another_reason_or_another_file_starts_counting_again() -> None:
     before = [Deferral(A, "handed-on", 100, runs=3)]
-    now = [Deferral(A, "same-size", 100), Deferral(B, "handed-on", 7)]
+    now = [Deferral(A, "changed-while-read", 100), Deferral(B, "handed-on", 7)]
     kept, stuck = carry_forward(before, now, pass_complete=True)
     assert stuck == [] and [d.runs for d in kept] == [1, 1]
 
@@ -36,7 +36,7 @@ def test_a_run_keeps_the_first_reason_per_file() -> None:
     run = RunDeferrals()
     run.add(B, Reason.ROTATED_WHILE_READ, 5)
     run.add(A, Reason.HANDED_ON, 9)
-    run.add(A, Reason.SAME_SIZE, 9)
+    run.add(A, Reason.CHANGED_WHILE_READ, 9)
     assert run.all() == [Deferral(B, "rotated-while-read", 5), Deferral(A, "handed-on", 9)]
 
 
