@@ -4,6 +4,9 @@
 # installed from uv.lock by `make test`); checkov lives in its own environment, .venv-checkov,
 # installed from infra/checkov.lock (hash-checked), because it pins a boto3 of its own that must
 # not meet the project's. Prints one summary line per tool and exits non-zero if any failed.
+# cfn-lint and checkov also read every combination of CapacityChoice x ScheduleKind
+# (infra/variants.py writes a copy of cluster.yaml and shipper.yaml per combination, its
+# defaults naming it), since both tools judge a template by its parameter defaults.
 #
 #   make infra-checks               # all three, after installing what they need
 #   bash infra/checks.sh checkov    # or: cfn-lint, hadolint
@@ -63,7 +66,16 @@ run_cfn_lint() {
     [[ -n "$out" ]] && printf '%s\n' "$out"
     local n
     n=$(printf '%s' "$out" | grep -c . || true)
-    record cfn-lint "$rc" "$(ls infra/*.yaml | wc -l) templates, $n findings (errors, warnings and informational)"
+    local vdir vout vrc vn
+    vdir="$(mktemp -d)"
+    "$PYTHON" infra/variants.py "$vdir" >/dev/null || { record cfn-lint 1 "variants.py failed"; return; }
+    vout="$("$PROJECT_BIN/cfn-lint" --include-checks I --format parseable -- "$vdir"/*/*.yaml 2>&1)"
+    vrc=$?
+    [[ -n "$vout" ]] && printf '%s\n' "$vout"
+    vn=$(printf '%s' "$vout" | grep -c . || true)
+    rm -rf "$vdir"
+    [[ "$vrc" -ne 0 ]] && rc=$vrc
+    record cfn-lint "$rc" "$(ls infra/*.yaml | wc -l) templates, $n findings; 6 capacity x schedule combinations, $vn findings (errors, warnings and informational)"
 }
 
 run_hadolint() {
@@ -78,7 +90,7 @@ run_hadolint() {
 
 run_checkov() {
     ensure_checkov || { record checkov 1 "install failed"; return; }
-    local tmp rc_cfn rc_docker detail rc_report
+    local tmp rc_cfn rc_docker rc_variants detail rc_report
     tmp="$(mktemp -d)"
     "$CHECKOV_VENV/bin/checkov" --config-file infra/.checkov.yaml -d infra \
         --framework cloudformation -o json >"$tmp/cfn.json" 2>"$tmp/cfn.err"
@@ -86,8 +98,12 @@ run_checkov() {
     "$CHECKOV_VENV/bin/checkov" --config-file infra/.checkov.yaml -f Dockerfile \
         --framework dockerfile -o json >"$tmp/docker.json" 2>"$tmp/docker.err"
     rc_docker=$?
+    "$PYTHON" infra/variants.py "$tmp/variants" >/dev/null
+    "$CHECKOV_VENV/bin/checkov" --config-file infra/.checkov.yaml -d "$tmp/variants" \
+        --framework cloudformation -o json >"$tmp/variants.json" 2>"$tmp/variants.err"
+    rc_variants=$?
     # Print every failed check, then one summary per framework; fail on anything unparsed.
-    detail="$("$PYTHON" - "$tmp/cfn.json" "$tmp/docker.json" <<'PY'
+    detail="$("$PYTHON" - "$tmp/cfn.json" "$tmp/docker.json" "$tmp/variants.json" <<'PY'
 import json, sys
 parts, bad = [], False
 for path in sys.argv[1:]:
@@ -104,7 +120,8 @@ for path in sys.argv[1:]:
                   file=sys.stderr)
         s = report.get("summary", {})
         bad |= bool(s.get("failed") or s.get("parsing_errors"))
-        parts.append(f"{report.get('check_type')}: {s.get('passed', 0)} passed, "
+        name = report.get('check_type') + (" (6 combinations)" if "variants" in path else "")
+        parts.append(f"{name}: {s.get('passed', 0)} passed, "
                      f"{s.get('failed', 0)} failed, {s.get('skipped', 0)} skipped "
                      f"(each justified inline), {s.get('parsing_errors', 0)} parse errors")
 print("; ".join(parts))
@@ -112,8 +129,8 @@ sys.exit(1 if bad else 0)
 PY
 )"
     rc_report=$?
-    if [[ "$rc_cfn" -ne 0 || "$rc_docker" -ne 0 || "$rc_report" -ne 0 ]]; then
-        cat "$tmp/cfn.err" "$tmp/docker.err" >&2
+    if [[ "$rc_cfn" -ne 0 || "$rc_docker" -ne 0 || "$rc_variants" -ne 0 || "$rc_report" -ne 0 ]]; then
+        cat "$tmp/cfn.err" "$tmp/docker.err" "$tmp/variants.err" >&2
         record checkov 1 "$detail"
     else
         record checkov 0 "$detail"

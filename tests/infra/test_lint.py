@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,56 @@ def test_checkov_clean(framework: str, target: list[str]) -> None:
         for skipped in r.get("results", {}).get("skipped_checks", []):
             reason = (skipped.get("check_result") or {}).get("suppress_comment", "")
             assert len(reason) > 20, f"skip of {skipped['check_id']} needs a real reason"
+
+
+def _variants(tmp_path: Path) -> dict[str, list[Path]]:
+    """infra/variants.py's copies: one directory per capacity x schedule combination."""
+    subprocess.run([sys.executable, str(cfn.INFRA / "variants.py"), str(tmp_path)], check=True,
+                   capture_output=True, timeout=60)
+    return {d.name: sorted(d.glob("*.yaml")) for d in sorted(tmp_path.iterdir())}
+
+
+def test_every_combination_is_written(tmp_path: Path) -> None:
+    combos = _variants(tmp_path)
+    assert sorted(combos) == sorted(
+        f"{c}-{s}" for c in ("ec2_spot_fleet", "ec2_spot_asg", "fargate_spot")
+        for s in ("rule", "scheduler"))
+    for name, files in combos.items():
+        capacity, schedule = name.rsplit("-", 1)
+        assert [f.name for f in files] == ["cluster.yaml", "shipper.yaml"]
+        cluster = cfn.parameter_defaults(cfn_yaml_load(files[0]))
+        shipper = cfn.parameter_defaults(cfn_yaml_load(files[1]))
+        assert cluster["CapacityChoice"] == shipper["CapacityChoice"] == capacity.upper()
+        assert shipper["ScheduleKind"] == schedule.upper()
+
+
+def cfn_yaml_load(path: Path) -> dict[str, object]:
+    from cfnlint.decode import cfn_yaml
+
+    return cfn._plain(cfn_yaml.load(str(path)))  # type: ignore[no-any-return]
+
+
+def test_cfn_lint_finds_nothing_in_any_combination(tmp_path: Path) -> None:
+    from cfnlint.api import ManualArgs, lint_file
+
+    found = [f"{path.parent.name}/{path.name}: {m}" for files in _variants(tmp_path).values()
+             for path in files
+             for m in lint_file(path, config=ManualArgs(include_checks=["I"]))]
+    assert found == []
+
+
+@pytest.mark.slow  # 15 s; `make infra-checks` runs it too
+def test_checkov_clean_in_every_combination(tmp_path: Path) -> None:
+    checkov = tool_or_skip("checkov", ".venv-checkov")
+    _variants(tmp_path / "variants")
+    result = subprocess.run(
+        [checkov, "--config-file", "infra/.checkov.yaml", "-d", str(tmp_path / "variants"),
+         "--framework", "cloudformation", "-o", "json"],
+        capture_output=True, text=True, timeout=300, check=False, cwd=ROOT)
+    report = json.loads(result.stdout)
+    reports = report if isinstance(report, list) else [report]
+    failed = [f"{c['check_id']} {c['resource']} {c['file_path']}"
+              for r in reports for c in r.get("results", {}).get("failed_checks", [])]
+    assert failed == []
+    assert result.returncode == 0, result.stderr
+    assert all(r["summary"]["parsing_errors"] == 0 for r in reports)
