@@ -12,12 +12,14 @@ deploy:   checks first (the subnets reach the AWS APIs, the fleet has room for T
           unchanged stack is a no-op). The image is built and pushed only when its tag is not
           in ECR yet: deploying one commit twice reuses the image (ECR refuses to push a tag
           twice to an IMMUTABLE repository); an uncommitted tree gets a tag of its own. The
-          Spot Fleet's AMI is pinned in the config at the first deploy; --refresh-ami moves it
-          (which replaces the fleet).
-teardown: stops the schedule, stops this task definition's running tasks and waits for them,
-          cancels the Spot Fleet and deregisters its instances, then deletes the stacks in
-          reverse order. The log bucket is KEPT (DeletionPolicy Retain); the ECR repository
-          can only go when empty (--purge-images deletes its images).
+          instances' AMI (Spot Fleet or Auto Scaling group) is pinned in the config at the
+          first deploy; --refresh-ami moves it (which replaces a Spot Fleet).
+teardown: stops the schedule (rule or Scheduler schedule), stops this task definition's
+          running tasks and waits for them, releases the instances (cancels the Spot Fleet, or
+          empties the Auto Scaling group and lifts the scale-in protection ECS put on its
+          instances) and deregisters them, then deletes the stacks in reverse order. The log
+          bucket is KEPT (DeletionPolicy Retain); the ECR repository can only go when empty
+          (--purge-images deletes its images).
 
 --dry-run prints every command and each template's parameters and touches nothing: no AWS
 call, no build (lookups print placeholders; checks that need AWS answers are skipped).
@@ -53,14 +55,16 @@ SERVICE_LINKED_ROLES = {
     "AWSServiceRoleForECS": "ecs.amazonaws.com",
     "AWSServiceRoleForEC2SpotFleet": "spotfleet.amazonaws.com",
     "AWSServiceRoleForEC2Spot": "spot.amazonaws.com",
+    "AWSServiceRoleForAutoScaling": "autoscaling.amazonaws.com",
 }
+EC2_CAPACITIES = ("EC2_SPOT_FLEET", "EC2_SPOT_ASG")
 
 STACKS = ("ecr", "cluster", "shipper")
 TEMPLATES = {name: INFRA / f"{name}.yaml" for name in STACKS}
 # Filled in by this tool from earlier stacks' outputs; a config file must not set them.
 DERIVED = {
-    "shipper": ("ImageUri", "RepositoryArn", "ClusterArn", "CapacityChoice", "Subnets",
-                "SecurityGroupId"),
+    "shipper": ("ImageUri", "RepositoryArn", "ClusterArn", "CapacityChoice", "CapacityProvider",
+                "Subnets", "SecurityGroupId"),
 }
 CONFIG_KEYS = {"region", "profile", "stack_prefix", "builder", "platform", "image_tag",
                "ecr", "cluster", "shipper"}
@@ -119,6 +123,10 @@ class Config:
     @property
     def capacity(self) -> str:
         return self.params["cluster"].get("CapacityChoice", "EC2_SPOT_FLEET")
+
+    @property
+    def schedule_kind(self) -> str:
+        return self.params["shipper"].get("ScheduleKind", "RULE")
 
     def stack(self, name: str) -> str:
         return f"{self.stack_prefix}-{name}"
@@ -277,6 +285,9 @@ class _Placeholders(dict):  # type: ignore[type-arg]
     def __missing__(self, key: str) -> str:
         return f"<{self.name}.{key}>"
 
+    def __bool__(self) -> bool:  # a stack that would be there: teardown shows every step
+        return True
+
 
 def image_tag(config: Config, runner: Runner) -> str:
     if config.image_tag:
@@ -368,6 +379,8 @@ def ensure_service_linked_roles(runner: Runner, config: Config) -> None:
     names = ["AWSServiceRoleForECS"]
     if config.capacity == "EC2_SPOT_FLEET":
         names += ["AWSServiceRoleForEC2SpotFleet", "AWSServiceRoleForEC2Spot"]
+    elif config.capacity == "EC2_SPOT_ASG":
+        names += ["AWSServiceRoleForAutoScaling"]
     runner.say("\n== service-linked roles: " + ", ".join(names))
     for name in names:
         found = runner.lookup(aws(config, "iam", "get-role", "--role-name", name,
@@ -379,9 +392,10 @@ def ensure_service_linked_roles(runner: Runner, config: Config) -> None:
 
 
 def pin_ami(runner: Runner, config: Config, refresh: bool) -> None:
-    """Pin the Spot Fleet's AMI in the config: a new AMI replaces the whole fleet (its
-    LaunchTemplateConfigs cannot change in place), so it moves only when asked."""
-    if config.capacity != "EC2_SPOT_FLEET":
+    """Pin the instances' AMI in the config: a new AMI replaces the whole Spot Fleet (its
+    LaunchTemplateConfigs cannot change in place), so it moves only when asked. The Auto
+    Scaling group keeps it pinned too: the instances it launches stay reproducible."""
+    if config.capacity not in EC2_CAPACITIES:
         return
     pinned = config.params["cluster"].get("EcsAmiId", "")
     if pinned and not refresh:
@@ -395,7 +409,10 @@ def pin_ami(runner: Runner, config: Config, refresh: bool) -> None:
     if latest == pinned:
         runner.say(f"\n== AMI {pinned} is still the newest ECS AMI; nothing to move")
         return
-    if pinned:
+    if pinned and config.capacity == "EC2_SPOT_ASG":
+        runner.say(f"\n== AMI {pinned} -> {latest} (--refresh-ami): a new launch template "
+                   "version; the Auto Scaling group launches its next instances from it")
+    elif pinned:
         runner.say(f"\n== AMI {pinned} -> {latest} (--refresh-ami): CloudFormation REPLACES "
                    "the Spot Fleet; a run in progress on the old fleet gets SIGTERM, commits "
                    "what is durable and exits 143, and the next run continues")
@@ -412,7 +429,8 @@ def check_network(runner: Runner, config: Config) -> None:
     """Refuse subnets from which the tasks cannot reach the AWS APIs (infra/preflight.py)."""
     cluster, shipper = config.params["cluster"], config.params["shipper"]
     problem = task_count_problem(config.capacity, int(shipper.get("TaskCount", "1")),
-                                 int(cluster.get("FleetTargetCapacity", "1")))
+                                 int(cluster.get("FleetTargetCapacity", "1")),
+                                 int(cluster.get("AsgMaxSize", "1")))
     if problem:
         raise DeployError(problem)
     vpc = cluster.get("VpcId", "")
@@ -500,6 +518,10 @@ def deploy(config: Config, runner: Runner, image: str | None, *, yes: bool = Fal
         "RepositoryArn": repository_arn,
         "ClusterArn": cluster_out["ClusterArn"],
         "CapacityChoice": cluster_out["CapacityChoice"],
+        # The ASG's capacity provider name; a cluster stack older than EC2_SPOT_ASG has no
+        # such output, and only EC2_SPOT_ASG reads it.
+        "CapacityProvider": (cluster_out["CapacityProvider"] if runner.dry_run
+                             else cluster_out.get("CapacityProvider") or "none"),
         "Subnets": cluster_out["Subnets"],
         "SecurityGroupId": cluster_out["SecurityGroupId"],
     }
@@ -508,10 +530,14 @@ def deploy(config: Config, runner: Runner, image: str | None, *, yes: bool = Fal
         shipper_params["CapacityChoice"] = config.params["cluster"].get(
             "CapacityChoice", "EC2_SPOT_FLEET")
         shipper_params["Subnets"] = config.params["cluster"].get("Subnets", "<cluster.Subnets>")
+        if config.capacity != "EC2_SPOT_ASG":
+            shipper_params["CapacityProvider"] = config.capacity
     shipper_out = deploy_stack(runner, config, "shipper", shipper_params, capabilities=True)
     runner.say("\n== done")
-    for key in ("BucketName", "LogGroupName", "RuleName", "RunTaskCommand"):
-        runner.say(f"   {key}: {shipper_out[key]}")
+    schedule = "ScheduleName" if config.schedule_kind == "SCHEDULER" else "RuleName"
+    for key in ("BucketName", "LogGroupName", schedule, "RunTaskCommand"):
+        runner.say(f"   {key}: {shipper_out.get(key, '')}" if not runner.dry_run
+                   else f"   {key}: {shipper_out[key]}")
     return dict(shipper_out)
 
 
@@ -547,7 +573,11 @@ def stop_runs(runner: Runner, config: Config) -> None:
     if not shipper or not cluster:
         return
     runner.say("\n== stop the schedule and the running tasks")
-    runner.run(aws(config, "events", "disable-rule", "--name", shipper["RuleName"]))
+    kind = config.schedule_kind if runner.dry_run else shipper.get("ScheduleKind", "RULE")
+    if kind == "SCHEDULER":
+        disable_schedule(runner, config, shipper["ScheduleName"], shipper["ScheduleGroupName"])
+    else:
+        runner.run(aws(config, "events", "disable-rule", "--name", shipper["RuleName"]))
     tasks = _json(runner.lookup(aws(
         config, "ecs", "list-tasks", "--cluster", cluster["ClusterArn"], "--family",
         shipper["TaskDefinitionFamily"], "--desired-status", "RUNNING", "--query", "taskArns",
@@ -559,6 +589,61 @@ def stop_runs(runner: Runner, config: Config) -> None:
         # SIGTERM: the shipper commits what is durable and exits 143 within 20 s.
         runner.run(aws(config, "ecs", "wait", "tasks-stopped", "--cluster",
                        cluster["ClusterArn"], "--tasks", *tasks))
+
+
+# What UpdateSchedule takes back from GetSchedule: it replaces the whole schedule, so every
+# setting is sent again, with State DISABLED (EventBridge Scheduler API Reference).
+SCHEDULE_FIELDS = ("Name", "GroupName", "ScheduleExpression", "ScheduleExpressionTimezone",
+                   "StartDate", "EndDate", "Description", "FlexibleTimeWindow", "Target",
+                   "KmsKeyArn", "ActionAfterCompletion")
+
+
+def disable_schedule(runner: Runner, config: Config, name: str, group: str) -> None:
+    """Scheduler has no disable call of its own: read the schedule, send it back DISABLED."""
+    found = _json(runner.lookup(aws(config, "scheduler", "get-schedule", "--name", name,
+                                    "--group-name", group, "--output", "json"),
+                                placeholder="{}")) or {}
+    if runner.dry_run:
+        found = {"Name": name, "GroupName": group, "Target": "<as deployed>"}
+    if not found:
+        return
+    update = {k: found[k] for k in SCHEDULE_FIELDS if found.get(k) is not None}
+    update["State"] = "DISABLED"
+    runner.run(aws(config, "scheduler", "update-schedule", "--cli-input-json",
+                   json.dumps(update, sort_keys=True, default=str)))
+
+
+def release_asg_instances(runner: Runner, config: Config) -> None:
+    """Empty the Auto Scaling group before the cluster stack goes: ECS protects an instance
+    from scale-in while a task runs there (managed termination protection), and a protected
+    instance keeps the group, the capacity provider and the cluster from being deleted. The
+    tasks are stopped by now: set the group to 0, lift the protection, deregister, wait."""
+    cluster = _outputs_if_any(runner, config, "cluster")
+    group = (cluster["AutoScalingGroupName"] if runner.dry_run
+             else cluster.get("AutoScalingGroupName"))
+    if not cluster or not group:
+        return
+    runner.say("\n== release the Auto Scaling group's instances")
+    runner.run(aws(config, "autoscaling", "update-auto-scaling-group",
+                   "--auto-scaling-group-name", group, "--min-size", "0", "--max-size", "0",
+                   "--desired-capacity", "0"))
+    ids = _json(runner.lookup(aws(config, "autoscaling", "describe-auto-scaling-groups",
+                                  "--auto-scaling-group-names", group, "--query",
+                                  "AutoScalingGroups[0].Instances[].InstanceId",
+                                  "--output", "json"), placeholder="[]")) or []
+    if ids or runner.dry_run:
+        runner.run(aws(config, "autoscaling", "set-instance-protection",
+                       "--auto-scaling-group-name", group, "--instance-ids",
+                       *(ids or ["<instance ids>"]), "--no-protected-from-scale-in"))
+    registered = _json(runner.lookup(aws(config, "ecs", "list-container-instances", "--cluster",
+                                         cluster["ClusterArn"], "--query",
+                                         "containerInstanceArns", "--output", "json"),
+                                     placeholder="[]")) or []
+    for arn in registered:
+        runner.run(aws(config, "ecs", "deregister-container-instance", "--cluster",
+                       cluster["ClusterArn"], "--container-instance", arn, "--force"))
+    if ids:
+        runner.run(aws(config, "ec2", "wait", "instance-terminated", "--instance-ids", *ids))
 
 
 def release_instances(runner: Runner, config: Config) -> None:
@@ -601,6 +686,8 @@ def teardown(config: Config, runner: Runner, purge: bool) -> None:
     delete_stack(runner, config, "shipper")
     if config.capacity == "EC2_SPOT_FLEET":
         release_instances(runner, config)
+    elif config.capacity == "EC2_SPOT_ASG":
+        release_asg_instances(runner, config)
     delete_stack(runner, config, "cluster")
     if purge:
         purge_images(runner, config)

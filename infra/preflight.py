@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+EC2_CAPACITIES = ("EC2_SPOT_FLEET", "EC2_SPOT_ASG")  # tasks on container instances
 TASK_ENDPOINTS = ("ecr.api", "ecr.dkr", "s3", "logs", "rds")
 AGENT_ENDPOINTS = ("ecs", "ecs-agent", "ecs-telemetry")
 # awsvpc tasks per instance: an instance's first ENI is its own. Two is what the smallest
@@ -64,7 +65,7 @@ def missing_endpoints(endpoints: Sequence[Mapping[str, Any]], region: str,
 def network_problems(*, capacity: str, assign_public_ip: bool, subnets: Sequence[str],
                      tables: Sequence[Mapping[str, Any]], endpoints: Sequence[Mapping[str, Any]],
                      region: str, needs_sts: bool) -> list[str]:
-    ec2 = capacity == "EC2_SPOT_FLEET"
+    ec2 = capacity in EC2_CAPACITIES
     missing = missing_endpoints(endpoints, region, ec2, needs_sts)
     problems = []
     for subnet in subnets:
@@ -75,7 +76,7 @@ def network_problems(*, capacity: str, assign_public_ip: bool, subnets: Sequence
             continue
         if route == "igw" and ec2:
             why = ("is public (its default route is an internet gateway) and has no NAT: with "
-                   "EC2_SPOT_FLEET a task's network interface never gets a public IP, so the "
+                   f"{capacity} a task's network interface never gets a public IP, so the "
                    "task cannot reach ECR, S3 or RDS and every run fails")
         elif route == "igw":
             why = ("is public but shipper.AssignPublicIp is DISABLED: a Fargate task there "
@@ -91,10 +92,17 @@ def network_problems(*, capacity: str, assign_public_ip: bool, subnets: Sequence
     return problems
 
 
-def task_count_problem(capacity: str, task_count: int, fleet_capacity: int) -> str | None:
-    if capacity != "EC2_SPOT_FLEET" or task_count <= fleet_capacity * TASKS_PER_INSTANCE:
+def task_count_problem(capacity: str, task_count: int, fleet_capacity: int,
+                       asg_max_size: int = 1) -> str | None:
+    """EC2_SPOT_FLEET keeps FleetTargetCapacity instances; EC2_SPOT_ASG may grow to
+    AsgMaxSize. Either way each awsvpc task needs an ENI of its own on them."""
+    if capacity not in EC2_CAPACITIES:
+        return None
+    name, instances = (("FleetTargetCapacity", fleet_capacity) if capacity == "EC2_SPOT_FLEET"
+                       else ("AsgMaxSize", asg_max_size))
+    if task_count <= instances * TASKS_PER_INSTANCE:
         return None
     return (f"shipper.TaskCount {task_count} needs more network interfaces than "
-            f"cluster.FleetTargetCapacity {fleet_capacity} instance(s) may have (awsvpc: one "
+            f"cluster.{name} {instances} instance(s) may have (awsvpc: one "
             f"ENI per task, about {TASKS_PER_INSTANCE} tasks on small instances); raise "
-            "FleetTargetCapacity or lower TaskCount")
+            f"{name} or lower TaskCount")

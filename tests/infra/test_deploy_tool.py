@@ -179,3 +179,72 @@ def test_real_run_reports_a_failing_command(no_cloud: dict[str, str], tmp_path: 
     first_step = ("aws cloudformation delete-stack --stack-name rds-log-shipper-shipper "
                   "--region eu-west-1")
     assert called[-1] == first_step, "stops at the first failure"
+
+
+COMBINATIONS = [(c, s) for c in ("EC2_SPOT_FLEET", "EC2_SPOT_ASG", "FARGATE_SPOT")
+                for s in ("RULE", "SCHEDULER")]
+
+
+@pytest.mark.parametrize(("capacity", "schedule"), COMBINATIONS)
+def test_dry_runs_cover_every_combination(no_cloud: dict[str, str], tmp_path: Path,
+                                          capacity: str, schedule: str) -> None:
+    path = _config(tmp_path, **{"cluster.CapacityChoice": capacity,
+                                "shipper.ScheduleKind": schedule})
+    out = _dry_run(no_cloud, "deploy", "--config", str(path), "--image", "r.example/s:1")
+    shipper = next(c for c in _commands(out) if "rds-log-shipper-shipper" in c and "deploy" in c)
+    start, end = shipper.index("--parameter-overrides"), shipper.index("--capabilities")
+    overrides = dict(item.split("=", 1) for item in shipper[start + 1:end])
+    assert overrides["CapacityChoice"] == capacity
+    assert overrides["ScheduleKind"] == schedule
+    assert overrides["CapacityProvider"] == (
+        "<cluster.CapacityProvider>" if capacity == "EC2_SPOT_ASG" else capacity)
+    roles = {c[c.index("--role-name") + 1] for c in _commands(out) if "get-role" in c}
+    assert ("AWSServiceRoleForAutoScaling" in roles) == (capacity == "EC2_SPOT_ASG")
+    assert ("AWSServiceRoleForEC2SpotFleet" in roles) == (capacity == "EC2_SPOT_FLEET")
+    assert ("ScheduleName: <shipper.ScheduleName>" in out) == (schedule == "SCHEDULER")
+
+    down = _commands(_dry_run(no_cloud, "teardown", "--config", str(path)))
+    ops = [" ".join(c[1:3]) for c in down]
+    stop = "scheduler update-schedule" if schedule == "SCHEDULER" else "events disable-rule"
+    assert stop in ops
+    if schedule == "SCHEDULER":
+        update = next(c for c in down if c[1:3] == ["scheduler", "update-schedule"])
+        assert json.loads(update[update.index("--cli-input-json") + 1])["State"] == "DISABLED"
+    release = {"EC2_SPOT_FLEET": "ec2 cancel-spot-fleet-requests",
+               "EC2_SPOT_ASG": "autoscaling set-instance-protection"}.get(capacity)
+    deletes = [i for i, o in enumerate(ops) if o == "cloudformation delete-stack"]
+    if release:
+        assert deletes[0] < ops.index(release) < deletes[1], "after the shipper stack, before "
+        "the cluster stack"
+    else:
+        assert not {o for o in ops if o.startswith(("autoscaling", "ec2 cancel"))}
+    assert ops.index(stop) < deletes[0]
+
+
+@pytest.mark.parametrize(("capacity", "count", "refused"), [
+    ("EC2_SPOT_ASG", 2, False), ("EC2_SPOT_ASG", 3, True), ("EC2_SPOT_FLEET", 3, True),
+    ("FARGATE_SPOT", 10, False)])
+def test_task_count_against_the_instances(capacity: str, count: int, refused: bool) -> None:
+    from preflight import task_count_problem
+
+    problem = task_count_problem(capacity, count, fleet_capacity=1, asg_max_size=1)
+    assert bool(problem) == refused
+    if problem and capacity == "EC2_SPOT_ASG":
+        assert "AsgMaxSize" in problem
+
+
+@pytest.mark.parametrize(("capacity", "public_ip", "refused"), [
+    ("EC2_SPOT_ASG", True, True), ("EC2_SPOT_FLEET", True, True), ("FARGATE_SPOT", True, False),
+    ("FARGATE_SPOT", False, True)])
+def test_a_public_subnet_is_refused_to_instance_tasks(capacity: str, public_ip: bool,
+                                                      refused: bool) -> None:
+    from preflight import network_problems
+
+    tables = [{"Associations": [{"SubnetId": "subnet-1"}],
+               "Routes": [{"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": "igw-1"}]}]
+    problems = network_problems(capacity=capacity, assign_public_ip=public_ip,
+                                subnets=["subnet-1"], tables=tables, endpoints=[],
+                                region="eu-west-1", needs_sts=False)
+    assert bool(problems) == refused
+    if refused and capacity.startswith("EC2"):
+        assert f"with {capacity} a task's network interface never gets a public IP" in problems[0]
