@@ -617,24 +617,26 @@ def release_asg_instances(runner: Runner, config: Config) -> None:
     """Empty the Auto Scaling group before the cluster stack goes: ECS protects an instance
     from scale-in while a task runs there (managed termination protection), and a protected
     instance keeps the group, the capacity provider and the cluster from being deleted. The
-    tasks are stopped by now: set the group to 0, lift the protection, deregister, wait."""
+    tasks are stopped by now: lift the protection, set the group to 0, deregister, wait."""
     cluster = _outputs_if_any(runner, config, "cluster")
     group = (cluster["AutoScalingGroupName"] if runner.dry_run
              else cluster.get("AutoScalingGroupName"))
     if not cluster or not group:
         return
     runner.say("\n== release the Auto Scaling group's instances")
-    runner.run(aws(config, "autoscaling", "update-auto-scaling-group",
-                   "--auto-scaling-group-name", group, "--min-size", "0", "--max-size", "0",
-                   "--desired-capacity", "0"))
     ids = _json(runner.lookup(aws(config, "autoscaling", "describe-auto-scaling-groups",
                                   "--auto-scaling-group-names", group, "--query",
                                   "AutoScalingGroups[0].Instances[].InstanceId",
                                   "--output", "json"), placeholder="[]")) or []
+    # Protection first: a scale-in to 0 then takes every instance (a protected one would
+    # be skipped by it).
     if ids or runner.dry_run:
         runner.run(aws(config, "autoscaling", "set-instance-protection",
                        "--auto-scaling-group-name", group, "--instance-ids",
                        *(ids or ["<instance ids>"]), "--no-protected-from-scale-in"))
+    runner.run(aws(config, "autoscaling", "update-auto-scaling-group",
+                   "--auto-scaling-group-name", group, "--min-size", "0", "--max-size", "0",
+                   "--desired-capacity", "0"))
     registered = _json(runner.lookup(aws(config, "ecs", "list-container-instances", "--cluster",
                                          cluster["ClusterArn"], "--query",
                                          "containerInstanceArns", "--output", "json"),

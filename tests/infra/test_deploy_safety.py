@@ -347,9 +347,17 @@ class BotoAws(StubAws):
                 i += 1
             if flag in ("region", "query", "output", "profile"):
                 continue
+            if flag == "cli-input-json":
+                params.update(json.loads(values[0]))
+                continue
+            if flag.startswith("no-") and flag[3:].replace("-", "") in by_key:
+                params[by_key[flag[3:].replace("-", "")][0]] = False
+                continue
             member, shape = by_key[flag.replace("-", "")]
             params[member] = (values if shape.type_name == "list"
-                              else True if shape.type_name == "boolean" else values[0])
+                              else True if shape.type_name == "boolean"
+                              else int(values[0]) if shape.type_name == "integer"
+                              else values[0])
         return params
 
 
@@ -447,3 +455,69 @@ def test_a_kept_archive_is_not_walked_away_from(tmp_path: Path, changes: dict[st
 def test_examples_stay_runnable() -> None:
     assert (ROOT / "infra" / "deploy.example.json").exists()
     assert cfn.REGION == REGION
+
+
+@pytest.mark.parametrize(("capacity", "schedule"), [
+    ("EC2_SPOT_ASG", "SCHEDULER"), ("EC2_SPOT_ASG", "RULE"), ("FARGATE_SPOT", "SCHEDULER")])
+def test_teardown_on_moto_releases_the_protected_instance(tmp_path: Path, capacity: str,
+                                                          schedule: str) -> None:
+    """A task runs on the Auto Scaling group's instance, which ECS has protected from
+    scale-in; teardown disables the schedule, stops the task, empties the group, lifts the
+    protection and deletes every stack (moto stands in as test_moto_deploy describes)."""
+    from tests.infra.test_moto_deploy import (
+        Deployer,
+        _network,
+        deploy_cluster,
+        deploy_shipper,
+        register_instance,
+        run_as_scheduled,
+    )
+
+    with mock_aws():
+        vpc, subnets = _network()
+        aws = Deployer()
+        aws.deploy("rds-log-shipper-ecr", "ecr.yaml")
+        cluster = deploy_cluster(aws, "rds-log-shipper-cluster", capacity, vpc, subnets)
+        shipper, rendered = deploy_shipper(aws, "rds-log-shipper-shipper", cluster, capacity,
+                                           schedule)
+        group = cluster.get("AutoScalingGroupName")
+        instance = register_instance(cluster["ClusterArn"], group) if group else None
+        task = run_as_scheduled(shipper, cluster["ClusterArn"], rendered)
+        autoscaling = boto3.client("autoscaling", region_name=REGION)
+        if group:
+            # What managed termination protection does while a task runs there.
+            autoscaling.set_instance_protection(AutoScalingGroupName=group,
+                                                InstanceIds=[instance],
+                                                ProtectedFromScaleIn=True)
+
+        runner = BotoAws()
+        cfg = config(tmp_path, **{"cluster.CapacityChoice": capacity,
+                                  "shipper.ScheduleKind": schedule})
+        deploy.teardown(cfg, runner, purge=False)
+
+        stop = (("update-schedule",) if schedule == "SCHEDULER" else ("disable-rule",))
+        order = [runner.index(*stop), runner.index("stop-task"), runner.index("tasks-stopped"),
+                 runner.index("delete-stack", "rds-log-shipper-shipper")]
+        if group:
+            order += [runner.index("set-instance-protection"),
+                      runner.index("update-auto-scaling-group"),
+                      runner.index("deregister-container-instance")]
+        order += [runner.index("delete-stack", "rds-log-shipper-cluster"),
+                  runner.index("delete-stack", "rds-log-shipper-ecr")]
+        assert order == sorted(order), runner.text
+        ecs = boto3.client("ecs", region_name=REGION)
+        assert ecs.describe_tasks(cluster=cluster["ClusterArn"], tasks=[task["taskArn"]])[
+            "tasks"][0]["lastStatus"] == "STOPPED"
+        if schedule == "SCHEDULER":
+            update = runner.commands[runner.index("update-schedule")]
+            sent = json.loads(update[update.index("--cli-input-json") + 1])
+            assert sent["State"] == "DISABLED"
+            assert sent["Target"]["EcsParameters"]["TaskDefinitionArn"] == shipper[
+                "TaskDefinitionArn"], "the schedule is sent back whole, only disabled"
+        if group:
+            assert instance in runner.commands[runner.index("set-instance-protection")]
+            assert "--no-protected-from-scale-in" in runner.commands[
+                runner.index("set-instance-protection")]
+        stacks = boto3.client("cloudformation", region_name=REGION).list_stacks(
+            StackStatusFilter=["CREATE_COMPLETE"])["StackSummaries"]
+        assert stacks == [], "every stack deleted"

@@ -278,3 +278,240 @@ def test_spot_fleet_cluster_and_every_shipper_option(aws: Deployer) -> None:
     (target,) = events.list_targets_by_rule(Rule=out["RuleName"])["Targets"]
     assert target["EcsParameters"]["TaskCount"] == 2
     assert "--launch-type EC2" in out["RunTaskCommand"]
+
+
+# --- EC2_SPOT_ASG and ScheduleKind SCHEDULER (issue 26) -------------------------------------
+#
+# moto's CloudFormation does not serve, as of moto 5.2.5 (each skipped with a warning):
+# AWS::ECS::CapacityProvider, AWS::ECS::ClusterCapacityProviderAssociations,
+# AWS::Scheduler::ScheduleGroup and AWS::Scheduler::Schedule. Their properties are rendered
+# offline (cfntools) and created through moto's ECS and Scheduler APIs instead, which
+# botocore first validates against the services' API models: a misspelt or misplaced
+# property fails there. ECS's API spells the CloudFormation names in camelCase; Scheduler's
+# takes them as they are except inside CapacityProviderStrategy and NetworkConfiguration,
+# which are camelCase in its API (Scheduler API Reference, CapacityProviderStrategyItem) and
+# PascalCase in CloudFormation (AWS::Scheduler::Schedule CapacityProviderStrategyItem).
+# Of the Auto Scaling group moto keeps min, max, protection and the mixed instances policy,
+# but ignores CapacityRebalance, splits AllowedInstanceTypes into characters (a
+# CommaDelimitedList it receives as text), and resolves the group's GetAtt of the launch
+# template only when the template is created first (DependsOn in the copy below). It launches
+# no instance by itself: nothing runs ECS managed scaling (the tests set the desired count and
+# protect the instance as ECS would). moto also keeps a rule target's CapacityProviderStrategy
+# and NetworkConfiguration empty, and cannot place an awsvpc task.
+
+ASG_MOTO_GAPS = {"AWS::ECS::CapacityProvider", "AWS::ECS::ClusterCapacityProviderAssociations"}
+SCHEDULER_MOTO_GAPS = {"AWS::Scheduler::ScheduleGroup", "AWS::Scheduler::Schedule"}
+AMI_PARAMETER = "/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id"
+
+
+def _camel(value: Any) -> Any:
+    """CloudFormation's PascalCase property names as ECS's API spells them."""
+    if isinstance(value, dict):
+        return {k[0].lower() + k[1:]: _camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
+def _scheduler_api(schedule: dict[str, Any]) -> dict[str, Any]:
+    """A rendered AWS::Scheduler::Schedule as CreateSchedule's parameters."""
+    out = json.loads(json.dumps(schedule))
+    ecs = out["Target"]["EcsParameters"]
+    ecs["CapacityProviderStrategy"] = _camel(ecs.get("CapacityProviderStrategy", []))
+    network = ecs.get("NetworkConfiguration", {})
+    if "AwsvpcConfiguration" in network:
+        ecs["NetworkConfiguration"] = {"awsvpcConfiguration": network["AwsvpcConfiguration"]}
+    return out  # type: ignore[no-any-return]
+
+
+def deploy_cluster(aws: Deployer, stack: str, capacity: str, vpc: str,
+                   subnets: list[str]) -> dict[str, str]:
+    """The cluster stack on moto, with stand-ins for what moto's CloudFormation lacks."""
+    ami = boto3.client("ssm", region_name=REGION).get_parameter(Name=AMI_PARAMETER)[
+        "Parameter"]["Value"]
+    template = cfn.load("cluster.yaml")
+    params = {"VpcId": vpc, "Subnets": ",".join(subnets), "CapacityChoice": capacity,
+              "EcsAmiId": ami}
+    if capacity == "EC2_SPOT_FLEET":
+        del template["Resources"]["SpotFleet"]  # moto reads LaunchSpecifications only
+        del template["Outputs"]["SpotFleetRequestId"]
+    if capacity == "EC2_SPOT_ASG":
+        template["Resources"]["AutoScalingGroup"]["DependsOn"] = "LaunchTemplate"
+    out = aws.deploy(stack, template, **params)
+    if capacity != "EC2_SPOT_ASG":
+        return out
+    assert aws.unsupported >= ASG_MOTO_GAPS
+    group = out["AutoScalingGroupName"]
+    (asg,) = boto3.client("autoscaling", region_name=REGION).describe_auto_scaling_groups(
+        AutoScalingGroupNames=[group])["AutoScalingGroups"]
+    rendered = cfn.render("cluster.yaml", {**params},
+                          refs={"AutoScalingGroup": group, "Cluster": out["ClusterName"],
+                                "CapacityProvider": f"{stack}-capacity"})
+    provider = rendered.props("CapacityProvider")
+    ecs = boto3.client("ecs", region_name=REGION)
+    created = ecs.create_capacity_provider(
+        name=f"{stack}-capacity",
+        autoScalingGroupProvider={**_camel(provider["AutoScalingGroupProvider"]),
+                                  "autoScalingGroupArn": asg["AutoScalingGroupARN"]},
+        tags=[{"key": t["Key"], "value": t["Value"]} for t in provider["Tags"]])
+    association = rendered.props("ClusterCapacityProviders")
+    ecs.put_cluster_capacity_providers(
+        cluster=association["Cluster"], capacityProviders=association["CapacityProviders"],
+        defaultCapacityProviderStrategy=_camel(association["DefaultCapacityProviderStrategy"]))
+    # What the output would say, had moto created the capacity provider.
+    return {**out, "CapacityProvider": created["capacityProvider"]["name"]}
+
+
+def deploy_shipper(aws: Deployer, stack: str, cluster_out: dict[str, str], capacity: str,
+                   schedule: str, **extra: Any) -> tuple[dict[str, str], cfn.Rendered]:
+    params = {"ImageUri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/rds-log-shipper:abc1234",
+              "ClusterArn": cluster_out["ClusterArn"], "CapacityChoice": capacity,
+              "CapacityProvider": cluster_out.get("CapacityProvider", capacity),
+              "Subnets": cluster_out["Subnets"],
+              "SecurityGroupId": cluster_out["SecurityGroupId"], "ScheduleKind": schedule,
+              **extra}
+    out = aws.deploy(stack, "shipper.yaml", **params)
+    queue = out["DeadLetterQueueUrl"].rsplit("/", 1)[1]
+    # cfntools names the stack "teststack": the schedule and its group are created as such.
+    rendered = cfn.render("shipper.yaml", params,
+                          refs={"LogBucket": out["BucketName"],
+                                "TaskDefinition": out["TaskDefinitionArn"],
+                                "ScheduleGroup": "teststack-schedules"},
+                          attrs={"TaskRole.Arn": out["TaskRoleArn"],
+                                 "ExecutionRole.Arn": out["ExecutionRoleArn"],
+                                 "SchedulerRole.Arn": out.get("SchedulerRoleArn", ""),
+                                 "DeadLetterQueue.Arn":
+                                     f"arn:aws:sqs:{REGION}:{cfn.ACCOUNT}:{queue}"})
+    if schedule == "SCHEDULER":
+        assert aws.unsupported >= SCHEDULER_MOTO_GAPS
+        # Named after this stack, as CloudFormation would (cfntools renders "teststack").
+        scheduler = boto3.client("scheduler", region_name=REGION)
+        group = {**rendered.props("ScheduleGroup"), "Name": f"{stack}-schedules"}
+        scheduler.create_schedule_group(Name=group["Name"], Tags=group["Tags"])
+        schedule = {**rendered.props("Schedule"), "GroupName": group["Name"]}
+        assert schedule["Name"] == "teststack-schedule"
+        schedule["Name"] = out["ScheduleName"]
+        scheduler.create_schedule(**_scheduler_api(schedule))
+        assert out["ScheduleGroupName"] == group["Name"]
+    return out, rendered
+
+
+def run_as_scheduled(out: dict[str, str], cluster_arn: str,
+                     rendered: cfn.Rendered) -> dict[str, Any]:
+    """Start a task the way the schedule's target says (RunTask with its EcsParameters), on a
+    registered container instance when the capacity is EC2. moto cannot place the awsvpc task
+    definition (moto 5.2): a bridge-mode revision of the same family stands in for it. moto
+    keeps a rule target's CapacityProviderStrategy empty: the rendered one stands in."""
+    ecs = boto3.client("ecs", region_name=REGION)
+    if "ScheduleName" in out:
+        target = boto3.client("scheduler", region_name=REGION).get_schedule(
+            Name=out["ScheduleName"], GroupName=out["ScheduleGroupName"])["Target"]
+        params = target["EcsParameters"]
+        params["CapacityProviderStrategy"] = [
+            {"CapacityProvider": i["capacityProvider"], "Weight": i["weight"]}
+            for i in params.get("CapacityProviderStrategy", [])]
+    else:
+        (target,) = boto3.client("events", region_name=REGION).list_targets_by_rule(
+            Rule=out["RuleName"])["Targets"]
+        params = {**target["EcsParameters"], "CapacityProviderStrategy": rendered.props(
+            "ScheduleRule")["Targets"][0]["EcsParameters"].get("CapacityProviderStrategy", [])}
+    assert target["Arn"] == cluster_arn
+    family = ecs.describe_task_definition(taskDefinition=params["TaskDefinitionArn"])[
+        "taskDefinition"]
+    revision = ecs.register_task_definition(
+        family=family["family"], containerDefinitions=[{
+            "name": "shipper", "image": family["containerDefinitions"][0]["image"],
+            "memory": 512}])["taskDefinition"]["taskDefinitionArn"]
+    strategy = [{"capacityProvider": s["CapacityProvider"], "weight": s["Weight"]}
+                for s in params.get("CapacityProviderStrategy", [])]
+    (task,) = ecs.run_task(cluster=cluster_arn, taskDefinition=revision,
+                           count=params["TaskCount"],
+                           **({"launchType": params["LaunchType"]} if "LaunchType" in params
+                              else {"capacityProviderStrategy": strategy}))["tasks"]
+    return task  # type: ignore[no-any-return]
+
+
+def register_instance(cluster_arn: str, group: str | None) -> str:
+    """An instance joins the cluster as the ECS agent would register it: from the Auto Scaling
+    group when there is one (as managed scaling would have it launch one), else bare."""
+    ec2 = boto3.client("ec2", region_name=REGION)
+    if group:
+        autoscaling = boto3.client("autoscaling", region_name=REGION)
+        autoscaling.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=1)
+        (instance,) = [i["InstanceId"] for i in autoscaling.describe_auto_scaling_groups(
+            AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["Instances"]]
+    else:
+        instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)[
+            "Instances"][0]["InstanceId"]
+    document = json.dumps({"instanceId": instance, "region": REGION})
+    boto3.client("ecs", region_name=REGION).register_container_instance(
+        cluster=cluster_arn, instanceIdentityDocument=document)
+    return instance
+
+
+@pytest.mark.parametrize("schedule", ["RULE", "SCHEDULER"])
+def test_asg_capacity_provider_runs_the_scheduled_task(aws: Deployer, schedule: str) -> None:
+    vpc, subnets = _network()
+    cluster_out = deploy_cluster(aws, "rls-cluster", "EC2_SPOT_ASG", vpc, subnets)
+    assert set(aws.resources("rls-cluster")) == {
+        "Cluster", "SecurityGroup", "InstanceRole", "InstanceProfile", "LaunchTemplate",
+        "AutoScalingGroup"}
+    autoscaling = boto3.client("autoscaling", region_name=REGION)
+    (asg,) = autoscaling.describe_auto_scaling_groups(
+        AutoScalingGroupNames=[cluster_out["AutoScalingGroupName"]])["AutoScalingGroups"]
+    assert (asg["MinSize"], asg["MaxSize"], asg["DesiredCapacity"]) == (0, 1, 0)
+    assert asg["NewInstancesProtectedFromScaleIn"] is True
+    policy = asg["MixedInstancesPolicy"]
+    assert policy["InstancesDistribution"] == {
+        "OnDemandBaseCapacity": 0, "OnDemandPercentageAboveBaseCapacity": 0,
+        "SpotAllocationStrategy": "price-capacity-optimized"}
+    spec = policy["LaunchTemplate"]["LaunchTemplateSpecification"]
+    assert spec["LaunchTemplateId"] == aws.physical("rls-cluster", "LaunchTemplate")
+    ecs = boto3.client("ecs", region_name=REGION)
+    (provider,) = ecs.describe_capacity_providers(
+        capacityProviders=[cluster_out["CapacityProvider"]])["capacityProviders"]
+    assert provider["autoScalingGroupProvider"]["managedTerminationProtection"] == "ENABLED"
+    assert provider["autoScalingGroupProvider"]["managedScaling"]["targetCapacity"] == 100
+    (cluster,) = ecs.describe_clusters(clusters=[cluster_out["ClusterArn"]])["clusters"]
+    assert cluster["defaultCapacityProviderStrategy"] == [
+        {"capacityProvider": cluster_out["CapacityProvider"], "weight": 1}]
+
+    out, rendered = deploy_shipper(aws, "rls-shipper", cluster_out, "EC2_SPOT_ASG", schedule)
+    expected = {k: v["Type"] for k, v in rendered.resources.items()
+                if v["Type"] not in MOTO_UNSUPPORTED | SCHEDULER_MOTO_GAPS}
+    assert {k: v["ResourceType"] for k, v in aws.resources("rls-shipper").items()} == expected
+    assert "--capacity-provider-strategy capacityProvider=" + cluster_out["CapacityProvider"] \
+        in out["RunTaskCommand"]
+
+    register_instance(cluster_out["ClusterArn"], cluster_out["AutoScalingGroupName"])
+    task = run_as_scheduled(out, cluster_out["ClusterArn"], rendered)
+    assert task["capacityProviderName"] == cluster_out["CapacityProvider"]
+    assert task.get("launchType", "") == ""
+
+
+@pytest.mark.parametrize("capacity", ["EC2_SPOT_FLEET", "FARGATE_SPOT"])
+def test_scheduler_schedule_runs_the_task(aws: Deployer, capacity: str) -> None:
+    vpc, subnets = _network()
+    cluster_out = deploy_cluster(aws, "rls-cluster", capacity, vpc, subnets)
+    out, rendered = deploy_shipper(aws, "rls-shipper", cluster_out, capacity, "SCHEDULER")
+    created = aws.resources("rls-shipper")
+    assert "SchedulerRole" in created and "EventsRole" not in created
+    assert "ScheduleRule" not in created and "DeadLetterQueuePolicy" not in created
+    schedule = boto3.client("scheduler", region_name=REGION).get_schedule(
+        Name=out["ScheduleName"], GroupName=out["ScheduleGroupName"])
+    assert schedule["Target"]["RoleArn"] == out["SchedulerRoleArn"]
+    assert schedule["Target"]["DeadLetterConfig"]["Arn"].endswith(
+        out["DeadLetterQueueUrl"].rsplit("/", 1)[1])
+    assert schedule["ScheduleExpression"] == "rate(15 minutes)"
+    iam = boto3.client("iam", region_name=REGION)
+    role = out["SchedulerRoleArn"].rsplit("/", 1)[1]
+    stored = _no_nulls(_policy(iam.get_role_policy(RoleName=role, PolicyName="run-shipper-task")[
+        "PolicyDocument"]))
+    assert stored == rendered.props("SchedulerRole")["Policies"][0]["PolicyDocument"]
+    trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    if capacity == "EC2_SPOT_FLEET":
+        register_instance(cluster_out["ClusterArn"], None)
+    task = run_as_scheduled(out, cluster_out["ClusterArn"], rendered)
+    assert (task.get("launchType") or task.get("capacityProviderName")) == (
+        "EC2" if capacity == "EC2_SPOT_FLEET" else "FARGATE_SPOT")
