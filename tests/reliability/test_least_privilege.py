@@ -262,3 +262,146 @@ def test_each_action_is_needed(local_s3: LocalS3, iam_user: Iam, action: str) ->
         assert action in message, (
             f"without {action} the run must say which action it was refused: {message}")
         assert "AccessDenied" in message or "refused" in message, message
+
+
+# --- The Scheduler role (ScheduleKind SCHEDULER, issue 26) ----------------------------------
+#
+# EventBridge Scheduler makes exactly two kinds of calls with the schedule's role: the target's
+# RunTask (ECS authorizes ecs:RunTask on the task definition, with the cluster as the
+# ecs:cluster condition key, and iam:PassRole on each role the task definition names, passed
+# to ecs-tasks.amazonaws.com), and, when it gives up on an event, SendMessage to the
+# dead-letter queue (EventBridge Scheduler User Guide, "Configuring a schedule's dead-letter
+# queue": the execution role needs sqs:SendMessage). No AWS emulator evaluates these (moto's
+# ECS checks no IAM and moto's IAM evaluates non-S3 requests against resource "*", without
+# conditions), so the requests are derived from the rendered schedule and task definition for
+# every capacity choice and evaluated against the rendered policy with the condition
+# operators it uses: the policy allows each, removing any action or resource denies one, and
+# neighbours (another family, cluster, role, service or queue) are denied.
+
+SCHED_CLUSTER = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/rds-log-shipper"
+SCHED_QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:teststack-DeadLetterQueue-1A2B3C"
+SCHED_ROLES = {"TaskRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/teststack-TaskRole-1A2B",
+               "ExecutionRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/teststack-ExecutionRole-3C4D",
+               "SchedulerRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/teststack-SchedulerRole-5E6F",
+               "DeadLetterQueue.Arn": SCHED_QUEUE}
+SCHED_TASKDEF = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/rds-log-shipper:7"
+Request = tuple[str, str, tuple[tuple[str, str], ...]]  # action, resource, condition context
+
+
+def scheduler_rendered(capacity: str) -> cfn.Rendered:
+    return cfn.render("shipper.yaml", {
+        **SHIPPER_REQUIRED, "ClusterArn": SCHED_CLUSTER, "ScheduleKind": "SCHEDULER",
+        "CapacityChoice": capacity, "CapacityProvider": "rds-log-shipper-asg"},
+        refs={"LogBucket": "bucket", "TaskDefinition": SCHED_TASKDEF}, attrs=SCHED_ROLES)
+
+
+def scheduler_policy(capacity: str = "EC2_SPOT_FLEET") -> dict[str, Any]:
+    (policy,) = scheduler_rendered(capacity).props("SchedulerRole")["Policies"]
+    return dict(policy["PolicyDocument"])
+
+
+def scheduler_requests(rendered: cfn.Rendered) -> set[Request]:
+    """What Scheduler asks IAM for: the target's RunTask, the roles it passes, and the
+    dead-letter delivery."""
+    target = rendered.props("Schedule")["Target"]
+    task = rendered.props("TaskDefinition")
+    requests: set[Request] = {
+        ("ecs:RunTask", target["EcsParameters"]["TaskDefinitionArn"],
+         (("ecs:cluster", target["Arn"]),))}
+    for role in (task["TaskRoleArn"], task["ExecutionRoleArn"]):
+        requests.add(("iam:PassRole", role, (("iam:PassedToService",
+                                              "ecs-tasks.amazonaws.com"),)))
+    requests.add(("sqs:SendMessage", target["DeadLetterConfig"]["Arn"], ()))
+    return requests
+
+
+def allowed_with_conditions(doc: dict[str, Any], request: Request) -> bool:
+    """IAM evaluation of identity-policy statements, with the two condition operators the
+    Scheduler role uses (ArnEquals, StringEquals); an unknown operator fails the test."""
+    action, resource, context = request
+    keys = dict(context)
+    verdict = False
+    for st in cfn.policy_statements(doc):
+        if not any(_match(a, action, case=False) for a in cfn.as_list(st["Action"])):
+            continue
+        if not any(_match(r, resource, case=True) for r in cfn.as_list(st["Resource"])):
+            continue
+        met = True
+        for operator, tests in st.get("Condition", {}).items():
+            assert operator in ("ArnEquals", "StringEquals"), operator
+            for key, wanted in tests.items():
+                met &= keys.get(key) in cfn.as_list(wanted)
+        if not met:
+            continue
+        if st["Effect"] == "Deny":
+            return False
+        verdict = True
+    return verdict
+
+
+def without_resource(doc: dict[str, Any], sid: str, resource: str) -> dict[str, Any]:
+    statements = []
+    for st in cfn.policy_statements(doc):
+        if st["Sid"] == sid:
+            left = [r for r in cfn.as_list(st["Resource"]) if r != resource]
+            if not left:
+                continue
+            st = {**st, "Resource": left}
+        statements.append(st)
+    return {**doc, "Statement": statements}
+
+
+@pytest.mark.parametrize("capacity", ["EC2_SPOT_FLEET", "EC2_SPOT_ASG", "FARGATE_SPOT"])
+def test_the_scheduler_role_is_enough_and_exactly_that(capacity: str) -> None:
+    rendered = scheduler_rendered(capacity)
+    doc = scheduler_policy(capacity)
+    requests = scheduler_requests(rendered)
+    denied = [r for r in requests if not allowed_with_conditions(doc, r)]
+    assert denied == []
+    assert policy_actions(doc) == sorted({r[0] for r in requests})
+    for st in cfn.policy_statements(doc):
+        assert st["Effect"] == "Allow"
+        assert "*" not in cfn.as_list(st["Resource"]), st
+    trust = rendered.props("SchedulerRole")["AssumeRolePolicyDocument"]["Statement"]
+    assert [s["Principal"] for s in trust] == [{"Service": "scheduler.amazonaws.com"}]
+    assert trust[0]["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+
+
+@pytest.mark.parametrize(("sid", "resource"), [
+    (st["Sid"], r) for st in cfn.policy_statements(scheduler_policy())
+    for r in cfn.as_list(st["Resource"])])
+def test_each_scheduler_grant_is_needed(sid: str, resource: str) -> None:
+    doc = without_resource(scheduler_policy(), sid, resource)
+    requests = scheduler_requests(scheduler_rendered("EC2_SPOT_FLEET"))
+    assert [r for r in requests if not allowed_with_conditions(doc, r)], (
+        f"{sid} on {resource} could go: no request of the schedule needs it")
+
+
+@pytest.mark.parametrize("request_", [
+    ("ecs:RunTask", f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/other:1",
+     (("ecs:cluster", SCHED_CLUSTER),)),
+    ("ecs:RunTask", SCHED_TASKDEF,
+     (("ecs:cluster", f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/other"),)),
+    ("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/admin",
+     (("iam:PassedToService", "ecs-tasks.amazonaws.com"),)),
+    ("iam:PassRole", SCHED_ROLES["TaskRole.Arn"], (("iam:PassedToService",
+                                                     "ec2.amazonaws.com"),)),
+    ("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:other", ()),
+    ("ecs:StopTask", SCHED_TASKDEF, (("ecs:cluster", SCHED_CLUSTER),)),
+    ("ecs:TagResource", SCHED_TASKDEF, ()),
+], ids=["other family", "other cluster", "other role", "other service", "other queue",
+        "StopTask", "TagResource"])
+def test_the_scheduler_role_refuses_its_neighbours(request_: Request) -> None:
+    assert not allowed_with_conditions(scheduler_policy(), request_)
+
+
+def test_the_scheduler_role_is_the_rule_role_plus_dead_letters() -> None:
+    """The rule's role (EventsRole) needs no sqs:SendMessage: EventBridge rules deliver dead
+    letters as events.amazonaws.com under the queue's resource policy instead."""
+    rule = cfn.render("shipper.yaml", {**SHIPPER_REQUIRED, "ClusterArn": SCHED_CLUSTER},
+                      refs={"LogBucket": "bucket", "TaskDefinition": SCHED_TASKDEF},
+                      attrs=SCHED_ROLES)
+    events = rule.props("EventsRole")["Policies"][0]["PolicyDocument"]["Statement"]
+    scheduler = scheduler_policy()["Statement"]
+    assert scheduler[:-1] == events
+    assert scheduler[-1]["Action"] == "sqs:SendMessage"
