@@ -44,7 +44,12 @@ VARIANTS = {
     "cluster-spot-fleet": lambda: cluster(),
     "cluster-spot-fleet-3-subnets": lambda: cluster(Subnets="subnet-1,subnet-2,subnet-3"),
     "cluster-fargate-spot": lambda: cluster(CapacityChoice="FARGATE_SPOT"),
+    "cluster-spot-asg": lambda: cluster(CapacityChoice="EC2_SPOT_ASG"),
     "shipper-defaults": lambda: shipper(),
+    "shipper-scheduler": lambda: shipper(ScheduleKind="SCHEDULER"),
+    "shipper-asg-scheduler-all-on": lambda: shipper(
+        **{**SHIPPER_ALL_ON, "CapacityChoice": "EC2_SPOT_ASG", "CapacityProvider": "cp-asg",
+           "ScheduleKind": "SCHEDULER"}),
     "shipper-all-on": lambda: shipper(**SHIPPER_ALL_ON),
     "shipper-existing-topic": lambda: shipper(
         AlarmTopicArn="arn:aws:sns:eu-west-1:123456789012:oncall"),
@@ -300,6 +305,114 @@ def test_fargate_cluster_has_no_instances(choice: str) -> None:
     assert props["CapacityProviders"] == ["FARGATE", "FARGATE_SPOT"]
     assert props["DefaultCapacityProviderStrategy"] == [{"CapacityProvider": choice, "Weight": 1}]
     assert {"ClusterName", "ClusterArn", "Subnets", "SecurityGroupId"} <= set(rendered.outputs)
+
+
+def test_spot_asg_is_a_spot_only_capacity_provider_that_scales_to_zero() -> None:
+    rendered = cluster(CapacityChoice="EC2_SPOT_ASG", AsgMaxSize=3)
+    assert "SpotFleet" not in rendered.resources and "SpotFleetRole" not in rendered.resources
+    asg = rendered.props("AutoScalingGroup")
+    assert (asg["MinSize"], asg["MaxSize"]) == ("0", 3)
+    assert "DesiredCapacity" not in asg, "ECS managed scaling sets it"
+    assert asg["NewInstancesProtectedFromScaleIn"] is True, "managed termination protection"
+    assert asg["VPCZoneIdentifier"] == ["subnet-0aaa", "subnet-0bbb"]
+    policy = asg["MixedInstancesPolicy"]
+    assert policy["InstancesDistribution"] == {
+        "OnDemandBaseCapacity": 0, "OnDemandPercentageAboveBaseCapacity": 0,
+        "SpotAllocationStrategy": "price-capacity-optimized"}
+    (override,) = policy["LaunchTemplate"]["Overrides"]
+    assert len(override["InstanceRequirements"]["AllowedInstanceTypes"]) > 3
+    assert policy["LaunchTemplate"]["LaunchTemplateSpecification"] == {
+        "LaunchTemplateId": "<LaunchTemplate>", "Version": "<LaunchTemplate.LatestVersionNumber>"}
+    # The same hardened launch template as the Spot Fleet's.
+    assert rendered.props("LaunchTemplate") == cluster().props("LaunchTemplate")
+    provider = rendered.props("CapacityProvider")["AutoScalingGroupProvider"]
+    assert provider == {
+        "AutoScalingGroupArn": "<AutoScalingGroup>",
+        "ManagedScaling": {"Status": "ENABLED", "TargetCapacity": 100,
+                           "MinimumScalingStepSize": 1, "MaximumScalingStepSize": 3,
+                           "InstanceWarmupPeriod": 60},
+        "ManagedTerminationProtection": "ENABLED", "ManagedDraining": "ENABLED"}
+    association = rendered.props("ClusterCapacityProviders")
+    assert association["Cluster"] == "<Cluster>"
+    assert association["CapacityProviders"] == ["<CapacityProvider>"]
+    assert association["DefaultCapacityProviderStrategy"] == [
+        {"CapacityProvider": "<CapacityProvider>", "Weight": 1}]
+    assert "CapacityProviders" not in rendered.props("Cluster")
+    assert rendered.outputs["CapacityProvider"] == "<CapacityProvider>"
+    assert rendered.outputs["AutoScalingGroupName"] == "<AutoScalingGroup>"
+    for choice in ("EC2_SPOT_FLEET", "FARGATE_SPOT"):
+        assert cluster(CapacityChoice=choice).outputs["CapacityProvider"] == choice
+
+
+def test_the_reference_design_keeps_its_defaults() -> None:
+    assert cfn.parameter_defaults(cfn.load("cluster.yaml"))["CapacityChoice"] == "EC2_SPOT_FLEET"
+    defaults = cfn.parameter_defaults(cfn.load("shipper.yaml"))
+    assert (defaults["CapacityChoice"], defaults["ScheduleKind"]) == ("EC2_SPOT_FLEET", "RULE")
+    rendered = shipper()
+    assert "ScheduleRule" in rendered.resources and "Schedule" not in rendered.resources
+
+
+@pytest.mark.parametrize("capacity", ["EC2_SPOT_FLEET", "EC2_SPOT_ASG", "FARGATE_SPOT"])
+@pytest.mark.parametrize("kind", ["RULE", "SCHEDULER"])
+def test_schedule_kind_and_capacity_choose_the_target(capacity: str, kind: str) -> None:
+    rendered = shipper(CapacityChoice=capacity, CapacityProvider="cp-asg", ScheduleKind=kind,
+                       AssignPublicIp="ENABLED")
+    rule_side = {"ScheduleRule", "EventsRole", "DeadLetterQueuePolicy", "ScheduleFailedAlarm"}
+    scheduler_side = {"Schedule", "ScheduleGroup", "SchedulerRole", "SchedulerTargetErrorAlarm",
+                      "SchedulerDroppedAlarm", "SchedulerDeadLetterFailedAlarm"}
+    present = set(rendered.resources)
+    assert (rule_side <= present, scheduler_side <= present) == (kind == "RULE",
+                                                                 kind == "SCHEDULER")
+    assert not (rule_side & present and scheduler_side & present)
+    if kind == "RULE":
+        (target,) = rendered.props("ScheduleRule")["Targets"]
+        ecs, vpc_key = target["EcsParameters"], "AwsVpcConfiguration"
+    else:
+        schedule = rendered.props("Schedule")
+        assert schedule["GroupName"] == "<ScheduleGroup>"
+        assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+        assert schedule["ScheduleExpression"] == "rate(15 minutes)"
+        target = schedule["Target"]
+        assert target["RoleArn"] == "<SchedulerRole.Arn>"
+        ecs, vpc_key = target["EcsParameters"], "AwsvpcConfiguration"
+    assert target["Arn"] == CLUSTER_ARN
+    assert target["DeadLetterConfig"]["Arn"] == "<DeadLetterQueue.Arn>"
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": 600}
+    vpc = ecs["NetworkConfiguration"][vpc_key]
+    provider = {"EC2_SPOT_ASG": "cp-asg", "FARGATE_SPOT": "FARGATE_SPOT"}.get(capacity)
+    if provider is None:
+        assert ecs["LaunchType"] == "EC2" and "CapacityProviderStrategy" not in ecs
+    else:
+        assert "LaunchType" not in ecs, "through the capacity provider strategy"
+        assert ecs["CapacityProviderStrategy"] == [{"CapacityProvider": provider, "Weight": 1}]
+        assert f"capacityProvider={provider}" in rendered.outputs["RunTaskCommand"]
+    fargate = capacity == "FARGATE_SPOT"
+    assert vpc["AssignPublicIp"] == ("ENABLED" if fargate else "DISABLED")
+    assert ("PlatformVersion" in ecs) == fargate
+
+
+def test_scheduler_alarms_watch_this_stacks_schedule_group() -> None:
+    rendered = shipper(ScheduleKind="SCHEDULER")
+    alarms = {a["Properties"]["MetricName"]: a["Properties"]
+              for a in rendered.of_type("AWS::CloudWatch::Alarm").values()
+              if a["Properties"]["Namespace"] == "AWS/Scheduler"}
+    assert set(alarms) == {"TargetErrorCount", "InvocationDroppedCount",
+                           "InvocationsFailedToBeSentToDeadLetterCount"}
+    for props in alarms.values():
+        assert props["Dimensions"] == [{"Name": "ScheduleGroup", "Value": "<ScheduleGroup>"}]
+        assert props["AlarmActions"] == props["OKActions"] == ["<AlarmTopic>"]
+        assert (props["Threshold"], props["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert rendered.props("ScheduleGroup")["Name"] == "teststack-schedules"
+    assert rendered.outputs["ScheduleGroupName"] == "teststack-schedules"
+    # The dead-letter queue's own alarm stays: what Scheduler did deliver there.
+    assert "DeadLetterAlarm" in rendered.resources
+
+
+def test_asg_without_its_capacity_provider_is_refused_by_a_rule() -> None:
+    rule = cfn.load("shipper.yaml")["Rules"]["AsgNeedsCapacityProvider"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "CapacityChoice"}, "EC2_SPOT_ASG"]}
+    assert rule["Assertions"][0]["Assert"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "CapacityProvider"}, "none"]}]}
 
 
 def test_cluster_has_container_insights() -> None:
