@@ -24,6 +24,19 @@ HOURS_PER_MONTH = 730
 TASK_VCPU, TASK_GB = 0.25, 0.5  # the task definition's defaults (TaskCpu 256, TaskMemory 512)
 FIREHOSE_BUFFER_MB, FIREHOSE_BUFFER_S = 5, 300  # Firehose's S3 buffering defaults
 
+# CapacityChoice EC2_SPOT_ASG: an instance is billed from its launch to its termination. A run
+# on an empty group launches one (ECS managed scaling), the task starts once the instance has
+# registered, and ECS removes the instance only after its capacity provider's reservation has
+# stayed below target for about 15 minutes: the scale-in alarm of the target tracking policy
+# ECS manages waits 15 one-minute datapoints (AWS re:Post "Accelerating Scaling for Amazon
+# ECS Cluster Auto Scaling", and AWS Containers blog "Faster Scaling-in for Amazon ECS
+# Cluster Auto Scaling"). When the next run comes sooner, the instance never leaves.
+ASG_SCALE_IN_S = 15 * 60
+# Assumptions, not measurements: launch to a registered ECS agent, image pull and container
+# start, and the drain and shutdown after the scale-in decision.
+ASG_LAUNCH_S, ASG_TASK_START_S, ASG_TERMINATE_S = 120, 30, 60
+ASG_INTERVALS_MIN = (15, 30, 60)  # schedule intervals the ASG rows are priced at
+
 
 @dataclass(frozen=True)
 class Price:
@@ -130,6 +143,24 @@ def shipper_month(c: Counts, instances: int, gb_day: float) -> dict[str, float]:
     }
 
 
+def asg_month(c: Counts, instances: int, gb_day: float, interval_min: int) -> dict[str, float]:
+    """The shipper on an Auto Scaling group capacity provider (EC2_SPOT_ASG), scheduled every
+    ``interval_min`` minutes; the S3 rows follow the number of runs."""
+    runs = DAYS * 24 * 60 / interval_min
+    every_15 = shipper_month(c, instances, gb_day)
+    scale = runs / (RUNS_PER_DAY * DAYS)
+    size, idle_wall = _nearest(c.idle_wall, instances)
+    run_seconds = idle_wall * instances / size + gb_day * 1000 / (runs / DAYS) / c.mbps
+    busy = ASG_LAUNCH_S + ASG_TASK_START_S + run_seconds + ASG_SCALE_IN_S + ASG_TERMINATE_S
+    to_zero = busy < interval_min * 60
+    hours = runs * busy / 3600 if to_zero else HOURS_PER_MONTH
+    ec2 = hours * p("ec2_small") * (1 - p("ec2_spot_discount"))
+    common = (every_15["s3_put"] + every_15["s3_get"]) * scale + every_15["s3_storage"]
+    return {"runs": runs, "instance_minutes_per_run": busy / 60 if to_zero else interval_min,
+            "scales_to_zero": float(to_zero), "instance_hours": hours, "ec2_asg": ec2,
+            "total": common + ec2}
+
+
 def cloudwatch_month(c: Counts, gb_day: float) -> dict[str, float]:
     gb_month = gb_day * DAYS
     objects_day = max(24 * 3600 / FIREHOSE_BUFFER_S, gb_day * c.gzip_ratio * 1000
@@ -215,6 +246,41 @@ def cost(_lab: Lab, _profile: Profile) -> Phase:
          "EC2 Spot instance", "shipper total (Fargate Spot / EC2 Spot)",
          "CloudWatch route: ingestion + storage + Firehose + S3 PUT + S3 storage",
          "CloudWatch route total", "shipper / CloudWatch (Fargate Spot / EC2 Spot)"], rows)
+    asg_rows = []
+    for instances, gb_day in FLEETS:
+        total_cw = sum(cloudwatch_month(c, gb_day).values())
+        for interval in ASG_INTERVALS_MIN:
+            a = asg_month(c, instances, gb_day, interval)
+            asg_rows.append([
+                f"{instances} instances, {gb_day:g} GB/day", f"rate({interval} minutes)",
+                f"{a['runs']:,.0f}",
+                f"{fmt(a['instance_minutes_per_run'], 1)}"
+                + ("" if a["scales_to_zero"] else " (never scales to zero)"),
+                f"{a['instance_hours']:,.0f}", usd(a["ec2_asg"]), usd(a["total"]),
+                usd(total_cw), f"{a['total'] / total_cw:.1%}"])
+            phase.data.setdefault("asg", []).append(
+                {"instances": instances, "gb_day": gb_day, "interval_min": interval, **a,
+                 "ratio": a["total"] / total_cw})
+            if interval in (15, 60):
+                phase.figure(f"{instances} instances at {gb_day:g} GB/day: shipper on the EC2 "
+                             f"Spot Auto Scaling group, rate({interval} minutes), vs "
+                             "CloudWatch Logs route, monthly",
+                             f"{usd(a['total'])} vs {usd(total_cw)} "
+                             f"({a['total'] / total_cw:.1%})", "≤ 5%",
+                             a["total"] / total_cw <= 0.05)
+    phase.table(
+        "CapacityChoice EC2_SPOT_ASG: the Auto Scaling group's instance is billed from launch to "
+        "termination. Per run: launch to a registered agent "
+        f"({ASG_LAUNCH_S} s, assumed), image pull and start ({ASG_TASK_START_S} s, assumed), "
+        "the run (as above), ECS's scale-in wait after the task stops "
+        f"({ASG_SCALE_IN_S // 60} minutes: its target tracking scale-in alarm needs 15 "
+        f"one-minute datapoints) and shutdown ({ASG_TERMINATE_S} s, assumed). When the next "
+        "run comes before that is over, the instance never leaves and runs all month, like "
+        "the Spot Fleet's. The S3 rows scale with the number of runs (each run still finds "
+        "new data on every instance).",
+        ["fleet", "schedule", "runs/month", "instance-minutes per run", "instance-hours/month",
+         "EC2 Spot (ASG)", "shipper total", "CloudWatch route total",
+         "shipper / CloudWatch"], asg_rows)
     phase.table(
         "Prices (us-east-1 list prices, USD; not tuned). Spot prices move; the table uses the "
         "advertised maximum discounts, so the task rows are a best case (they are a small part "
