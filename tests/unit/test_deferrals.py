@@ -57,3 +57,12 @@ def test_a_malformed_deferral_is_a_corrupt_state(entry: object) -> None:
     doc["deferred"] = [entry]
     with pytest.raises(StateCorruptError, match="malformed"):
         InstanceState.from_bytes(json.dumps(doc).encode(), "k")
+
+
+def test_an_empty_listing_is_stuck_only_the_fourth_run_in_a_row() -> None:
+    """An empty family listing is an API glitch of a moment: four in a row are an error."""
+    previous: list[Deferral] = []
+    for runs in range(1, 5):
+        previous, stuck = carry_forward(previous, [Deferral(A, "listing-empty", 1)], True)
+        assert [d.runs for d in previous] == [runs]
+        assert bool(stuck) is (runs == 4)
