@@ -8,10 +8,16 @@ and RDS deletes it when its retention ends (issue 28: MySQL's slow-log files def
 after day by a name check that misread a listing, exit 0, nothing lost on the record).
 
 So every deferral is counted in the run's summary (``files_deferred``) and kept in the
-instance's state. The next run that defers the same name for the same reason calls it stuck
+instance's state. The next run that defers the same file for the same reason calls it stuck
 (for an empty listing, the fourth in a row): an error line with the file and the reason,
 ``files_stuck`` in the summary and metrics, a failure (the run exits 1 and the failure alarms
 fire). The file is still retried every run.
+
+The same file is the same name with the same listed LastWritten: nothing happened to it
+between the two runs, so only a rule of ours can have left it again (issue 28's ``.5`` was
+closed and listed the same day after day). A running log listed with a newer LastWritten is
+another listing: two runs that each race a rotation of it (runs started together) leave two
+files under one name, each rightly, and the rotated files ship under their new names.
 
 Not a deferral: an unfinished last line held back until the engine completes it, and a file
 listed with a newer LastWritten but no more bytes than were shipped (both wait for the file,
@@ -85,12 +91,17 @@ class RunDeferrals:
 
 def carry_forward(previous: list[Deferral], now: list[Deferral],
                   pass_complete: bool) -> tuple[list[Deferral], list[Deferral]]:
-    """(what the state keeps, the stuck ones): a deferral of this pass whose name the last
-    pass deferred for the same reason is stuck, its ``runs`` one more. A pass that stopped
-    early keeps the earlier deferrals of files it never reached (it did not retry them)."""
-    before = {(d.name, d.reason): d.runs for d in previous}
-    again = [Deferral(d.name, d.reason, d.last_written_ms, before.get((d.name, d.reason), 0) + 1)
+    """(what the state keeps, the stuck ones): a deferral of this pass of a file (name and
+    listed LastWritten) the last pass deferred for the same reason is stuck, its ``runs`` one
+    more. A pass that stopped early keeps the earlier deferrals of files it never reached
+    (it did not retry them)."""
+    before = {_same(d): d.runs for d in previous}
+    again = [Deferral(d.name, d.reason, d.last_written_ms, before.get(_same(d), 0) + 1)
              for d in now]
     names = {d.name for d in now}
     untried = [] if pass_complete else [d for d in previous if d.name not in names]
     return again + untried, [d for d in again if d.runs >= STUCK_AFTER.get(d.reason, 2)]
+
+
+def _same(d: Deferral) -> tuple[str, str, int]:
+    return d.name, d.reason, d.last_written_ms

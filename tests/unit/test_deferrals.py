@@ -66,3 +66,12 @@ def test_an_empty_listing_is_stuck_only_the_fourth_run_in_a_row() -> None:
         previous, stuck = carry_forward(previous, [Deferral(A, "listing-empty", 1)], True)
         assert [d.runs for d in previous] == [runs]
         assert bool(stuck) is (runs == 4)
+
+
+def test_a_running_log_listed_anew_is_another_file_not_a_stuck_one() -> None:
+    """Two runs that each race a rotation of the running log (runs started together) each
+    leave the file then under its name: two files, listed with two LastWritten."""
+    before = [Deferral("error/mysql-error-running.log", "handed-on", 100)]
+    now = [Deferral("error/mysql-error-running.log", "handed-on", 200)]
+    kept, stuck = carry_forward(before, now, pass_complete=True)
+    assert stuck == [] and kept == [Deferral("error/mysql-error-running.log", "handed-on", 200)]
