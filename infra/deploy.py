@@ -637,13 +637,19 @@ def release_asg_instances(runner: Runner, config: Config) -> None:
     runner.run(aws(config, "autoscaling", "update-auto-scaling-group",
                    "--auto-scaling-group-name", group, "--min-size", "0", "--max-size", "0",
                    "--desired-capacity", "0"))
+    _deregister_and_wait(runner, config, cluster["ClusterArn"], ids)
+
+
+def _deregister_and_wait(runner: Runner, config: Config, cluster_arn: str,
+                         ids: list[str]) -> None:
+    """Deregister the cluster's container instances (the cluster cannot be deleted while any
+    is registered) and wait until the EC2 instances ``ids`` are gone."""
     registered = _json(runner.lookup(aws(config, "ecs", "list-container-instances", "--cluster",
-                                         cluster["ClusterArn"], "--query",
-                                         "containerInstanceArns", "--output", "json"),
-                                     placeholder="[]")) or []
+                                         cluster_arn, "--query", "containerInstanceArns",
+                                         "--output", "json"), placeholder="[]")) or []
     for arn in registered:
         runner.run(aws(config, "ecs", "deregister-container-instance", "--cluster",
-                       cluster["ClusterArn"], "--container-instance", arn, "--force"))
+                       cluster_arn, "--container-instance", arn, "--force"))
     if ids:
         runner.run(aws(config, "ec2", "wait", "instance-terminated", "--instance-ids", *ids))
 
@@ -663,15 +669,7 @@ def release_instances(runner: Runner, config: Config) -> None:
                               placeholder="[]")) or []
     runner.run(aws(config, "ec2", "cancel-spot-fleet-requests", "--spot-fleet-request-ids",
                    fleet, "--terminate-instances"))
-    registered = _json(runner.lookup(aws(config, "ecs", "list-container-instances", "--cluster",
-                                         cluster["ClusterArn"], "--query",
-                                         "containerInstanceArns", "--output", "json"),
-                                     placeholder="[]")) or []
-    for arn in registered:
-        runner.run(aws(config, "ecs", "deregister-container-instance", "--cluster",
-                       cluster["ClusterArn"], "--container-instance", arn, "--force"))
-    if ids:
-        runner.run(aws(config, "ec2", "wait", "instance-terminated", "--instance-ids", *ids))
+    _deregister_and_wait(runner, config, cluster["ClusterArn"], ids)
 
 
 def delete_stack(runner: Runner, config: Config, name: str) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from shipper.simulator.faults import RequestInfo
-from tests.support.runs import Run, describe
+from tests.support.runs import Run, describe, finish
 from tests.support.world import PREFIX, AwsWorld
 
 ENGINES = ["postgres", "aurora-postgresql", "mysql", "mariadb", "aurora-mysql",
@@ -186,3 +186,34 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str,
                                  f"{out[-4000:]}\n{err}")
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+# --- runs started together -------------------------------------------------------------------
+
+SKIPPED = ("instance is being shipped by another run; skipping",
+           "instance was shipped by another run since this run started; skipping")
+
+
+def runs_started_together(aws: AwsWorld, run_ids: list[str], instances: int,
+                          timeout: float = 120) -> tuple[list[Run], dict[str, set[str]]]:
+    """Child-process runs started at once over ``instances`` instances, each exit 0, each
+    counting in ``instances_leased_elsewhere`` exactly the instances it logged as skipped;
+    returns them and the instances each skipped (asserted to overlap at least once)."""
+    procs = [aws.spawn("run", SHIPPER_RUN_ID=rid, SHIPPER_CONCURRENCY="2") for rid in run_ids]
+    try:
+        results = [finish(p, timeout=timeout) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                kill(p)
+    for res in results:
+        assert res.code == 0, describe(res)
+    skipped_by = {rid: {str(x.get("instance")) for x in res.lines if x.get("message") in SKIPPED}
+                  for rid, res in zip(run_ids, results, strict=True)}
+    for rid, res in zip(run_ids, results, strict=True):
+        assert res.summary["instances_leased_elsewhere"] == len(skipped_by[rid])
+        assert res.summary["instances"] == instances
+    print({rid: sorted(s) for rid, s in skipped_by.items()},
+          [r.summary["objects_written"] for r in results])
+    assert sum(len(s) for s in skipped_by.values()) > 0, "the runs did not overlap"
+    return results, skipped_by

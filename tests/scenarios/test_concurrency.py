@@ -11,13 +11,17 @@ from unittest import mock
 import pytest
 
 import shipper.runner
-from tests.scenarios.helpers import ENGINES, kill, load_state, ok_run, request_log
-from tests.support.runs import describe, finish, run_inproc
+from tests.scenarios.helpers import (
+    ENGINES,
+    load_state,
+    ok_run,
+    request_log,
+    runs_started_together,
+)
+from tests.support.runs import describe, run_inproc
 from tests.support.world import AwsWorld
 
 INSTANCES = 12
-SKIPPED = ("instance is being shipped by another run; skipping",
-           "instance was shipped by another run since this run started; skipping")
 
 
 @pytest.mark.parametrize("runs", [2, 3])
@@ -29,25 +33,7 @@ def test_concurrent_runs_split_the_instances(aws_world: AwsWorld, runs: int) -> 
     w.advance(80 * 60)
     aws_world.sim.faults.latency_ms = 60
     run_ids = [f"run-{chr(ord('a') + k)}" for k in range(runs)]
-    procs = [aws_world.spawn("run", SHIPPER_RUN_ID=rid, SHIPPER_CONCURRENCY="2")
-             for rid in run_ids]
-    try:
-        results = [finish(p, timeout=120) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                kill(p)
-    for res in results:
-        assert res.code == 0, describe(res)
-
-    skipped_by = {rid: {str(x.get("instance")) for x in res.lines if x.get("message") in SKIPPED}
-                  for rid, res in zip(run_ids, results, strict=True)}
-    for rid, res in zip(run_ids, results, strict=True):
-        assert res.summary["instances_leased_elsewhere"] == len(skipped_by[rid])
-        assert res.summary["instances"] == INSTANCES
-    print({rid: sorted(s) for rid, s in skipped_by.items()},
-          [r.summary["objects_written"] for r in results])
-    assert sum(len(s) for s in skipped_by.values()) > 0, "the runs did not overlap"
+    results, skipped_by = runs_started_together(aws_world, run_ids, INSTANCES)
 
     # Each instance's state was committed by exactly one run, and that run did not skip it;
     # the others either skipped it or found nothing left to do.

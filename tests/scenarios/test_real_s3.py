@@ -17,9 +17,7 @@ from botocore.exceptions import ClientError
 from shipper.exceptions import StateConflictError
 from shipper.retry import error_code
 from shipper.s3store import MISSING_CODES, PRECONDITION_CODES, S3Store
-from tests.scenarios.helpers import ENGINES, HOUR, kill, load_state, ok_run
-from tests.scenarios.test_concurrency import SKIPPED
-from tests.support.runs import describe, finish
+from tests.scenarios.helpers import ENGINES, HOUR, load_state, ok_run, runs_started_together
 from tests.support.s3 import quick_retrier
 from tests.support.seaweed import SeaweedS3
 from tests.support.world import AwsWorld, fresh_aws
@@ -82,26 +80,7 @@ def test_three_concurrent_runs(seaweed_s3: SeaweedS3) -> None:
         w.advance(80 * 60)
         aws.sim.faults.latency_ms = 60
         run_ids = ["run-a", "run-b", "run-c"]
-        procs = [aws.spawn("run", SHIPPER_RUN_ID=rid, SHIPPER_CONCURRENCY="2")
-                 for rid in run_ids]
-        try:
-            results = [finish(p, timeout=180) for p in procs]
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    kill(p)
-        for res in results:
-            assert res.code == 0, describe(res)
-
-        skipped_by = {rid: {str(x.get("instance")) for x in res.lines
-                            if x.get("message") in SKIPPED}
-                      for rid, res in zip(run_ids, results, strict=True)}
-        for rid, res in zip(run_ids, results, strict=True):
-            assert res.summary["instances_leased_elsewhere"] == len(skipped_by[rid])
-            assert res.summary["instances"] == instances
-        print({rid: sorted(s) for rid, s in skipped_by.items()},
-              [r.summary["objects_written"] for r in results])
-        assert sum(len(s) for s in skipped_by.values()) > 0, "the runs did not overlap"
+        results, skipped_by = runs_started_together(aws, run_ids, instances, timeout=180)
         for ident in idents:
             writer = load_state(aws, ident)["last_run_id"]
             assert writer in run_ids and ident not in skipped_by[writer], (ident, writer)
