@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,15 +43,12 @@ def test_hadolint_clean() -> None:
 
 
 @pytest.mark.slow  # 12 s; `make infra-checks` runs checkov too
-@pytest.mark.parametrize(("framework", "target"), [
-    ("cloudformation", ["-d", "infra"]),
-    ("dockerfile", ["-f", "Dockerfile"]),
-])
-def test_checkov_clean(framework: str, target: list[str]) -> None:
+def assert_checkov_clean(args: list[str]) -> list[dict[str, Any]]:
+    """checkov with the project's config on ``args``: no failed check, no parse error;
+    returns its reports."""
     checkov = tool_or_skip("checkov", ".venv-checkov")
     result = subprocess.run(
-        [checkov, "--config-file", "infra/.checkov.yaml", *target, "--framework", framework,
-         "-o", "json"],
+        [checkov, "--config-file", "infra/.checkov.yaml", *args, "-o", "json"],
         capture_output=True, text=True, timeout=300, check=False, cwd=ROOT)
     report = json.loads(result.stdout)
     reports = report if isinstance(report, list) else [report]
@@ -58,8 +56,16 @@ def test_checkov_clean(framework: str, target: list[str]) -> None:
               for r in reports for c in r.get("results", {}).get("failed_checks", [])]
     assert failed == []
     assert result.returncode == 0, result.stderr
-    for r in reports:
-        assert r["summary"]["parsing_errors"] == 0
+    assert all(r["summary"]["parsing_errors"] == 0 for r in reports)
+    return reports
+
+
+@pytest.mark.parametrize(("framework", "target"), [
+    ("cloudformation", ["-d", "infra"]),
+    ("dockerfile", ["-f", "Dockerfile"]),
+])
+def test_checkov_clean(framework: str, target: list[str]) -> None:
+    for r in assert_checkov_clean([*target, "--framework", framework]):
         assert r["summary"]["passed"] > 0
         for skipped in r.get("results", {}).get("skipped_checks", []):
             reason = (skipped.get("check_result") or {}).get("suppress_comment", "")
@@ -113,16 +119,6 @@ def test_cfn_lint_finds_nothing_in_any_combination(tmp_path: Path) -> None:
 
 @pytest.mark.slow  # 15 s; `make infra-checks` runs it too
 def test_checkov_clean_in_every_combination(tmp_path: Path) -> None:
-    checkov = tool_or_skip("checkov", ".venv-checkov")
+    tool_or_skip("checkov", ".venv-checkov")
     _variants(tmp_path / "variants")
-    result = subprocess.run(
-        [checkov, "--config-file", "infra/.checkov.yaml", "-d", str(tmp_path / "variants"),
-         "--framework", "cloudformation", "-o", "json"],
-        capture_output=True, text=True, timeout=300, check=False, cwd=ROOT)
-    report = json.loads(result.stdout)
-    reports = report if isinstance(report, list) else [report]
-    failed = [f"{c['check_id']} {c['resource']} {c['file_path']}"
-              for r in reports for c in r.get("results", {}).get("failed_checks", [])]
-    assert failed == []
-    assert result.returncode == 0, result.stderr
-    assert all(r["summary"]["parsing_errors"] == 0 for r in reports)
+    assert_checkov_clean(["-d", str(tmp_path / "variants"), "--framework", "cloudformation"])

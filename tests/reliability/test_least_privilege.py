@@ -101,15 +101,18 @@ def _match(pattern: str, value: str, case: bool) -> bool:
     return fnmatch.fnmatchcase(value, pattern.replace("[", "[[]"))
 
 
+def _statements_for(doc: dict[str, Any], action: str, resource: str) -> list[dict[str, Any]]:
+    """The policy's statements whose Action and Resource match the request."""
+    return [st for st in cfn.policy_statements(doc)
+            if any(_match(a, action, case=False) for a in cfn.as_list(st["Action"]))
+            and any(_match(r, resource, case=True) for r in cfn.as_list(st["Resource"]))]
+
+
 def allowed(doc: dict[str, Any], action: str, resource: str) -> bool:
     """IAM evaluation for identity policies without conditions: an explicit Deny wins, then any
     Allow, else the implicit deny."""
     verdict = False
-    for st in cfn.policy_statements(doc):
-        if not any(_match(a, action, case=False) for a in cfn.as_list(st["Action"])):
-            continue
-        if not any(_match(r, resource, case=True) for r in cfn.as_list(st["Resource"])):
-            continue
+    for st in _statements_for(doc, action, resource):
         assert "Condition" not in st, f"the RDS hook cannot evaluate conditions: {st}"
         if st["Effect"] == "Deny":
             return False
@@ -321,11 +324,7 @@ def allowed_with_conditions(doc: dict[str, Any], request: Request) -> bool:
     action, resource, context = request
     keys = dict(context)
     verdict = False
-    for st in cfn.policy_statements(doc):
-        if not any(_match(a, action, case=False) for a in cfn.as_list(st["Action"])):
-            continue
-        if not any(_match(r, resource, case=True) for r in cfn.as_list(st["Resource"])):
-            continue
+    for st in _statements_for(doc, action, resource):
         met = True
         for operator, tests in st.get("Condition", {}).items():
             assert operator in ("ArnEquals", "StringEquals"), operator
