@@ -108,15 +108,18 @@ class FileShipper:
 
     def _undecided(self) -> None:
         """A file whose download failed: whatever it might have been is undecided, not
-        vanished. A grown file keeps its listed Size: if it is deleted before the next run,
-        the loss is counted in full. The generations this job claimed go back: it proved
-        nothing, and another listed file may still prove one of them by content (a running
-        log whose stream broke must not keep its rotated file, which holds the shipped
-        bytes, from being continued: that file would be shipped again from 0)."""
+        vanished. A grown file the listing proves to be its generation (``name_proves``)
+        keeps its listed Size: if it is deleted before the next run, the loss is counted in
+        full. Any other grown file may be another file under a reused name (a slot ``.N`` a
+        day later): its Size says nothing of the generation, whose loss would be miscounted
+        by the difference (found in CI, seed 351). The generations this job claimed go
+        back: it proved nothing, and another listed file may still prove one of them by
+        content (a running log whose stream broke must not keep its rotated file, which holds
+        the shipped bytes, from being continued: that file would be shipped again from 0)."""
         job = self.job
         for claimed in self._claimed:
             self.claims.release(claimed)
-        if job.kind is JobKind.GROWN and job.gen is not None:
+        if job.kind is JobKind.GROWN and job.gen is not None and job.name_proves:
             with self.ledger.lock:
                 if job.file.size > job.gen.max_listed:
                     job.gen.max_listed = job.file.size

@@ -407,10 +407,46 @@ def test_a_grown_file_that_is_not_its_generation_after_a_rotation_is_not_a_loss(
     shop, gen, listed = general_log_shipped_in_hour_3()
     rotate_general_log(shop)
     with pytest.raises(DownloadMismatchError, match="rotated after it was listed"):
-        shop.ship(FileJob(JobKind.GROWN, listed, True, gen=gen))
+        shop.ship(FileJob(JobKind.GROWN, listed, True, gen=gen, name_proves=True))
     assert shop.shared.claims.accounted_for(gen)
     assert list(shop.ledger.state.generations) == [gen.gen_id]
     assert gen.max_listed == len(BODY), "a loss of the rotated file would be counted in full"
+
+
+SLOT = "slowquery/mysql-slowquery.log.6"
+DAY_MS = 86_400_000
+
+
+def slow_lines(day: int, count: int) -> bytes:
+    return b"".join(f"# Time: 2024-01-0{day}T06:{i % 60:02d}:00Z\nSELECT {i};\n".encode()
+                    for i in range(count))
+
+
+def test_a_reused_slot_left_for_the_next_listing_is_not_its_old_generations_size() -> None:
+    """Found in CI (the long property draw, seed 351): MySQL's slow log ``.6`` of day 2 was
+    listed larger than day 1's, so the plan took it for day 1's generation grown. Its proof
+    failed and the name check's family listing came back empty, so the file was left for the
+    next listing, and day 1's generation was handed the new file's Size. The next run
+    proved the file new, day 1's generation (shipped in full) went missing, and the
+    difference between the two days' sizes was recorded as a gap that lost nothing."""
+    day1, day2 = slow_lines(1, 200), slow_lines(2, 201)
+    shop = Shop({})
+    running = ServedFile(slow_lines(2, 3), last_written_ms=1_704_164_400_000 + DAY_MS + 60_000)
+    shop.api = _Families({RUNNING: running,
+                          SLOT: ServedFile(day1, last_written_ms=1_704_164_400_000)}, [])
+    shop.shared.api = shop.api  # type: ignore[assignment]
+    shop.ship(FileJob(JobKind.NEW, shop.listed(SLOT), False))
+    (gen,) = shop.ledger.state.generations.values()
+    assert shop.shipped(gen) == day1 and gen.max_listed == len(day1)
+    shop.api.files[SLOT] = ServedFile(day2, last_written_ms=1_704_164_400_000 + DAY_MS)
+    shop.api.answers = [[], []]  # the name check's family listing, asked twice, is empty
+    plan = make_plan(shop.ledger.state, shop.api.log_files("db-1"))
+    (job,) = [j for j in plan.jobs if j.name == SLOT]
+    assert job.kind is JobKind.GROWN and job.gen is gen and not job.name_proves
+    with pytest.raises(DownloadMismatchError, match="listing came back empty"):
+        shop.ship(job)
+    assert gen.max_listed == len(day1), "day 2's Size was taken for day 1's generation"
+    assert shop.shared.claims.accounted_for(gen)
 
 
 def test_an_empty_generation_a_grown_file_was_planned_as_outlives_its_rotation() -> None:
