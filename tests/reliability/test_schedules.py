@@ -828,7 +828,8 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
         # 4. no false alarms
         assert recorded <= sum(lost.values()), (
             f"{inst}: the state records {recorded} gap bytes but only {sum(lost.values())} "
-            f"bytes of deleted generations are missing from S3: {gaps}\n" + report.details())
+            f"bytes of deleted generations are missing from S3: {gaps}\n" + report.details()
+            + f"\n--- what the runs said about {inst}\n{_trail(ledger, inst)}")
         # 4b. no suspected gap where nothing can have been lost (issue 18: the demo warned of
         # files deleted unseen while its oracle found nothing missing). A family whose
         # retention expired a file since the break's reference may have lost files unseen,
