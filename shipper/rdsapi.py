@@ -49,6 +49,8 @@ BINARY_MESSAGE = "This file contains binary data and should be downloaded instea
 THROTTLE_CODES = frozenset({"Throttling", "ThrottlingException"})
 # Oracle ignores MaxRecords and returns up to 1,000 records (RDS User Guide, Oracle log files).
 ORACLE_LISTING_LIMIT = 1000
+# How often a listing page asked for with a Marker is asked when it comes back empty.
+EMPTY_PAGE_ASKS = 3
 
 log = logging.getLogger("shipper")
 
@@ -137,6 +139,30 @@ def _account_from_arn(arn: str) -> str:
     return parts[4] if len(parts) > 5 and parts[4] else "unknown"
 
 
+@dataclass(frozen=True)
+class _Pages:
+    """What following a listing's Markers gave. ``cut``: a page of ``ORACLE_LISTING_LIMIT``
+    records or more ended without a Marker (RDS for Oracle may stop there). ``ended_empty``:
+    a page asked for with a Marker came back empty, with no Marker, every time it was asked.
+    That is how a listing ends after a full page that carried a Marker, and also what a
+    listing that is empty for a moment (FIDELITY.md row 13) looks like in the middle of its
+    pages; the two cannot be told apart, and the second, believed, leaves out every file
+    after the page (found by the property suite at 10x: a family seen only by its running
+    log was reported as broken). So the listing is not taken as complete."""
+
+    files: list[LogFile]
+    cut: bool
+    ended_empty: bool = False
+
+    @property
+    def may_have_more(self) -> bool:
+        return self.cut or self.ended_empty
+
+    def as_query_answer(self) -> tuple[list[LogFile], bool]:
+        """For ``complete_cut_listing``: the files, and whether the query may have more."""
+        return self.files, self.may_have_more
+
+
 class RdsApi:
     def __init__(self, client: Any, region: str, retrier: Retrier,
                  path_versions: tuple[str, ...], stats_add: Any) -> None:
@@ -201,12 +227,21 @@ class RdsApi:
     def log_files(self, instance: str) -> Listing:
         """Every log file of ``instance``. A listing that stops at a full 1,000-record page
         without a Marker (RDS for Oracle may) is completed with FilenameContains queries
-        (``shipper.cut_listing``); one still incomplete after them is logged, counted in the
-        summary's ``incomplete_listings`` and marked so no file is concluded gone by it."""
-        files, cut = self._list(instance, None)
-        if not cut:
-            return Listing(files)
-        done = complete_cut_listing(files, lambda text: self._list(instance, text))
+        (``shipper.cut_listing``); one still incomplete after them, or one that ended on an
+        empty page (``_Pages.ended_empty``), is logged, counted in the summary's
+        ``incomplete_listings`` and marked so no file is concluded gone by it."""
+        pages = self._list(instance, None)
+        if pages.ended_empty:
+            self._stats_add(incomplete_listings=1)
+            log.warning("log file listing ended on a page that came back empty every time it "
+                        "was asked: files beyond it, if any, are not shipped this run and no "
+                        "file is concluded gone", extra={"instance": instance,
+                                                         "records": len(pages.files)})
+            return Listing(pages.files, complete=False)
+        if not pages.cut:
+            return Listing(pages.files)
+        done = complete_cut_listing(
+            pages.files, lambda text: self._list(instance, text).as_query_answer())
         extra = {"instance": instance, "records": len(done.files), "queries": done.queries}
         if done.complete:
             log.info("log file listing stopped at 1,000 records without a Marker; listed the "
@@ -217,9 +252,8 @@ class RdsApi:
                     "be completed: files beyond it are not shipped this run", extra=extra)
         return Listing(done.files.values(), complete=False)
 
-    def _list(self, instance: str, contains: str | None) -> tuple[list[LogFile], bool]:
-        """The files (whose name contains ``contains``), following Markers; and whether a
-        page of ``ORACLE_LISTING_LIMIT`` records or more ended without one (cut)."""
+    def _list(self, instance: str, contains: str | None) -> _Pages:
+        """The files (whose name contains ``contains``), following Markers."""
         files: dict[str, LogFile] = {}
         marker: str | None = None
         while True:
@@ -228,8 +262,9 @@ class RdsApi:
                 kwargs["FilenameContains"] = contains
             if marker:
                 kwargs["Marker"] = marker
-            resp = self._call("DescribeDBLogFiles", self._client.describe_db_log_files, **kwargs)
-            page = resp.get("DescribeDBLogFiles", [])
+            resp, page = self._page(kwargs)
+            if marker and not page and not resp.get("Marker"):
+                return _Pages(list(files.values()), cut=False, ended_empty=True)
             for raw in page:
                 name = raw.get("LogFileName")
                 if isinstance(name, str):
@@ -237,7 +272,17 @@ class RdsApi:
                                           int(raw.get("LastWritten", 0)))
             marker = resp.get("Marker")
             if not marker:
-                return list(files.values()), len(page) >= ORACLE_LISTING_LIMIT
+                return _Pages(list(files.values()), cut=len(page) >= ORACLE_LISTING_LIMIT)
+
+    def _page(self, kwargs: dict[str, Any]) -> tuple[Any, list[Any]]:
+        """One DescribeDBLogFiles page; a page asked for with a Marker that comes back empty
+        is asked again (``_Pages.ended_empty``)."""
+        for _ in range(EMPTY_PAGE_ASKS if kwargs.get("Marker") else 1):
+            resp = self._call("DescribeDBLogFiles", self._client.describe_db_log_files, **kwargs)
+            page = resp.get("DescribeDBLogFiles", [])
+            if page or resp.get("Marker"):
+                break
+        return resp, page
 
     def log_files_like(self, instance: str, text: str) -> Listing:
         """The listed files whose names contain ``text``: a filtered DescribeDBLogFiles,
@@ -246,8 +291,8 @@ class RdsApi:
         MySQL's slow and general families alone hold 25 names, which sort ``….log.5`` to
         ``….log.9`` last (issue 28: a page of 20 left those five deferred day after day).
         Incomplete (a cut Oracle page) means a missing name proves nothing."""
-        files, cut = self._list(instance, text)
-        return Listing(files, complete=not cut)
+        pages = self._list(instance, text)
+        return Listing(pages.files, complete=not pages.may_have_more)
 
     # --- portions --------------------------------------------------------------------------
 
