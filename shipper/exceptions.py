@@ -70,3 +70,8 @@ class DownloadMismatchError(ShipperError):
 
 class StopRequested(ShipperError):
     """A stop signal or the max-runtime budget asked us to wind down."""
+
+
+class InstanceMovedError(ShipperError):
+    """The instance's identifier names another instance now (a blue/green switchover or a
+    rename during the run): nothing more of it is committed, the next run decides."""

@@ -25,6 +25,7 @@ from shipper.exceptions import (
     AwsAccessError,
     DownloadMismatchError,
     InstanceGoneError,
+    InstanceMovedError,
     LeaseLostError,
     LogFileGoneError,
     ShipperError,
@@ -34,6 +35,13 @@ from shipper.exceptions import (
 from shipper.file_shipper import FileShipper, InstanceRun, NeedsProof
 from shipper.identity import FileJob, Plan, make_plan
 from shipper.idle import nothing_to_write
+from shipper.instance_identity import (
+    Loaded,
+    follow_rename,
+    load_state,
+    needs_settling,
+    record_name,
+)
 from shipper.layout import Scope
 from shipper.lease import Lease, LeaseManager
 from shipper.ledger import Ledger
@@ -45,7 +53,8 @@ from shipper.stats import RunStats
 
 log = logging.getLogger("shipper")
 # Errors that stop the instance's pass: every other file would fail the same way.
-_STOPS_THE_PASS = (StopRequested, LeaseLostError, AwsAccessError, InstanceGoneError)
+_STOPS_THE_PASS = (StopRequested, LeaseLostError, AwsAccessError, InstanceGoneError,
+                   InstanceMovedError)
 
 
 @dataclass
@@ -94,13 +103,15 @@ class InstanceJob:
 
     def _run(self) -> Outcome:
         outcome = Outcome(self.scope.instance)
-        state, etag = self._load_state()
+        loaded = load_state(self.store, self.scope)
+        state = loaded.state
         if self._done_since_run_started(state):
             return self._skip(outcome, "done")  # before listing: no RDS call spent on it
         listing, complete = self._list()
         # A cut listing may leave out files that are still there: only a complete one can
         # show that nothing changed.
-        if complete and nothing_to_write(state, listing, int(self.leases.clock() * 1000)):
+        if complete and not needs_settling(state, self.scope) \
+                and nothing_to_write(state, listing, int(self.leases.clock() * 1000)):
             self.stats.add(files_seen=len(listing))
             self._observe_lag(outcome, state)
             return outcome
@@ -110,18 +121,33 @@ class InstanceJob:
         ledger: Ledger | None = None
         try:
             if not lease.state_current:
-                state, etag, listing, complete = self._recheck(state, etag, listing, complete)
-            ledger = Ledger(self.scope, state, etag, lease.lease, self.store, self.stats,
-                            self.run_id)
+                loaded, listing, complete = self._recheck(loaded, listing, complete)
+            ledger = Ledger(self.scope, loaded.state, loaded.etag, lease.lease, self.store,
+                            self.stats, self.run_id)
+            ledger.before_commit = self._confirm_identity
+            self._settle_identity(ledger, loaded)
             if lease.lease.previous_crashed or not state.last_run_clean:
                 ledger.adopt_dangling()
             self._ship(InstanceRun(ledger, Claims(), self.api, self.settings, self.stats,
                                    self.stop, listing), outcome, listing, complete)
+        except InstanceMovedError as err:
+            self._disown(ledger)
+            ledger = None  # no final commit
+            self._classify(err, outcome)
         except ShipperError as err:
             self._classify(err, outcome)
         finally:
             self._finish(ledger, lease.lease, outcome)
         return outcome
+
+    def _disown(self, ledger: Ledger | None) -> None:
+        if ledger is None:
+            return
+        try:
+            ledger.disown_uncommitted()
+        except ShipperError as err:
+            log.warning(f"could not mark the state clean: {err.one_line()}",
+                        extra={"instance": self.scope.instance})
 
     def _take_lease(self, state: InstanceState) -> tuple[_Taken | None, str | None]:
         """The lease, only now that there is work. The last run's final commit recorded its
@@ -142,16 +168,61 @@ class InstanceJob:
         return self.run_started is not None and state.closed_lease_etag is not None \
             and state.last_run_at is not None and state.last_run_at >= self.run_started
 
-    def _recheck(self, state: InstanceState, etag: str | None, listing: list[LogFile],
-                 complete: bool) -> tuple[InstanceState, str | None, list[LogFile], bool]:
+    def _recheck(self, loaded: Loaded, listing: list[LogFile], complete: bool
+                 ) -> tuple[Loaded, list[LogFile], bool]:
         """Read the state again under the lease: another run may have shipped since it was
         read. If it did, plan from its state and a listing taken after it."""
-        fresh, fresh_etag = self._load_state()
-        if fresh_etag == etag:
-            return state, etag, listing, complete
+        fresh = load_state(self.store, self.scope)
+        if fresh.etag == loaded.etag and fresh.adopted_from == loaded.adopted_from:
+            return loaded, listing, complete
         log.info("state changed since it was read; listing again",
                  extra={"instance": self.scope.instance})
-        return fresh, fresh_etag, *self._list()
+        return fresh, *self._list()
+
+    def _settle_identity(self, ledger: Ledger, loaded: Loaded) -> None:
+        """What the state learns of the instance's identity before any of its data
+        (``shipper.instance_identity``): an adopted state, a reused identifier, a rename,
+        and the identifier's name record."""
+        scope, state = self.scope, ledger.state
+        extra = {"instance": scope.instance, "resource_id": scope.resource_id}
+        if loaded.adopted_from is not None:
+            log.info("adopted the state an earlier release kept under the identifier",
+                     extra={**extra, "state_key": loaded.adopted_from})
+            self.stats.add(states_adopted=1)
+            ledger.mark_changed()
+        if loaded.reused_from is not None:
+            log.info("identifier reused: a new instance has the identifier of another; its "
+                     "logs start afresh", extra={**extra, "former_resource_id":
+                                                 loaded.reused_from})
+            self.stats.add(identifiers_reused=1)
+        with ledger.lock:
+            former = follow_rename(state, scope)
+            if former is not None:
+                ledger.mark_changed()
+        if former is not None:
+            log.info("instance renamed", extra={**extra, "former_identifier": former})
+            self.stats.add(instances_renamed=1)
+        if scope.resource_id and not state.name_recorded:
+            ledger.commit()  # under the resource id first: the record may replace a legacy state
+            record_name(self.store, scope)
+            with ledger.changing():
+                state.name_recorded = True
+
+    def _confirm_identity(self) -> None:
+        """Does the identifier still name this instance? Asked before every commit of a pass
+        with work (``Ledger.before_commit``): a switchover or rename during the run has the
+        rest of it read another instance's files under the name, and nothing of that may be
+        committed. An idle pass commits nothing and asks nothing."""
+        if not self.scope.resource_id:
+            return
+        now = self.api.resource_id_of(self.scope.instance)
+        # No instance has the name now (deleted, or renamed away): no other instance's files
+        # were read under it, so what was read is this one's and may be committed.
+        if now is not None and now != self.scope.resource_id:
+            raise InstanceMovedError(
+                f"identifier {self.scope.instance} names another instance now "
+                f"({now or 'none'}, was {self.scope.resource_id}); nothing more of it is "
+                "committed this run", "the next run ships each instance under its new name")
 
     def _skip(self, outcome: Outcome, refusal: str | None) -> Outcome:
         outcome.skipped_reason = "leased by another run"
@@ -173,6 +244,11 @@ class InstanceJob:
             outcome.corrupt = err
         elif isinstance(err, AwsAccessError):
             outcome.fatal = err
+        elif isinstance(err, InstanceMovedError):
+            outcome.skipped_reason = "identifier moved to another instance"
+            self.stats.add(instances_moved=1)
+            log.warning(err.one_line(), extra={"instance": outcome.instance,
+                                               "resource_id": self.scope.resource_id})
         elif isinstance(err, InstanceGoneError):
             outcome.skipped_reason = "instance deleted during the run"
             log.info("instance disappeared during the run", extra={"instance": outcome.instance})
@@ -192,6 +268,9 @@ class InstanceJob:
             closing_etag = self.leases.retire(lease)
             if ledger is not None:
                 closed = ledger.close(stopped=self.stop.is_set(), lease_etag=closing_etag)
+        except InstanceMovedError as err:  # found by the final commit's confirmation
+            self._disown(ledger)
+            self._classify(err, outcome)
         except ShipperError as err:
             outcome.failures += 1
             log.error(f"could not commit state: {err.one_line()}",
@@ -207,13 +286,6 @@ class InstanceJob:
                 except Exception:
                     log.warning("could not release lease; it expires by itself",
                                 extra={"instance": outcome.instance})
-
-    def _load_state(self) -> tuple[InstanceState, str | None]:
-        stored = self.store.get(self.scope.state_key())
-        if stored is None:
-            return InstanceState(self.scope.instance, self.scope.region, self.scope.account), None
-        state = InstanceState.from_bytes(stored.body, self.scope.state_key())
-        return state, stored.etag
 
     def _list(self) -> tuple[list[LogFile], bool]:
         """The listed files this run ships, and whether the listing is complete (a file

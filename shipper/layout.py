@@ -17,10 +17,20 @@ Every data object ends just after a line feed (``shipper.lines``), so a line-bas
 (Athena, DuckDB) reads whole lines: the exceptions are a closed file's final bytes and a line
 longer than the long-line bound (``shipper.lines.LONG_LINE_FACTOR`` times the object limit).
 
-State and leases (never under ``data/``, so Athena does not scan them)::
+``instance`` is the DB instance identifier the object was written under, and its
+``db-resource-id`` metadata the instance's DbiResourceId: a renamed instance's later objects
+land under its new identifier, a blue/green switchover's green under the blue's old one.
 
-    {prefix}_state/account={account}/region={region}/instance={instance}.json
-    {prefix}_leases/account={account}/region={region}/instance={instance}.json
+State and leases (never under ``data/``, so Athena does not scan them) are keyed by the
+DbiResourceId, which no rename changes and no new instance reuses; beside them, one name
+record per identifier says which resource id last held it (``NameRecord``)::
+
+    {prefix}_state/account={account}/region={region}/resource={resource id}.json
+    {prefix}_leases/account={account}/region={region}/resource={resource id}.json
+    {prefix}_state/account={account}/region={region}/instance={identifier}.json
+
+Releases before identity by resource id kept a whole state at the name record's key (and its
+lease beside it); the first run of this one adopts it there (``shipper.instance_identity``).
 """
 
 from __future__ import annotations
@@ -32,6 +42,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 META_INSTANCE = "db-instance"
+# The instance's DbiResourceId: "immutable", unlike the identifier (``db-instance``), which a
+# rename or a blue/green switchover gives to another instance.
+META_RESOURCE_ID = "db-resource-id"
 META_LOG_FILE = "log-file"
 META_GENERATION = "generation"
 META_START = "start-offset"
@@ -120,42 +133,60 @@ def decode_metadata_value(value: str) -> str:
 
 @dataclass(frozen=True)
 class Scope:
-    """Where one DB instance's objects live."""
+    """Where one DB instance's objects live: ``instance`` is its identifier now,
+    ``resource_id`` its DbiResourceId (empty where unknown: then the identifier keys its
+    state, as releases before identity by resource id did)."""
 
     prefix: str
     account: str
     region: str
     instance: str
+    resource_id: str = ""
 
-    def _partition(self) -> str:
-        return (
-            f"account={safe_segment(self.account)}/region={safe_segment(self.region)}/"
-            f"instance={safe_segment(self.instance)}"
-        )
+    def _pair(self) -> str:
+        return f"account={safe_segment(self.account)}/region={safe_segment(self.region)}/"
+
+    def _partition(self, instance: str | None = None) -> str:
+        return f"{self._pair()}instance={safe_segment(instance or self.instance)}"
+
+    def _owner(self) -> str:
+        if not self.resource_id:
+            return self._partition()
+        return f"{self._pair()}resource={safe_segment(self.resource_id)}"
 
     def state_key(self) -> str:
-        return f"{self.prefix}_state/{self._partition()}.json"
+        return f"{self.prefix}_state/{self._owner()}.json"
 
     def lease_key(self) -> str:
+        return f"{self.prefix}_leases/{self._owner()}.json"
+
+    def name_key(self, instance: str | None = None) -> str:
+        """The name record of an identifier (a whole state, in releases before this one)."""
+        return f"{self.prefix}_state/{self._partition(instance)}.json"
+
+    def legacy_lease_key(self) -> str:
         return f"{self.prefix}_leases/{self._partition()}.json"
 
-    def data_prefix(self) -> str:
-        return f"{self.prefix}data/{self._partition()}/"
+    def data_prefix(self, instance: str | None = None) -> str:
+        return f"{self.prefix}data/{self._partition(instance)}/"
 
-    def data_key(self, generation: str, day: str, start: int) -> str:
+    def data_key(self, generation: str, day: str, start: int,
+                 instance: str | None = None) -> str:
+        """The key of an object of ``generation`` starting at ``start``, in the partition of
+        ``day`` under the identifier ``instance`` (default: the identifier now)."""
         if not _GENERATION_RE.match(generation):
             raise ValueError(f"malformed generation id {generation!r}")
         if not _DAY_RE.fullmatch(day):
             raise ValueError(f"malformed partition day {day!r}")
-        return f"{self.data_prefix()}dt={day}/{generation}/{start:015d}{DATA_SUFFIX}"
+        return f"{self.data_prefix(instance)}dt={day}/{generation}/{start:015d}{DATA_SUFFIX}"
 
 
 def data_metadata(
     scope: Scope, log_file: str, generation: str, start: int, end: int, sha256_hex: str,
-    marker: str | None = None,
+    marker: str | None = None, instance: str | None = None,
 ) -> dict[str, str]:
     meta = {
-        META_INSTANCE: scope.instance,
+        META_INSTANCE: instance or scope.instance,
         META_LOG_FILE: metadata_value(log_file),
         META_GENERATION: generation,
         META_START: str(start),
@@ -164,6 +195,8 @@ def data_metadata(
         META_REGION: scope.region,
         META_ACCOUNT: scope.account,
     }
+    if scope.resource_id:
+        meta[META_RESOURCE_ID] = scope.resource_id
     encoded_marker = metadata_value(marker) if marker else ""
     if encoded_marker and len(encoded_marker) <= MAX_METADATA_MARKER:
         meta[META_MARKER] = encoded_marker  # RDS markers are short ("H:offset"); else left out
@@ -181,6 +214,7 @@ class DataObjectInfo:
     start: int
     end: int
     sha256: str | None
+    resource_id: str | None = None  # objects written before it was recorded have none
 
     @classmethod
     def from_metadata(cls, key: str, metadata: Mapping[str, str]) -> DataObjectInfo:
@@ -192,6 +226,7 @@ class DataObjectInfo:
             start=int(metadata[META_START]),
             end=int(metadata[META_END]),
             sha256=metadata.get(META_SHA256),
+            resource_id=metadata.get(META_RESOURCE_ID),
         )
 
 

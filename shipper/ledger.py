@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import logging
 import threading
 import time
@@ -115,6 +116,10 @@ class Ledger:
         self._changed = False  # the state differs from what was last committed
         # generations with a data write that failed: it may be durable all the same
         self._unsure: set[str] = set()
+        # Called before every commit (the instance job confirms that the identifier still
+        # names its instance: shipper.instance_identity); raises to stop the commit.
+        self.before_commit: Callable[[], None] = lambda: None
+        self._committed = state.to_bytes()  # what the state object holds now (etag: _etag)
 
     @contextmanager
     def changing(self) -> Iterator[InstanceState]:
@@ -182,11 +187,12 @@ class Ledger:
                     or gen.gen_id in self._uncommitted:
                 self.commit()  # never two uncommitted objects of one generation
             self.check_lease()
-        key = self.scope.data_key(gen.gen_id, current_partition(gen), sealed.start)
+        written_as = self.written_as(gen)
+        key = self.scope.data_key(gen.gen_id, current_partition(gen), sealed.start, written_as)
         try:
             self._store.put_data(key, sealed.body, data_metadata(
                 self.scope, log_name, gen.gen_id, sealed.start, sealed.end, sealed.sha256,
-                sealed.marker))
+                sealed.marker, written_as))
         except Exception:
             with self.lock:
                 self._unsure.add(gen.gen_id)
@@ -197,12 +203,21 @@ class Ledger:
         self._stats.add(objects_written=1, bytes_shipped=sealed.end - sealed.start)
 
     def _enter_partition(self, gen: Generation, day: str) -> bool:
-        """Make ``day`` the partition of ``gen``'s next objects; True when that changed the
-        state (it must be committed before an object lands there: adoption looks there)."""
-        if current_partition(gen) == day:
+        """Make ``day``, under the instance's identifier now, the partition of ``gen``'s next
+        objects; True when that changed the state (it must be committed before an object
+        lands there: adoption looks there)."""
+        same_day = current_partition(gen) == day
+        if same_day and self.written_as(gen) == self.scope.instance:
             return False
-        gen.dt_days = [d for d in gen.dt_days or [current_partition(gen)] if d != day] + [day]
+        if not same_day:
+            gen.dt_days = [d for d in gen.dt_days or [current_partition(gen)] if d != day] \
+                + [day]
+        gen.written_as = self.scope.instance
         return True
+
+    def written_as(self, gen: Generation) -> str:
+        """The identifier whose partition holds ``gen``'s latest objects (and its next)."""
+        return gen.written_as or self.state.instance
 
     # --- 3. commit -----------------------------------------------------------------------
 
@@ -215,14 +230,17 @@ class Ledger:
         commit passes ``closing_lease_etag`` (see ``close``)."""
         with self.lock:
             self.check_lease()
+            self.before_commit()
             self.state.revision += 1
             self.state.last_run_id = self._run_id
             self.state.last_run_at = self._clock()
             self.state.last_run_clean = clean
             self.state.closed_lease_etag = closing_lease_etag
+            body = self.state.to_bytes()
             try:
                 self._etag = self._store.put_conditional(
-                    self.scope.state_key(), self.state.to_bytes(), self._etag)
+                    self.scope.state_key(), body, self._etag)
+                self._committed = body
             except StateConflictError as err:
                 self.lease.lost = True
                 raise LeaseLostError(
@@ -230,6 +248,26 @@ class Ledger:
             self._uncommitted.clear()
             self._changed = False
             self._stats.add(state_commits=1)
+
+    def disown_uncommitted(self) -> None:
+        """The identifier named another instance when a commit was due: what this pass
+        wrote since its last commit may hold that instance's bytes. Write the last committed
+        state back marked clean, so that no run adopts those objects (``adopt_dangling``
+        runs only after an unclean end); a later object at the same offset replaces them."""
+        with self.lock:
+            if self._etag is None or not self.lease.valid():
+                return  # nothing committed yet, so no object was written
+            doc = json.loads(self._committed)
+            doc["last_run_clean"] = True
+            doc.pop("closed_lease_etag", None)
+            body = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
+            try:
+                self._etag = self._store.put_conditional(self.scope.state_key(), body,
+                                                         self._etag)
+            except StateConflictError as err:
+                self.lease.lost = True
+                raise LeaseLostError(
+                    f"state of {self.scope.instance} was changed by another run") from err
 
     def commit_if_changed(self) -> None:
         with self.lock:
@@ -264,7 +302,8 @@ class Ledger:
         return adopted
 
     def _adopt_next(self, gen: Generation) -> bool:
-        key = self.scope.data_key(gen.gen_id, current_partition(gen), gen.offset)
+        key = self.scope.data_key(gen.gen_id, current_partition(gen), gen.offset,
+                                  self.written_as(gen))
         if self._store.head(key) is None:
             return False
         obj = self._store.get(key)

@@ -78,6 +78,7 @@ class DbInstance:
     region: str
     cluster: str | None
     tags: dict[str, str]
+    resource_id: str = ""  # DbiResourceId: immutable, unlike the identifier
 
 
 @dataclass(frozen=True)
@@ -217,10 +218,23 @@ class RdsApi:
                     region=self.region,
                     cluster=raw.get("DBClusterIdentifier"),
                     tags={t["Key"]: t.get("Value", "") for t in raw.get("TagList", [])},
+                    resource_id=str(raw.get("DbiResourceId") or ""),
                 )
             marker = resp.get("Marker")
             if not marker:
                 return
+
+    def resource_id_of(self, identifier: str) -> str | None:
+        """The DbiResourceId the identifier names now; None when no instance has it. One
+        DescribeDBInstances (``shipper.instance_identity``: before each commit of an
+        instance with work)."""
+        try:
+            resp = self._call("DescribeDBInstances", self._client.describe_db_instances,
+                              DBInstanceIdentifier=identifier)
+        except InstanceGoneError:
+            return None
+        found = resp.get("DBInstances", [])
+        return str(found[0].get("DbiResourceId") or "") if found else None
 
     # --- listing ---------------------------------------------------------------------------
 

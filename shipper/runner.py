@@ -142,6 +142,7 @@ class Runner:
         self.started = time.monotonic()
         self.started_at = time.time()
         self.engines: dict[str, str] = {}  # instance state key -> engine, for headroom
+        self.identifiers: dict[str, str] = {}  # instance state key -> its identifier
 
     # --- signals and deadlines ----------------------------------------------------------
 
@@ -261,9 +262,11 @@ class Runner:
         api = RdsApi(client(session, "rds"), region, paced, s.complete_file_versions,
                      self.stats.add)
         for instance in in_run_order(self._discover(api, role_arn), self.run_id):
-            scope = Scope(s.prefix, instance.account, region, instance.identifier)
+            scope = Scope(s.prefix, instance.account, region, instance.identifier,
+                          instance.resource_id)
             self.stats.add(instances=1)
             self.engines[scope.state_key()] = instance.engine
+            self.identifiers[scope.state_key()] = instance.identifier
             yield InstanceJob(scope, api, store, leases, s, self.stats, self.run_id,
                               self.stop.event, files, file_filter(s), self.started_at)
 
@@ -367,5 +370,5 @@ class Runner:
             "max_lag_seconds": (None if failed and not lags
                                 else round(float(self.stats.max_lag_seconds), 1)),
             "retention_headroom_seconds": round(headroom[oldest], 1) if oldest else None,
-            "headroom_instance": oldest,
+            "headroom_instance": self.identifiers.get(oldest, oldest) if oldest else None,
         }

@@ -123,6 +123,12 @@ class S3Store:
         self.puts += 1
         return str(resp["ETag"])
 
+    def put(self, key: str, body: bytes, content_type: str = "application/json") -> None:
+        """An unconditional write (the name records: the last writer is right)."""
+        self._call("PutObject", self._client.put_object, Key=key, Body=body,
+                   ContentType=content_type, **self._sse)
+        self.puts += 1
+
     def put_data(self, key: str, body: bytes, metadata: dict[str, str]) -> None:
         self._call("PutObject", self._client.put_object, Key=key, Body=body,
                    ContentType="application/gzip", Metadata=metadata, **self._sse)

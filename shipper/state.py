@@ -80,6 +80,11 @@ class Generation:
     # counts bytes no download returns (RDS filters MySQL error logs), so the listed Size is
     # only a hint. While LastWritten stays the same the file is complete.
     ended_below_listed: bool = False
+    # The instance identifier whose ``instance=`` partition holds its latest objects (its
+    # next object goes there too while the identifier stays): committed before an object
+    # lands under a new one, like a new day, so a retry or the adoption after a crash finds
+    # the same key after a rename. None: the state's identifier (states before renames).
+    written_as: str | None = None
 
     def sighting(self) -> Sighting:
         """What the last listing that showed it said: its name, Size and LastWritten."""
@@ -126,7 +131,7 @@ class Generation:
 
 # Fields added later, written only when set: a state that never needed one reads and writes
 # back byte for byte.
-_WRITTEN_WHEN_SET = frozenset({"ended_below_listed"})
+_WRITTEN_WHEN_SET = frozenset({"ended_below_listed", "written_as"})
 # Attributes stored under shorter names (the stored format predates the attribute's name).
 _JSON_NAMES = {"seen_last_written_ms": "seen_lw"}
 _ATTRIBUTE_NAMES = {v: k for k, v in _JSON_NAMES.items()}
@@ -136,6 +141,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "marker": (str, type(None)), "marker_name": (str, type(None)),
     "missing_since_ms": (int, type(None)), "header_only": (bool,), "max_listed": (int,),
     "dt_days": (list,), "read_end": (int,), "ended_below_listed": (bool,),
+    "written_as": (str, type(None)),
 }
 _DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -259,6 +265,12 @@ class InstanceState:
     # Listed files the last pass left for the next listing, and how many passes in a row did
     # (shipper.deferrals: the next deferral of the same file for the same reason is an error).
     deferred: list[Deferral] = field(default_factory=list)
+    # The instance's DbiResourceId (empty in states keyed by identifier), the identifiers it
+    # had before ``instance`` (renames, switchovers), and whether the name record of
+    # ``instance`` names it (shipper.instance_identity).
+    resource_id: str = ""
+    former_identifiers: list[str] = field(default_factory=list)
+    name_recorded: bool = False
 
     def to_bytes(self) -> bytes:
         doc = {
@@ -281,6 +293,11 @@ class InstanceState:
             doc["unread"] = [s.to_json() for s in self.unread[-MAX_SIGHTINGS:]]
         if self.deferred:  # the same
             doc["deferred"] = [d.to_json() for d in self.deferred[-MAX_SIGHTINGS:]]
+        if self.resource_id:  # the same
+            doc["resource_id"] = self.resource_id
+            doc["name_recorded"] = self.name_recorded
+        if self.former_identifiers:
+            doc["former_identifiers"] = self.former_identifiers[-MAX_SIGHTINGS:]
         return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
     @classmethod
@@ -325,6 +342,9 @@ class InstanceState:
                                 for fam, ids in doc.get("pending_breaks", {}).items()},
                 unread=[Sighting.from_json(s) for s in doc.get("unread", [])],
                 deferred=[Deferral.from_json(d) for d in doc.get("deferred", [])],
+                resource_id=doc.get("resource_id", ""),
+                former_identifiers=list(doc.get("former_identifiers", [])),
+                name_recorded=doc.get("name_recorded", False),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise StateCorruptError(f"state object is malformed ({err!r})", hint) from err
@@ -349,7 +369,8 @@ def _check_top_level(doc: dict[str, Any]) -> None:
         "gaps": (list,), "last_run_id": (str, type(None)),
         "last_run_at": (int, float, type(None)), "last_run_clean": (bool,), "revision": (int,),
         "pending_breaks": (dict,), "closed_lease_etag": (str, type(None)),
-        "unread": (list,), "deferred": (list,),
+        "unread": (list,), "deferred": (list,), "resource_id": (str,),
+        "former_identifiers": (list,), "name_recorded": (bool,),
     }
     for name, kinds in expected.items():
         if name not in doc:
@@ -362,6 +383,8 @@ def _check_top_level(doc: dict[str, Any]) -> None:
     for gap in doc.get("gaps", []):
         if not isinstance(gap, dict):
             raise ValueError("a gap entry is not an object")
+    if not all(isinstance(n, str) for n in doc.get("former_identifiers", [])):
+        raise ValueError("former_identifiers is not a list of identifiers")
     for ids in doc.get("pending_breaks", {}).values():
         if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
             raise ValueError("a pending break is not a list of generation ids")

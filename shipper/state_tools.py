@@ -14,11 +14,13 @@ import json
 import re
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 
 from shipper.config import Settings
 from shipper.exceptions import ConfigError, ShipperError, StateCorruptError
 from shipper.exitcodes import ExitCode
+from shipper.instance_identity import NameRecord, read_name_key
 from shipper.layout import DataObjectInfo, Scope, safe_segment
 from shipper.lease import Lease, LeaseManager
 from shipper.s3store import S3Store, StoredObject, open_store
@@ -29,17 +31,30 @@ _DT_RE = re.compile(r"/dt=(\d{4}-\d{2}-\d{2})/")
 
 def find_scope(store: S3Store, settings: Settings, instance: str, account: str | None,
                region: str | None) -> Scope:
+    """The scope of the instance that holds (or last held) the identifier ``instance``: its
+    name record gives the resource id its state is keyed by (``shipper.instance_identity``);
+    a state an earlier release kept under the identifier is used where it is."""
     region = region or settings.regions[0]
-    if account:
-        return Scope(settings.prefix, account, region, instance)
-    suffix = f"/region={safe_segment(region)}/instance={safe_segment(instance)}.json"
-    keys = [k for k in store.list_keys(f"{settings.prefix}_state/") if k.endswith(suffix)]
-    accounts = sorted({k.split("/account=", 1)[1].split("/", 1)[0] for k in keys})
-    if len(accounts) != 1:
-        raise ConfigError("--account", f"{len(accounts)} accounts have a state for {instance} "
-                          f"in {region}; name one" if accounts else
-                          f"no state for {instance} in {region}")
-    return Scope(settings.prefix, accounts[0], region, instance)
+    if not account:
+        suffix = f"/region={safe_segment(region)}/instance={safe_segment(instance)}.json"
+        keys = [k for k in store.list_keys(f"{settings.prefix}_state/") if k.endswith(suffix)]
+        accounts = sorted({k.split("/account=", 1)[1].split("/", 1)[0] for k in keys})
+        if len(accounts) != 1:
+            raise ConfigError("--account", f"{len(accounts)} accounts have a state for "
+                              f"{instance} in {region}; name one" if accounts else
+                              f"no state for {instance} in {region}")
+        account = accounts[0]
+    scope = Scope(settings.prefix, account, region, instance)
+    named = store.get(scope.name_key())
+    if named is None:
+        return scope
+    try:
+        found = read_name_key(named.body, scope.name_key())
+    except StateCorruptError:
+        return scope  # a corrupt legacy state: show, repair and reset work on it where it is
+    if isinstance(found, NameRecord):
+        return replace(scope, resource_id=found.resource_id)
+    return scope
 
 
 def rebuild_state(store: S3Store, scope: Scope) -> tuple[InstanceState, list[str]]:
@@ -56,11 +71,14 @@ def rebuild_state(store: S3Store, scope: Scope) -> tuple[InstanceState, list[str
         except (KeyError, ValueError):
             notes.append(f"ignored {key}: no shipper metadata")
             continue
+        if scope.resource_id and info.resource_id not in (None, scope.resource_id):
+            continue  # another instance that held the identifier before
         infos.setdefault(info.generation, []).append(info)
         match = _DT_RE.search(key)
         if match:  # a generation written over several days has objects in each day's dt
             days.setdefault(info.generation, set()).add(match.group(1))
-    state = InstanceState(scope.instance, scope.region, scope.account)
+    state = InstanceState(scope.instance, scope.region, scope.account,
+                          resource_id=scope.resource_id)
     for gen_id, objs in infos.items():
         objs.sort(key=lambda o: o.start)
         offset, chain = 0, []
@@ -147,7 +165,8 @@ def state_command(settings: Settings, action: str, instance: str, account: str |
             # its holder may have written an object after the data we rebuilt from
             state.last_run_clean = not lease.previous_crashed
         else:
-            state = InstanceState(scope.instance, scope.region, scope.account)
+            state = InstanceState(scope.instance, scope.region, scope.account,
+                                  resource_id=scope.resource_id)
         state.revision = 1
         store.put_conditional(scope.state_key(), state.to_bytes(),
                               current.etag if current else None)

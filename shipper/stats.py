@@ -33,6 +33,13 @@ class RunStats:
     # last run too, for the same reason (each also a failure)
     files_deferred: int = 0
     files_stuck: int = 0
+    # an instance's identity (shipper.instance_identity): renames followed, identifiers
+    # found reused by a new instance, states adopted from an earlier release's identifier
+    # keys, and instances whose identifier moved to another instance during the run
+    instances_renamed: int = 0
+    identifiers_reused: int = 0
+    states_adopted: int = 0
+    instances_moved: int = 0
     incomplete_listings: int = 0  # listings cut at 1,000 records that filters could not complete
     max_lag_seconds: float = 0.0
     # per instance (its state key): the lag its last listing showed, for retention headroom

@@ -36,6 +36,7 @@ SLOW_MODULES = frozenset({
     "tests/scenarios/test_crash.py",
     "tests/scenarios/test_faults.py",
     "tests/scenarios/test_fresh_and_idle.py",
+    "tests/scenarios/test_identity.py",
     "tests/scenarios/test_large_file.py",
     "tests/scenarios/test_quirks.py",
     "tests/scenarios/test_real_s3.py",

@@ -9,6 +9,7 @@ matches each shipped generation to exactly one truth generation by content.
 Matching is a bipartite assignment, because contents can be identical (every MySQL slow log
 starts with the same header; an idle hour's file is header only) and the shipper's generation
 ids are its own. An edge joins a shipped generation to a truth generation of the same instance
+(the same DbiResourceId, from ``db-resource-id``; objects without one, the same identifier)
 when one of the truth generation's names is the object's ``log-file`` and every object's bytes
 equal the truth's bytes at the object's offsets. Objects are hashed while streaming (memory
 stays bounded even for a 1 GiB generation); truth ranges are hashed the same way.
@@ -85,7 +86,8 @@ class Problem:
 
 @dataclass(frozen=True)
 class ShippedGeneration:
-    """The objects of one (db-instance, generation) pair."""
+    """The objects of one generation of one physical instance (``instance``: the identifier
+    its first object was written under; a renamed instance's later objects carry another)."""
 
     instance: str
     generation: str
@@ -93,6 +95,7 @@ class ShippedGeneration:
     objects: tuple[ShippedObject, ...]
     covered: int  # contiguous bytes from offset 0
     has_gap: bool
+    owner: str = ""  # the resource id (``name:<identifier>`` for objects without one)
 
     @property
     def bytes(self) -> int:
@@ -241,8 +244,15 @@ def _read_object(s3: Any, bucket: str, key: str) -> tuple[ShippedObject | None, 
                          has_newline), None
 
 
+def _owner(objs: list[ShippedObject]) -> str:
+    """The physical instance a generation's objects belong to: the DbiResourceId they carry,
+    or (all written without one) the identifier they were written under."""
+    ids = {o.info.resource_id for o in objs if o.info.resource_id}
+    return min(ids) if ids else f"name:{objs[0].info.instance}"
+
+
 def _group(instance: str, generation: str, objs: list[ShippedObject],
-           report: OracleReport) -> ShippedGeneration:
+           report: OracleReport, owner: str) -> ShippedGeneration:
     objs.sort(key=lambda o: (o.info.start, o.info.end, o.key))
     covered = 0
     has_gap = False
@@ -271,7 +281,7 @@ def _group(instance: str, generation: str, objs: list[ShippedObject],
         if end >= pos:
             pos, last_key = end, keys[0]
     names = tuple(sorted({o.info.log_file for o in objs}))
-    return ShippedGeneration(instance, generation, names, tuple(objs), covered, has_gap)
+    return ShippedGeneration(instance, generation, names, tuple(objs), covered, has_gap, owner)
 
 
 class _Truths:
@@ -352,7 +362,7 @@ def verify(s3_client: Any, bucket: str, prefix: str, world: World, *,
     partial_ok = allow_partial or (lambda g: False)
     wanted = set(instances) if instances is not None else None
     report = OracleReport()
-    groups: dict[tuple[str, str], list[ShippedObject]] = {}
+    groups: dict[str, list[ShippedObject]] = {}
     for key in _list_keys(s3_client, bucket, f"{prefix}data/"):
         obj, problem = _read_object(s3_client, bucket, key)
         owner = obj.info.instance if obj is not None else problem.instance if problem else "?"
@@ -364,19 +374,31 @@ def verify(s3_client: Any, bucket: str, prefix: str, world: World, *,
             continue
         assert obj is not None
         report.bytes += obj.length
-        groups.setdefault((obj.info.instance, obj.info.generation), []).append(obj)
-    shipped = [_group(inst, gen, objs, report) for (inst, gen), objs in sorted(groups.items())]
+        # One generation, whatever identifiers it was written under (a renamed instance's)
+        # and whether its objects carry the resource id (not those written before it was).
+        groups.setdefault(obj.info.generation, []).append(obj)
+    shipped = [_group(objs[0].info.instance, gen, objs, report, _owner(objs))
+               for gen, objs in sorted(groups.items())]
+    for gen, objs in sorted(groups.items()):
+        ids = sorted({o.info.resource_id for o in objs if o.info.resource_id})
+        if len(ids) > 1:  # one generation's bytes from two physical instances
+            report.unmatched.append(Problem("unmatched", objs[0].info.instance, gen, 0, 0,
+                                            f"objects of two instances: {ids}",
+                                            tuple(o.key for o in objs[:3])))
     report.shipped_generations = len(shipped)
 
     truth = [g for g in world.generations()
              if wanted is None or g.instance in wanted]
     by_instance: dict[str, _Truths] = {}
     for g in truth:
-        by_instance.setdefault(g.instance, _Truths([])).records.append(g)
+        by_instance.setdefault(g.resource_id or f"name:{g.instance}", _Truths([])
+                               ).records.append(g)
+        if g.resource_id:  # objects without a resource id name the identifier
+            by_instance.setdefault(f"name:{g.instance}", _Truths([])).records.append(g)
 
     edges: dict[int, list[GenerationRecord]] = {}
     for i, s in enumerate(shipped):
-        pool = by_instance.get(s.instance)
+        pool = by_instance.get(s.owner)
         if pool is None:
             continue
         candidates = pool.named(s.log_files[0]) if s.log_files else []
@@ -393,7 +415,7 @@ def verify(s3_client: Any, bucket: str, prefix: str, world: World, *,
             matched_truth[assigned.truth_id] = i
             continue
         report.unmatched.append(_diagnose(stream, edges.get(i, []),
-                                          by_instance.get(stream.instance), assignment, shipped))
+                                          by_instance.get(stream.owner), assignment, shipped))
 
     for i, g in assignment.items():
         _check_whole_lines(shipped[i], g, report)

@@ -25,7 +25,7 @@ from tests.infra import cfntools as cfn
 from tests.infra.common import BUCKET_ATTRS, BUCKET_REFS, CLUSTER_ARN, SHIPPER_REQUIRED
 from tests.infra.event_pattern import matches as pattern_matches
 from tests.support.runs import Run as RunResult
-from tests.support.world import PREFIX, AwsWorld
+from tests.support.world import AwsWorld
 
 MINUTE = 60
 
@@ -94,9 +94,7 @@ def test_corrupt_state_exit_4_counts_the_instance(aws_world: AwsWorld) -> None:
     w.advance(50 * MINUTE)
     assert aws_world.run().code == ExitCode.OK
     client = aws_world.s3_client()
-    key = next(o["Key"] for o in client.list_objects_v2(
-        Bucket=aws_world.bucket, Prefix=f"{PREFIX}_state/")["Contents"]
-        if "instance=bad" in o["Key"])
+    key = aws_world.state_key("bad")
     client.put_object(Bucket=aws_world.bucket, Key=key, Body=b"\x00{not json")
     w.advance(30 * MINUTE)
     res = aws_world.run()

@@ -266,7 +266,19 @@ def read_json_objects(aws: AwsWorld, prefix: str) -> dict[str, dict[str, Any]]:
 def states(aws: AwsWorld) -> dict[str, dict[str, Any]]:
     """Instance id -> its state document."""
     return {doc.get("instance", key): doc
-            for key, doc in read_json_objects(aws, f"{PREFIX}_state/").items()}
+            for key, doc in read_json_objects(aws, f"{PREFIX}_state/").items()
+            if "name_record" not in doc}
+
+
+def resource_states(aws: AwsWorld) -> dict[str, dict[str, Any]]:
+    """Resource id (DbiResourceId) -> its instance's state document: one per physical
+    instance, whatever identifiers it had (issue 24; ``states`` keys by the identifier the
+    state was last committed under, which two states share after a switchover or a re-created
+    instance until their next runs). States without a resource id (an earlier release's) are
+    keyed ``name:<identifier>``."""
+    return {str(doc.get("resource_id") or f"name:{doc.get('instance', key)}"): doc
+            for key, doc in read_json_objects(aws, f"{PREFIX}_state/").items()
+            if "name_record" not in doc}
 
 
 def wait_leases_expired(aws: AwsWorld) -> float:

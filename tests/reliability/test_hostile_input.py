@@ -151,7 +151,7 @@ def test_a_long_non_ascii_name_fits_the_s3_metadata_limit(aws_world: AwsWorld) -
 
 
 def _state_key(aws: AwsWorld, instance: str) -> str:
-    return f"{PREFIX}_state/account=123456789012/region=us-east-1/instance={instance}.json"
+    return aws.state_key(instance)
 
 
 def _corrupt(doc: dict[str, Any], kind: str) -> bytes:

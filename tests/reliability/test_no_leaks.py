@@ -120,7 +120,7 @@ def test_debug_output_under_faults_carries_no_content_or_secrets(aws_world: AwsW
 
     # A corrupt state object: its bytes (which hold file names and markers) stay unprinted.
     client = aws_world.s3_client()
-    key = next(k for k in list_keys(aws_world, f"{PREFIX}_state/") if "instance=pg" in k)
+    key = aws_world.state_key("pg")
     client.put_object(Bucket=aws_world.bucket, Key=key,
                       Body=b'{"schema": 1, "oops": "' + CANARY.encode() + b'-state"')
     runs.append(("corrupt state", run_inproc(aws_world, "run", **env)))

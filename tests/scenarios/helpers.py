@@ -109,15 +109,18 @@ def read_data(aws: AwsWorld, key: str) -> bytes:
 
 
 def state_keys(aws: AwsWorld) -> list[str]:
+    """The states (keyed by resource id; the ``instance=`` keys beside them are name
+    records)."""
     client = aws.s3_client()
     resp = client.list_objects_v2(Bucket=aws.bucket, Prefix=f"{PREFIX}_state/")
-    return [o["Key"] for o in resp.get("Contents", []) if o["Key"].endswith(".json")]
+    return [o["Key"] for o in resp.get("Contents", [])
+            if o["Key"].endswith(".json") and "/resource=" in o["Key"]]
 
 
 def state_key(aws: AwsWorld, instance: str) -> str:
-    matches = [k for k in state_keys(aws) if k.endswith(f"/instance={instance}.json")]
-    assert len(matches) == 1, (instance, state_keys(aws))
-    return matches[0]
+    key = aws.state_key(instance)
+    assert key in state_keys(aws), (instance, state_keys(aws))
+    return key
 
 
 def load_state(aws: AwsWorld, instance: str) -> dict[str, Any]:

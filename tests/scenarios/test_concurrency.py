@@ -65,9 +65,7 @@ def test_an_instance_held_by_a_silent_holder_fails_the_run(aws_world: AwsWorld) 
     ok_run(aws_world, "run")
     w.advance(600)  # new bytes: an idle instance takes no lease at all (shipper.idle)
     client = aws_world.s3_client()
-    keys = [o["Key"] for o in client.list_objects_v2(
-        Bucket=aws_world.bucket, Prefix="rds-logs/_leases/")["Contents"]]
-    key = next(k for k in keys if "instance=db-a" in k)
+    key = aws_world.lease_key("db-a")
     now = time.time()
 
     def hold(silent_for: float) -> None:

@@ -22,7 +22,6 @@ from tests.scenarios.helpers import (
     ENGINES,
     dangling_objects,
     kill,
-    load_state,
     ok_run,
     wait_for,
 )
@@ -97,9 +96,10 @@ def unfreed_leases(aws: AwsWorld) -> list[str]:
     for key, doc in lease_docs(aws).items():
         if doc["released"]:
             continue
-        instance = key.rsplit("instance=", 1)[1].removesuffix(".json")
+        state = key.replace(f"{PREFIX}_leases/", f"{PREFIX}_state/", 1)
         etag = client.head_object(Bucket=aws.bucket, Key=key)["ETag"]
-        if load_state(aws, instance).get("closed_lease_etag") != etag:
+        doc = json.loads(client.get_object(Bucket=aws.bucket, Key=state)["Body"].read())
+        if doc.get("closed_lease_etag") != etag:
             unfreed.append(key)
     return unfreed
 

@@ -71,6 +71,11 @@ class MemoryStore:
             self.puts += 1
             return stored.etag
 
+    def put(self, key: str, body: bytes, content_type: str = "application/json") -> None:
+        with self._lock:
+            self.objects[key] = StoredObject(body, self._etag(), {})
+            self.puts += 1
+
     def put_data(self, key: str, body: bytes, metadata: dict[str, str]) -> None:
         with self._lock:
             failing = self.fail_data_writes > 0

@@ -69,6 +69,18 @@ class AwsWorld:
     def verify(self, **kwargs: Any) -> OracleReport:
         return verify(self.s3_client(), self.bucket, PREFIX, self.world, **kwargs)
 
+    def state_key(self, instance: str) -> str:
+        """The key of ``instance``'s state: under its DbiResourceId (shipper.layout)."""
+        return self._owner_key("_state", instance)
+
+    def lease_key(self, instance: str) -> str:
+        return self._owner_key("_leases", instance)
+
+    def _owner_key(self, kind: str, instance: str) -> str:
+        rid = self.world.instance(instance).resource_id
+        return (f"{PREFIX}{kind}/account={self.world.account_id}/region={self.world.region}/"
+                f"resource={rid}.json")
+
     def data_keys(self) -> list[str]:
         client = self.s3_client()
         keys: list[str] = []

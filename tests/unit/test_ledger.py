@@ -8,6 +8,7 @@ import hashlib
 import pytest
 
 from shipper.exceptions import LeaseLostError
+from shipper.instance_identity import follow_rename
 from shipper.layout import Scope, data_metadata, partition_day
 from shipper.lease import LeaseManager
 from shipper.ledger import Ledger, adopt_object, record_sighting
@@ -252,3 +253,74 @@ def test_a_complete_read_below_the_listed_size_leaves_no_listed_byte_unshipped()
     # paging stopped below it: no such conclusion
     record_sighting(gen, listed, active=True, read_end=600)
     assert not gen.ended_below_listed and gen.max_listed == 1000
+
+
+def test_after_a_rename_the_next_object_goes_under_the_new_identifier_once_committed() -> None:
+    """A generation's objects are under the identifier they were written as; the first object
+    under a new identifier is committed first (like a new day), so an adoption after a crash
+    looks for it where it was written."""
+    store, clock = MemoryStore(), FakeClock()
+    before = Scope(SCOPE.prefix, SCOPE.account, SCOPE.region, "db-1", "db-RESOURCE")
+    after = Scope(SCOPE.prefix, SCOPE.account, SCOPE.region, "db-1-renamed", "db-RESOURCE")
+    leases = LeaseManager(store, "run-a", 60.0, clock=clock)  # type: ignore[arg-type]
+
+    def ledger_for(scope: Scope, holder: str) -> tuple[Ledger, InstanceState]:
+        stored = store.get(scope.state_key())
+        state = InstanceState.from_bytes(stored.body, "s") if stored else \
+            InstanceState(scope.instance, scope.region, scope.account)
+        lease = leases.acquire(scope.lease_key()) if stored is None else \
+            leases.take_closed(scope.lease_key(), state.closed_lease_etag or "")
+        assert lease is not None
+        return Ledger(scope, state, stored.etag if stored else None, lease, store,  # type: ignore[arg-type]
+                      RunStats(), holder, clock=clock), state
+
+    ledger, _ = ledger_for(before, "run-a")
+    gen = ledger.open_generation(LISTED, active=True)
+    ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name,
+                        LISTED.last_written_ms)
+    assert ledger.close(stopped=False, lease_etag=leases.retire(ledger.lease))
+    ledger, state = ledger_for(after, "run-b")
+    state.generations[gen.gen_id].written_as = "db-1"  # as instance_identity.follow_rename
+    state.instance = after.instance
+    ledger.write_object(state.generations[gen.gen_id], LISTED.name, sealed(100, b"b" * 50),
+                        LISTED.name, LISTED.last_written_ms)
+    stored = store.get(after.state_key())
+    assert stored is not None
+    assert InstanceState.from_bytes(stored.body, "s").generations[gen.gen_id].written_as \
+        == "db-1-renamed", "committed before the object"
+    assert len(store.list_keys(before.data_prefix())) == 1
+    new_keys = store.list_keys(after.data_prefix())
+    assert len(new_keys) == 1 and new_keys[0].endswith("/000000000000100.log.gz")
+    assert store.objects[new_keys[0]].metadata["db-instance"] == "db-1-renamed"
+    assert store.objects[new_keys[0]].metadata["db-resource-id"] == "db-RESOURCE"
+    # A crash now: the next holder adopts the object where it was written.
+    crashed = InstanceState.from_bytes(stored.body, "s")
+    adopter = Ledger(after, crashed, stored.etag, ledger.lease, store,  # type: ignore[arg-type]
+                     RunStats(), "run-c", clock=clock)
+    assert adopter.adopt_dangling() == 1 and crashed.generations[gen.gen_id].offset == 150
+
+
+def test_an_object_a_crashed_run_wrote_before_a_rename_is_adopted_where_it_was_written(
+        ) -> None:
+    store, clock = MemoryStore(), FakeClock()
+    before = Scope(SCOPE.prefix, SCOPE.account, SCOPE.region, "db-1", "db-RESOURCE")
+    after = Scope(SCOPE.prefix, SCOPE.account, SCOPE.region, "db-1-renamed", "db-RESOURCE")
+    leases = LeaseManager(store, "run-a", 60.0, clock=clock)  # type: ignore[arg-type]
+    lease = leases.acquire(before.lease_key())
+    assert lease is not None
+    ledger = Ledger(before, InstanceState("db-1", before.region, before.account), None,
+                    lease, store, RunStats(), "run-a", clock=clock)  # type: ignore[arg-type]
+    gen = ledger.open_generation(LISTED, active=True)
+    ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name,
+                        LISTED.last_written_ms)
+    ledger.write_object(gen, LISTED.name, sealed(100, b"b" * 50), LISTED.name,
+                        LISTED.last_written_ms)  # durable, never committed: the run dies
+    stored = store.get(before.state_key())
+    assert stored is not None
+    state = InstanceState.from_bytes(stored.body, "s")
+    assert state.generations[gen.gen_id].offset == 100
+    assert follow_rename(state, after) == "db-1"  # the next run sees the new identifier
+    adopter = Ledger(after, state, stored.etag, lease, store,  # type: ignore[arg-type]
+                     RunStats(), "run-b", clock=clock)
+    assert adopter.adopt_dangling() == 1 and state.generations[gen.gen_id].offset == 150
+    assert store.list_keys(after.data_prefix()) == [], "nothing written twice"
