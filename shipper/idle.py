@@ -47,8 +47,11 @@ def nothing_to_write(state: InstanceState, listing: list[LogFile], now_ms: int) 
     if any(g.missing_since_ms is None or now_ms - g.missing_since_ms > MISSING_KEEP_MS
            for g in plan.displaced):
         return False
-    # judge_listing edits pending baselines: judge a copy of them.
-    scratch = replace(state, pending_breaks={k: list(v) for k, v in state.pending_breaks.items()})
+    # judge_listing edits the pending baselines and clears the unread sightings: judge a copy
+    # of both (``replace`` shares every other field; the pass that follows judges the real
+    # ones, and must still see the sightings).
+    scratch = replace(state, pending_breaks={k: list(v) for k, v in state.pending_breaks.items()},
+                      unread=list(state.unread))
     known = [g for g in state.generations.values() if g.missing_since_ms is None]
     breaks, changed = judge_listing(scratch, known, plan, listing)
     return not breaks and not changed and scratch.pending_breaks == state.pending_breaks

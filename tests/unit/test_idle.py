@@ -7,7 +7,7 @@ from shipper.identity import HOUR_MS
 from shipper.idle import nothing_to_write
 from shipper.losses import MISSING_KEEP_MS
 from shipper.rdsapi import LogFile
-from shipper.state import Generation
+from shipper.state import Generation, Sighting
 from tests.unit.test_continuity import MIN_MS, PG, T0, gen, state_of
 
 NOW = T0 + 3 * HOUR_MS
@@ -67,3 +67,14 @@ def test_a_pending_break_this_listing_decides_is_work_and_is_not_decided_here() 
     state.pending_breaks = {PG: [old.gen_id]}
     assert not nothing_to_write(state, listed_as_seen(old), NOW)
     assert state.pending_breaks == {PG: [old.gen_id]}  # the check changed nothing
+
+
+def test_unread_sightings_are_work_and_are_left_for_the_pass_that_judges_them() -> None:
+    """``replace`` copied only the pending baselines: judging the copy cleared the caller's
+    unread sightings, so the pass that followed judged the listing without them."""
+    old = gen(OLD, 9_000, T0 + 59 * MIN_MS)
+    state = state_of(old)
+    seen = Sighting(f"{PG}.2024-01-02-04", 300, T0 + 61 * MIN_MS)
+    state.unread = [seen]
+    assert not nothing_to_write(state, listed_as_seen(old), NOW)
+    assert state.unread == [seen]  # the check changed nothing
