@@ -24,7 +24,10 @@ __all__ = ["aws_world", "bucket", "faults", "local_s3", "s3_client", "seaweed_s3
 # against the simulator, child processes, wheel builds and stack deployments. Single slow
 # tests elsewhere carry @pytest.mark.slow themselves. CI runs everything.
 SLOW_MODULES = frozenset({
+    "tests/infra/test_deploy_safety.py",
+    "tests/infra/test_failure_alerts.py",
     "tests/infra/test_image_install.py",
+    "tests/infra/test_lint.py",
     "tests/infra/test_moto_deploy.py",
     "tests/infra/test_task_role_from_run.py",
     "tests/reliability/test_gaps.py",
@@ -46,6 +49,10 @@ SLOW_MODULES = frozenset({
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A renamed or moved module would otherwise drop silently into the fast tier.
+    missing = sorted(m for m in SLOW_MODULES if not (config.rootpath / m).is_file())
+    if missing:
+        raise pytest.UsageError(f"tests/conftest.py SLOW_MODULES names no such file: {missing}")
     for item in items:
         if item.nodeid.split("::", 1)[0] in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
