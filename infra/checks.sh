@@ -4,8 +4,8 @@
 # installed from uv.lock by `make test`); checkov lives in its own environment, .venv-checkov,
 # installed from infra/checkov.lock (hash-checked), because it pins a boto3 of its own that must
 # not meet the project's. Prints one summary line per tool and exits non-zero if any failed.
-# cfn-lint and checkov also read every combination of CapacityChoice x ScheduleKind
-# (infra/variants.py writes a copy of cluster.yaml and shipper.yaml per combination, its
+# cfn-lint and checkov also read every combination of CapacityChoice x ScheduleKind and every
+# Notifications value (infra/variants.py writes a copy of the templates per variant, its
 # defaults naming it), since both tools judge a template by its parameter defaults.
 #
 #   make infra-checks               # all three, after installing what they need
@@ -68,14 +68,15 @@ run_cfn_lint() {
     n=$(printf '%s' "$out" | grep -c . || true)
     local vdir vout vrc vn
     vdir="$(mktemp -d)"
-    "$PYTHON" infra/variants.py "$vdir" >/dev/null || { record cfn-lint 1 "variants.py failed"; return; }
+    { "$PYTHON" infra/variants.py "$vdir" && "$PYTHON" infra/variants.py --notifications "$vdir"; } \
+        >/dev/null || { record cfn-lint 1 "variants.py failed"; return; }
     vout="$("$PROJECT_BIN/cfn-lint" --include-checks I --format parseable -- "$vdir"/*/*.yaml 2>&1)"
     vrc=$?
     [[ -n "$vout" ]] && printf '%s\n' "$vout"
     vn=$(printf '%s' "$vout" | grep -c . || true)
     rm -rf "$vdir"
     [[ "$vrc" -ne 0 ]] && rc=$vrc
-    record cfn-lint "$rc" "$(ls infra/*.yaml | wc -l) templates, $n findings; 6 capacity x schedule combinations, $vn findings (errors, warnings and informational)"
+    record cfn-lint "$rc" "$(ls infra/*.yaml | wc -l) templates, $n findings; 6 capacity x schedule combinations and 3 Notifications values, $vn findings (errors, warnings and informational)"
 }
 
 run_hadolint() {
@@ -99,6 +100,7 @@ run_checkov() {
         --framework dockerfile -o json >"$tmp/docker.json" 2>"$tmp/docker.err"
     rc_docker=$?
     "$PYTHON" infra/variants.py "$tmp/variants" >/dev/null
+    "$PYTHON" infra/variants.py --notifications "$tmp/variants" >/dev/null
     "$CHECKOV_VENV/bin/checkov" --config-file infra/.checkov.yaml -d "$tmp/variants" \
         --framework cloudformation -o json >"$tmp/variants.json" 2>"$tmp/variants.err"
     rc_variants=$?
@@ -120,7 +122,7 @@ for path in sys.argv[1:]:
                   file=sys.stderr)
         s = report.get("summary", {})
         bad |= bool(s.get("failed") or s.get("parsing_errors"))
-        name = report.get('check_type') + (" (6 combinations)" if "variants" in path else "")
+        name = report.get('check_type') + (" (9 variants)" if "variants" in path else "")
         parts.append(f"{name}: {s.get('passed', 0)} passed, "
                      f"{s.get('failed', 0)} failed, {s.get('skipped', 0)} skipped "
                      f"(each justified inline), {s.get('parsing_errors', 0)} parse errors")

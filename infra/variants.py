@@ -5,7 +5,11 @@ cfn-lint and checkov read a template with its parameter defaults, so each combin
 cluster.yaml's CapacityChoice and shipper.yaml's ScheduleKind is written out as a copy whose
 defaults name it:  OUT/<capacity>-<schedule>/{cluster,shipper}.yaml.  Standard library only.
 
+With --notifications, shipper.yaml once per Notifications value instead (the reference design
+otherwise): OUT/notifications-<value>/shipper.yaml, SQS with a BucketName (its rule needs one).
+
     python3 infra/variants.py OUT
+    python3 infra/variants.py --notifications OUT
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 INFRA = Path(__file__).resolve().parent
 CAPACITIES = ("EC2_SPOT_FLEET", "EC2_SPOT_ASG", "FARGATE_SPOT")
 SCHEDULES = ("RULE", "SCHEDULER")
+NOTIFICATIONS = ("NONE", "SQS", "EVENTBRIDGE")
 
 
 def with_default(text: str, parameter: str, value: str) -> str:
@@ -49,8 +54,24 @@ def write(out: Path) -> list[Path]:
     return written
 
 
+def write_notifications(out: Path) -> list[Path]:
+    shipper = (INFRA / "shipper.yaml").read_text()
+    written = []
+    for value in NOTIFICATIONS:
+        target = out / f"notifications-{value.lower()}"
+        target.mkdir(parents=True, exist_ok=True)
+        text = with_default(shipper, "Notifications", value)
+        if value == "SQS":
+            text = with_default(text, "BucketName", "rds-log-shipper-archive")
+        (target / "shipper.yaml").write_text(text)
+        written.append(target / "shipper.yaml")
+    return written
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    notifications = args[:1] == ["--notifications"]
+    if len(args) != 1 + notifications:
         raise SystemExit(__doc__)
-    for path in write(Path(sys.argv[1])):
+    for path in (write_notifications if notifications else write)(Path(args[-1])):
         print(path)
