@@ -37,9 +37,10 @@ class Reason(Enum):
     HANDED_ON = "handed-on"  # the name check: the name moved after the listing
     ROTATED_WHILE_READ = "rotated-while-read"  # paging or a stream no longer matched
     CHANGED_WHILE_READ = "changed-while-read"  # a new file's stream did not match its listing
-    # The name check's family listing came back empty, asked twice: it cannot tell. Empty
-    # listings are an API glitch of a moment (FIDELITY.md row 13), not a rule of ours, so only
-    # four runs in a row make it stuck (an hour of the 15-minute schedule).
+    # The name check's family listing came back empty (asked twice), or incomplete (a page
+    # after a Marker came back empty every time): it cannot tell. Empty listings are an API
+    # glitch of a moment (FIDELITY.md row 13), not a rule of ours, so only four runs in a row
+    # make it stuck (an hour of the 15-minute schedule).
     LISTING_EMPTY = "listing-empty"
 
 

@@ -38,7 +38,7 @@ from shipper.portions import (
     portions_suit,
     tail_marker,
 )
-from shipper.rdsapi import LogFile, RdsApi, believed_listing
+from shipper.rdsapi import Listing, LogFile, RdsApi, believed_listing
 from shipper.state import Generation
 from shipper.stats import RunStats
 from shipper.transfer import SealedObject
@@ -80,7 +80,8 @@ class FileShipper:
         # The bytes being read are the generation's only on the plan's listing's word, not
         # yet checked against a listing made after they were read (identity.needs_name_check).
         self._on_listing_word = False
-        self._family_was_empty = False  # the last name check's family listing was empty
+        # the last name check's family listing was empty or incomplete: it could not tell
+        self._family_unknown = False
 
     def run(self) -> None:
         if self.shared.stop.is_set():
@@ -310,25 +311,28 @@ class FileShipper:
     def _handed_on_since_listing(self) -> bool:
         """Was the job's name handed to another file after the plan's listing? One family
         listing; a stamped name never is. A family listing empty even when asked again
-        cannot tell (a name handed on leaves a file in its family): then the answer is yes,
-        and nothing is written, but the deferral says why (``Reason.LISTING_EMPTY``)."""
+        cannot tell (a name handed on leaves a file in its family), nor can an incomplete
+        one (the file the name was handed to may be among those it left out): then the
+        answer is yes, and nothing is written, but the deferral says why
+        (``Reason.LISTING_EMPTY``)."""
         if not name_may_move(self.job.name):
             return False
         family_now = self._family_now()
-        self._family_was_empty = not family_now
-        return not name_still_holds(self.job.file, self.job.active, family_now,
-                                    self.shared.listing)
+        self._family_unknown = not family_now or not family_now.complete
+        return self._family_unknown or not name_still_holds(
+            self.job.file, self.job.active, family_now, self.shared.listing)
 
     def _rotated_after_listing(self) -> DownloadMismatchError:
-        if self._family_was_empty:
+        if self._family_unknown:
             self._leave(Reason.LISTING_EMPTY)
             return DownloadMismatchError(f"{self.job.name}: its family's listing came back "
-                                         "empty; it is picked up at the next listing")
+                                         "empty or incomplete; it is picked up at the next "
+                                         "listing")
         self._leave(Reason.HANDED_ON)
         return DownloadMismatchError(f"{self.job.name} was rotated after it was listed; "
                                      "it is picked up at the next listing")
 
-    def _family_now(self) -> list[LogFile]:
+    def _family_now(self) -> Listing:
         return believed_listing(
             lambda: self.shared.api.log_files_like(self.instance, family(self.job.name)),
             self.shared.stop)

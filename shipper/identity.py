@@ -422,8 +422,11 @@ def _only_held_back(gen: Generation, file: LogFile, active: bool) -> bool:
             and file.last_written_ms == gen.seen_last_written_ms)
 
 
-def make_plan(state: InstanceState, listing: list[LogFile]) -> Plan:
-    """Match each listed file to what we know, most certain rule first (module docstring)."""
+def make_plan(state: InstanceState, listing: list[LogFile], complete: bool = True) -> Plan:
+    """Match each listed file to what we know, most certain rule first (module docstring).
+    ``complete``: False for a listing that may leave files out (``rdsapi.Listing``). It can
+    show a rotation, never that there was none, so it proves no grown file by its name or
+    header (``name_proves``, ``header_proves``): content and markers decide."""
     matching = _Matching(listing, active_names(listing))
     _match_unchanged(state, matching)
     _match_renamed(state, matching)
@@ -431,7 +434,7 @@ def make_plan(state: InstanceState, listing: list[LogFile]) -> Plan:
     plan = Plan(matching.known, [], [], [], [], matching.unchanged, open_gens)
     for file in listing:
         if file.name not in matching.taken_names:
-            job = _classify(file, file.name in matching.active, open_gens, listing)
+            job = _classify(file, file.name in matching.active, open_gens, listing, complete)
             {JobKind.NEW: plan.new, JobKind.PROVE: plan.proofs, JobKind.GROWN: plan.grown,
              JobKind.SAME_SIZE: plan.same_size}[job.kind].append(job)
     return plan
@@ -462,7 +465,7 @@ def _match_renamed(state: InstanceState, matching: _Matching) -> None:
 
 
 def _classify(file: LogFile, active: bool, open_gens: list[Generation],
-              listing: list[LogFile]) -> FileJob:
+              listing: list[LogFile], complete: bool) -> FileJob:
     """Rule 3, for a file no generation matched: grown under its old name (tried last), the
     same size under a newer LastWritten, candidates to prove by content (a rename that grew,
     or a reused name), or certainly new."""
@@ -472,10 +475,10 @@ def _classify(file: LogFile, active: bool, open_gens: list[Generation],
         kind = _kind_under_old_name(prev, file, listing)
         if kind is not None:
             others.sort(key=lambda g: g.offset, reverse=True)
-            grown = kind is JobKind.GROWN
+            by_listing = kind is JobKind.GROWN and complete
             return FileJob(kind, file, active, gen=prev, candidates=others,
-                           header_proves=grown and _header_proves(prev, file, listing),
-                           name_proves=grown and _name_proves(prev, file, listing))
+                           header_proves=by_listing and _header_proves(prev, file, listing),
+                           name_proves=by_listing and _name_proves(prev, file, listing))
         if _provable_here(prev, file):
             # Smaller than before: a new file, or a listing whose Size lags behind the file
             # (even behind what we shipped); the stream, not the listing, decides.

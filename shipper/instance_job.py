@@ -291,13 +291,12 @@ class InstanceJob:
         """The listed files this run ships, and whether the listing is complete (a file
         missing from an incomplete one may still be there)."""
         files = believed_listing(lambda: self.api.log_files(self.scope.instance), self.stop)
-        complete = getattr(files, "complete", True) is not False
-        return [f for f in files if self.file_filter(f.name)], complete
+        return [f for f in files if self.file_filter(f.name)], files.complete
 
     def _ship(self, shared: InstanceRun, outcome: Outcome, listing: list[LogFile],
               complete: bool) -> None:
         self.stats.add(files_seen=len(listing))
-        plan = make_plan(shared.ledger.state, listing)
+        plan = make_plan(shared.ledger.state, listing, complete)
         opened = self._record_plan(shared, plan, listing, complete)
         completed, errors = self._run_phases(shared, plan, opened, outcome)
         # Only a complete pass over a complete listing may conclude that a file vanished: an

@@ -14,7 +14,7 @@ import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import urllib3
@@ -98,8 +98,10 @@ class Listing(list[LogFile]):
         self.complete = complete
 
 
-def believed_listing(list_files: Callable[[], list[LogFile]],
-                     stop: threading.Event) -> list[LogFile]:
+ListingT = TypeVar("ListingT", bound=list["LogFile"])
+
+
+def believed_listing(list_files: Callable[[], ListingT], stop: threading.Event) -> ListingT:
     """A listing, asked for once more a second later when it comes back empty: listings are
     occasionally empty for a moment (FIDELITY.md row 13), and an empty one believed would
     read as every file gone, or as a running log rotated away."""

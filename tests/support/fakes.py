@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from shipper.exceptions import BinaryLogDataError, StateConflictError
 from shipper.portions import BINARY_TEXT, TRUNCATION_TEXT
-from shipper.rdsapi import LogFile, Portion
+from shipper.rdsapi import Listing, LogFile, Portion
 from shipper.s3store import StoredObject
 
 
@@ -120,9 +120,9 @@ class FakeRdsApi:
         return [LogFile(name, f.listed_size if f.listed_size is not None else len(f.content),
                         f.last_written_ms) for name, f in self.files.items()]
 
-    def log_files_like(self, instance: str, text: str) -> list[LogFile]:
+    def log_files_like(self, instance: str, text: str) -> Listing:
         self.calls.append(("DescribeDBLogFiles", text, None))
-        return [f for f in self.log_files(instance) if text in f.name]
+        return Listing(f for f in self.log_files(instance) if text in f.name)
 
     def portion(self, instance: str, name: str, marker: str,
                 number_of_lines: int | None = None) -> Portion:

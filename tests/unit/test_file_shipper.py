@@ -17,7 +17,7 @@ from shipper.identity import FileJob, JobKind, make_plan
 from shipper.layout import Scope
 from shipper.lease import LeaseManager
 from shipper.ledger import Ledger
-from shipper.rdsapi import LogFile
+from shipper.rdsapi import Listing, LogFile
 from shipper.state import Generation, InstanceState, RangeCheck, Sighting
 from shipper.stats import RunStats
 from tests.support.fakes import FakeClock, FakeRdsApi, FakeStream, MemoryStore, ServedFile
@@ -276,10 +276,10 @@ class _Families(FakeRdsApi):
         super().__init__(files)
         self.answers = answers
 
-    def log_files_like(self, instance: str, text: str) -> list[LogFile]:
+    def log_files_like(self, instance: str, text: str) -> Listing:
         served = super().log_files_like(instance, text)
         answer = self.answers.pop(0) if self.answers else None
-        return served if answer is None else answer
+        return served if answer is None else Listing(answer, getattr(answer, "complete", True))
 
 
 RUNNING = "slowquery/mysql-slowquery.log"
@@ -303,6 +303,19 @@ def test_an_empty_family_listing_is_asked_again_before_it_is_believed() -> None:
     (gen,) = shop.ledger.state.generations.values()
     assert shop.shipped(gen) == BODY[:HELD]
     assert shop.api.calls.count(("DescribeDBLogFiles", RUNNING, None)) == 2
+
+
+def test_an_incomplete_family_listing_cannot_tell_and_nothing_is_written() -> None:
+    """A family listing that ended on an empty page (``rdsapi._Pages.ended_empty``) may
+    leave out the file the name was handed to: the name check cannot tell, as with an
+    empty one, and the file is left for the next listing."""
+    shop = shop_with_families([])
+    cut = Listing(shop.api.log_files_like("db-1", RUNNING), complete=False)
+    shop.api.answers = [cut]
+    with pytest.raises(DownloadMismatchError, match="empty or incomplete"):
+        shop.ship(FileJob(JobKind.NEW, shop.listed(RUNNING), True))
+    assert not [k for k in shop.store.objects if "/data/" in k]
+    assert [d.reason for d in shop.shared.deferrals.all()] == ["listing-empty"]
 
 
 def test_a_generation_whose_write_may_be_durable_is_kept_when_its_name_rotated() -> None:

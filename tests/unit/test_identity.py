@@ -599,6 +599,18 @@ def test_the_listing_proves_a_grown_name_only_when_it_cannot_hold_another_file()
     assert not job_for(later, SLOW + ".3").name_proves
 
 
+def test_an_incomplete_listing_proves_no_grown_name() -> None:
+    """Found by the property suite: a listing that ended on an empty page left out MySQL's
+    rotated slow log, so it showed no rotation, and the grown running log was proven by its
+    name to be the generation of the hour before: the new file's bytes were appended to it.
+    A listing that may leave files out can show a rotation, never the absence of one."""
+    running = gen(SLOW, 900, T0, active=True, marker="4:900", marker_name=SLOW)
+    listing = [LogFile(SLOW, 1900, T0 + 60 * MIN_MS)]
+    assert job_for(make_plan(state_of(running), listing), SLOW).name_proves
+    cut = job_for(make_plan(state_of(running), listing, complete=False), SLOW)
+    assert grown(cut) is running and not cut.name_proves and not cut.header_proves
+
+
 def test_a_lagging_size_in_the_name_check_is_not_a_rotation() -> None:
     """Found by the property suite at 10x (Q): the name check's family listing showed SQL
     Server's running ``log/ERROR`` with a Size lagging below the plan's, the same
