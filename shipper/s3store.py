@@ -8,6 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
 
 from shipper.exceptions import AwsAccessError, StateConflictError
+from shipper.layout import META_END, META_SHA256
 from shipper.retry import Retrier, error_code
 
 ACCESS_CODES = frozenset(
@@ -129,9 +130,32 @@ class S3Store:
                    ContentType=content_type, **self._sse)
         self.puts += 1
 
-    def put_data(self, key: str, body: bytes, metadata: dict[str, str]) -> None:
+    def put_data(self, key: str, body: bytes, metadata: dict[str, str]) -> bool:
+        """Write a data object once (If-None-Match: *). Every write of a key is an
+        ``ObjectCreated`` event, and the log tools that follow S3 notifications read each
+        event's object again: a retry of a write that landed (its answer lost, a 500 after
+        the write) must not write the key twice. When the key exists, its metadata says
+        whether it holds these bytes (``META_SHA256`` and ``META_END``): then nothing is
+        written (False). Another object under the key (one a crashed run left and adoption
+        refused as unreadable) is replaced."""
+        try:
+            self._put_data(key, body, metadata, IfNoneMatch="*")
+            return True
+        except ClientError as err:
+            if error_code(err) not in PRECONDITION_CODES:
+                raise
+        existing = self.head(key)
+        if existing is not None and all(existing.metadata.get(name) == metadata.get(name)
+                                        for name in (META_SHA256, META_END)):
+            return False
+        self._put_data(key, body, metadata)
+        return True
+
+    def _put_data(self, key: str, body: bytes, metadata: dict[str, str],
+                  **condition: str) -> None:
         self._call("PutObject", self._client.put_object, Key=key, Body=body,
-                   ContentType="application/gzip", Metadata=metadata, **self._sse)
+                   ContentType="application/gzip", Metadata=metadata, **condition,
+                   **self._sse)
         self.puts += 1
 
     def list_keys(self, prefix: str) -> list[str]:

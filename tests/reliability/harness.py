@@ -194,6 +194,13 @@ class S3Tap:
             self.requests.clear()
             self.kills.clear()
 
+    def data_writes(self) -> dict[str, int]:
+        """Successful PUTs per data object key: S3's ``ObjectCreated`` events, one per
+        write, which log tools following the notifications read (issue 27)."""
+        with self._lock:
+            return dict(Counter(r.path for r in self.requests
+                                if r.method == "PUT" and r.kind == "data" and r.status == 200))
+
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         ua = str(environ.get("HTTP_USER_AGENT", ""))
         match = _UA_APP.search(ua)

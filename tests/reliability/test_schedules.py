@@ -924,6 +924,10 @@ def execute(local_s3: LocalS3, tap: S3Tap, schedule: Schedule) -> list[str]:
         if ledger.events and currently_in_test_context():
             note("identity events: " + "; ".join(ledger.events))
         check(aws, ledger)
+        # every data key is written once: a retry or an adoption writes none again, so the
+        # S3 notifications log tools follow name each object once
+        twice = {key: n for key, n in tap.data_writes().items() if n > 1}
+        assert not twice, f"data objects written more than once: {twice}"
         _tally(schedule, ledger, aws.sim.stats.snapshot())
         return reused_names(world, ledger)
 

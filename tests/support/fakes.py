@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from shipper.exceptions import BinaryLogDataError, StateConflictError
+from shipper.layout import META_END, META_SHA256
 from shipper.portions import BINARY_TEXT, TRUNCATION_TEXT
 from shipper.rdsapi import Listing, LogFile, Portion
 from shipper.s3store import StoredObject
@@ -76,8 +77,13 @@ class MemoryStore:
             self.objects[key] = StoredObject(body, self._etag(), {})
             self.puts += 1
 
-    def put_data(self, key: str, body: bytes, metadata: dict[str, str]) -> None:
+    def put_data(self, key: str, body: bytes, metadata: dict[str, str]) -> bool:
+        """As ``S3Store.put_data``: a key that holds these bytes already is not written."""
         with self._lock:
+            existing = self.objects.get(key)
+            if existing is not None and all(existing.metadata.get(n) == metadata.get(n)
+                                            for n in (META_SHA256, META_END)):
+                return False
             failing = self.fail_data_writes > 0
             if failing:
                 self.fail_data_writes -= 1
@@ -86,6 +92,7 @@ class MemoryStore:
                 self.puts += 1
         if failing:
             raise ConnectionError("injected: the answer to PutObject was lost")
+        return True
 
     def list_keys(self, prefix: str) -> list[str]:
         with self._lock:

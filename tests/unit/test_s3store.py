@@ -53,6 +53,33 @@ def test_replace_with_a_stale_etag_is_a_conflict_and_changes_nothing(store: S3St
     assert got is not None and (got.body, got.etag) == (b"two", current)
 
 
+def data_object(store: S3Store, body: bytes, sha: str) -> tuple[str, dict[str, str]]:
+    scope = Scope("p/", "123456789012", "us-east-1", "db-1")
+    key = scope.data_key(GEN, "2026-11-20", 0)
+    return key, data_metadata(scope, "error/postgresql.log", GEN, 0, len(body), sha)
+
+
+def test_a_data_object_is_written_once_and_a_retry_writes_nothing(store: S3Store) -> None:
+    """Issue 27: every write of a key is an ObjectCreated event; a retry of a write that
+    landed (its answer lost) must not be a second one."""
+    key, meta = data_object(store, b"gz", "a" * 64)
+    assert store.put_data(key, b"gz", meta)
+    first = store.head(key)
+    assert not store.put_data(key, b"gz", meta)
+    again = store.head(key)
+    assert first is not None and again is not None and again.etag == first.etag
+    assert store.puts == 1
+
+
+def test_a_data_key_holding_other_bytes_is_replaced(store: S3Store) -> None:
+    """An object a crashed run left under the key and adoption refused (other bytes)."""
+    key, meta = data_object(store, b"gz", "a" * 64)
+    store.put_data(key, b"old", {**meta, "sha256": "b" * 64})
+    assert store.put_data(key, b"gz", meta)
+    got = store.get(key)
+    assert got is not None and got.body == b"gz" and got.metadata["sha256"] == "a" * 64
+
+
 def test_replace_of_a_deleted_object_is_a_conflict(store: S3Store, s3_client: Any) -> None:
     etag = store.put_conditional("k", b"one", None)
     s3_client.delete_object(Bucket=store.bucket, Key="k")
