@@ -41,6 +41,7 @@ SLOW_MODULES = frozenset({
     "tests/scenarios/test_fresh_and_idle.py",
     "tests/scenarios/test_identity.py",
     "tests/scenarios/test_large_file.py",
+    "tests/scenarios/test_notifications.py",
     "tests/scenarios/test_quirks.py",
     "tests/scenarios/test_real_s3.py",
     "tests/scenarios/test_rotation.py",
