@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from shipper import cut_listing
 from shipper.exceptions import AwsAccessError, BinaryLogDataError, ShipperError
@@ -61,8 +62,9 @@ def test_binary_refusal_is_a_specific_error(world: World, faults: Faults,
 def test_other_invalid_parameter_values_are_not_binary(world: World,
                                                        server: SimulatorServer) -> None:
     world.add_instance("pg", "postgres", bytes_per_hour=0)
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(ClientError) as exc:
         make_api(server).portion("pg", PG_FILE, "not-a-marker")
+    assert exc.value.response["Error"]["Code"] == "InvalidParameterValue"
     assert not isinstance(exc.value, BinaryLogDataError)
 
 

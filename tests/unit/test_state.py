@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -153,7 +154,7 @@ def test_pending_breaks_round_trip_and_default_to_none() -> None:
 def test_new_generation_ids_are_random_20_hex() -> None:
     ids = {new_generation_id() for _ in range(50)}
     assert len(ids) == 50
-    assert all(len(i) == 20 and int(i, 16) >= 0 for i in ids)
+    assert all(re.fullmatch(r"[0-9a-f]{20}", i) for i in ids)
 
 
 # --- corruption -----------------------------------------------------------------------------
