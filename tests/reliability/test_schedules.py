@@ -1085,7 +1085,9 @@ def check(aws: AwsWorld, ledger: Ledger) -> None:
     # an older generation continued by a newer file: wrong dt= partition, and a loss between
     # them would go unnoticed)
     stitched = _stitched(report, docs)
-    assert not stitched, "generations continued by a later file: " + "; ".join(stitched)
+    assert not stitched, "generations continued by a later file: " + "; ".join(stitched) + "".join(
+        f"\n--- what the runs said about {inst}\n{_trail(ledger, inst)}"
+        for inst in sorted({line.split(":")[0] for line in stitched}))
     first = ledger.first_run_at if ledger.first_run_at is not None else float("inf")
     current = {i.resource_id: i.identifier for i in world.instances()}
     # 3b. (issue 24) each physical instance has one state, keyed by its resource id, under
