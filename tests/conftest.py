@@ -35,6 +35,7 @@ SLOW_MODULES = frozenset({
     "tests/reliability/test_no_leaks.py",
     "tests/reliability/test_regressions.py",
     "tests/reliability/test_schedules.py",
+    "tests/scenarios/test_bad_input.py",
     "tests/scenarios/test_concurrency.py",
     "tests/scenarios/test_crash.py",
     "tests/scenarios/test_faults.py",
@@ -44,6 +45,7 @@ SLOW_MODULES = frozenset({
     "tests/scenarios/test_notifications.py",
     "tests/scenarios/test_quirks.py",
     "tests/scenarios/test_real_s3.py",
+    "tests/scenarios/test_request_counts.py",
     "tests/scenarios/test_rotation.py",
     "tests/scenarios/test_signals.py",
 })
