@@ -7,6 +7,7 @@ import json
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 from shipper.simulator.faults import RequestInfo
 from tests.scenarios.helpers import DOWNLOAD_ACTIONS, dangling_objects, kill, ok_run, wait_for
@@ -75,9 +76,34 @@ def test_sigterm_mid_run_commits_and_exits_143(aws_world: AwsWorld) -> None:
     assert rest.summary["bytes_shipped"] == final.bytes - shipped_before > 0
 
 
+def slow_after_first_object(aws: AwsWorld, seconds: float) -> Callable[[], None]:
+    """Once a data object has landed, every later download takes ``seconds``.
+
+    The max-runtime stop must fall after something is committed and long before the backlog
+    is done, on a fast laptop and on a loaded 2-core CI machine alike: a fixed latency with a
+    short budget let a slow machine reach the budget before its first commit (status then
+    had nothing to show). The first phase runs without latency; the rest takes minutes.
+    """
+    landed = threading.Event()
+
+    def hook(info: RequestInfo) -> None:
+        if info.action not in DOWNLOAD_ACTIONS:
+            return
+        if landed.is_set() or aws.data_keys():
+            landed.set()
+            time.sleep(seconds)
+
+    return aws.sim.add_hook(hook)
+
+
 def test_max_runtime_stops_cleanly_with_exit_5(aws_world: AwsWorld) -> None:
     slow_world(aws_world)
-    res = aws_world.run(SHIPPER_MAX_RUNTIME="2", SHIPPER_CONCURRENCY="2")
+    aws_world.sim.faults.latency_ms = 0
+    remove = slow_after_first_object(aws_world, 1.5)
+    try:
+        res = aws_world.run(SHIPPER_MAX_RUNTIME="6", SHIPPER_CONCURRENCY="2")
+    finally:
+        remove()
     assert res.code == 5, describe(res)
     assert "max runtime reached; stopping cleanly" in res.messages()
     assert res.summary["exit_code"] == 5 and res.summary["seconds"] < 20
