@@ -57,9 +57,13 @@ def families_listed(listing: Iterable[LogFile]) -> set[str]:
 def _could_have_become(seen: Sighting, listing: list[LogFile]) -> bool:
     """An empty generation (or a file whose generation was taken back) has nothing to prove
     it by: whatever it became, if a listed file of its family could be it (written within the
-    hour after it was seen), nothing was lost."""
+    hour after it was seen), nothing was lost. A name that carries its timestamp is never
+    given to another file, so such a sighting can only have become the file of its own stamp:
+    an Aurora audit file seen empty says nothing of the stamped files written after it."""
     fam = continuity_family(seen.name)
+    own = stamp(seen.name)
     return any(continuity_family(f.name) == fam and f.size >= seen.size
+               and own in (None, stamp(f.name))
                and 0 <= f.last_written_ms - seen.last_written_ms <= HEADER_ONLY_REACH_MS
                for f in listing)
 

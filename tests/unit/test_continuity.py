@@ -164,3 +164,21 @@ def test_a_sighting_does_not_settle_a_family_left_undecided_before_it() -> None:
     listing = [LogFile(SLOW, 400, T0), LogFile(f"{SLOW}.3", 22_000, T0 - 30 * MIN_MS)]
     breaks, _ = judge(state, listing)
     assert breaks == [] and state.pending_breaks == {SLOW: [old.gen_id]} and not state.unread
+
+
+AUDIT = "audit/audit.log.0.2024-01-02-03-07"
+
+
+def test_an_empty_stamped_file_could_not_have_become_a_file_of_another_stamp() -> None:
+    """Found by the property suite at 10x (issue 24, a switchover mid-run): the new holder's
+    Aurora audit family was known only by empty stamped files. A file of another stamp 46
+    minutes later is not one of them grown (a stamped name is never given to another file),
+    so the four audit files retention deleted between them are a break."""
+    empty = gen(f"{AUDIT}.00001", 0, T0, active=True)
+    state = state_of(empty)
+    later = [LogFile("audit/audit.log.1.2024-01-02-03-53.00009", 9_000, T0 + 46 * MIN_MS)]
+    certain, _ = presence(make_plan(state, later), [empty], later)
+    assert empty.gen_id not in certain
+    assert judge(state, later)[0] == [Break("audit/audit.log.#", T0)]
+    grown = [LogFile(f"{AUDIT}.00001", 9_000, T0 + 46 * MIN_MS)]  # the same file, grown
+    assert judge(state_of(empty), grown) == ([], False)
