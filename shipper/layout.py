@@ -203,6 +203,13 @@ def data_metadata(
     return meta
 
 
+def same_data_object(existing: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
+    """Whether a data object's metadata says it holds the bytes ``wanted`` describes: the
+    same end offset and the same sha256 of the uncompressed bytes (the start is in the key).
+    The one test of "this write already landed" (``S3Store.put_data`` and its fake)."""
+    return all(existing.get(name) == wanted.get(name) for name in (META_SHA256, META_END))
+
+
 @dataclass(frozen=True)
 class DataObjectInfo:
     """A data object's metadata, parsed back (the oracle and `status` use it)."""

@@ -77,8 +77,10 @@ from contextlib import contextmanager
 
 from shipper.exceptions import LeaseLostError, StateConflictError
 from shipper.layout import (
+    META_END,
     META_LOG_FILE,
     META_MARKER,
+    META_SHA256,
     Scope,
     data_metadata,
     decode_metadata_value,
@@ -311,8 +313,8 @@ class Ledger:
             return False
         data = gzip.decompress(obj.body)
         end = gen.offset + len(data)
-        if obj.metadata.get("end-offset") != str(end) or \
-                obj.metadata.get("sha256") not in (None, hashlib.sha256(data).hexdigest()):
+        if obj.metadata.get(META_END) != str(end) or \
+                obj.metadata.get(META_SHA256) not in (None, hashlib.sha256(data).hexdigest()):
             log.warning("found an unreadable object after a crash; it will be rewritten",
                         extra={"instance": self.scope.instance, "generation": gen.gen_id})
             return False

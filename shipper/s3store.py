@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
 
 from shipper.exceptions import AwsAccessError, StateConflictError
-from shipper.layout import META_END, META_SHA256
+from shipper.layout import same_data_object
 from shipper.retry import Retrier, error_code
 
 ACCESS_CODES = frozenset(
@@ -145,8 +145,7 @@ class S3Store:
             if error_code(err) not in PRECONDITION_CODES:
                 raise
         existing = self.head(key)
-        if existing is not None and all(existing.metadata.get(name) == metadata.get(name)
-                                        for name in (META_SHA256, META_END)):
+        if existing is not None and same_data_object(existing.metadata, metadata):
             return False
         self._put_data(key, body, metadata)
         return True

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from shipper.exceptions import BinaryLogDataError, StateConflictError
-from shipper.layout import META_END, META_SHA256
+from shipper.layout import same_data_object
 from shipper.portions import BINARY_TEXT, TRUNCATION_TEXT
 from shipper.rdsapi import Listing, LogFile, Portion
 from shipper.s3store import StoredObject
@@ -81,8 +81,7 @@ class MemoryStore:
         """As ``S3Store.put_data``: a key that holds these bytes already is not written."""
         with self._lock:
             existing = self.objects.get(key)
-            if existing is not None and all(existing.metadata.get(n) == metadata.get(n)
-                                            for n in (META_SHA256, META_END)):
+            if existing is not None and same_data_object(existing.metadata, metadata):
                 return False
             failing = self.fail_data_writes > 0
             if failing:

@@ -26,6 +26,7 @@ from shipper.layout import (
     new_generation_id,
     partition_day,
     safe_segment,
+    same_data_object,
 )
 
 GEN = "0123456789abcdef0123"
@@ -311,3 +312,11 @@ def test_edge_spaces_survive_http_header_trimming() -> None:
     value = metadata_value("  a b ")
     assert value == "%20%20a b%20" and value.strip() == value
     assert decode_metadata_value(value) == "  a b "
+
+
+def test_a_data_object_is_the_same_write_only_with_the_same_end_and_digest() -> None:
+    wanted = data_metadata(SCOPE, "error/postgresql.log", GEN, 0, 10, "ab" * 32)
+    assert same_data_object(dict(wanted, **{"db-instance": "renamed"}), wanted)
+    assert not same_data_object(dict(wanted, **{"end-offset": "11"}), wanted)
+    assert not same_data_object(dict(wanted, **{META_SHA256: "cd" * 32}), wanted)
+    assert not same_data_object({}, wanted)
