@@ -248,25 +248,31 @@ class RdsApi:
         ``incomplete_listings`` and marked so no file is concluded gone by it."""
         pages = self._list(instance, None)
         if pages.ended_empty:
-            self._stats_add(incomplete_listings=1)
-            log.warning("log file listing ended on a page that came back empty every time it "
-                        "was asked: files beyond it, if any, are not shipped this run and no "
-                        "file is concluded gone", extra={"instance": instance,
-                                                         "records": len(pages.files)})
-            return Listing(pages.files, complete=False)
+            return self._incomplete(instance, pages.files, "ended on a page that came back "
+                                    "empty every time it was asked")
         if not pages.cut:
             return Listing(pages.files)
         done = complete_cut_listing(
             pages.files, lambda text: self._list(instance, text).as_query_answer())
-        extra = {"instance": instance, "records": len(done.files), "queries": done.queries}
         if done.complete:
             log.info("log file listing stopped at 1,000 records without a Marker; listed the "
-                     "rest by file name filters", extra=extra)
+                     "rest by file name filters", extra={"instance": instance,
+                                                         "records": len(done.files),
+                                                         "queries": done.queries})
             return Listing(done.files.values())
+        return self._incomplete(instance, list(done.files.values()), "stopped at 1,000 records "
+                                "without a Marker and could not be completed",
+                                queries=done.queries)
+
+    def _incomplete(self, instance: str, files: list[LogFile], why: str,
+                    **extra: Any) -> Listing:
+        """A listing that may leave files out: counted, said once, and marked so that no
+        file is concluded gone by it."""
         self._stats_add(incomplete_listings=1)
-        log.warning("log file listing stopped at 1,000 records without a Marker and could not "
-                    "be completed: files beyond it are not shipped this run", extra=extra)
-        return Listing(done.files.values(), complete=False)
+        log.warning(f"log file listing {why}: files beyond it, if any, are not shipped this "
+                    "run and no file is concluded gone",
+                    extra={"instance": instance, "records": len(files), **extra})
+        return Listing(files, complete=False)
 
     def _list(self, instance: str, contains: str | None) -> _Pages:
         """The files (whose name contains ``contains``), following Markers."""
@@ -306,7 +312,8 @@ class RdsApi:
         first page alone would lose files: the API reference gives no default page size, and
         MySQL's slow and general families alone hold 25 names, which sort ``….log.5`` to
         ``….log.9`` last (issue 28: a page of 20 left those five deferred day after day).
-        Incomplete (a cut Oracle page) means a missing name proves nothing."""
+        Incomplete (a cut page, or one that ended on an empty page) means a missing name
+        proves nothing."""
         pages = self._list(instance, text)
         return Listing(pages.files, complete=not pages.may_have_more)
 
