@@ -32,7 +32,7 @@ from shipper.exceptions import (
     ShipperError,
     StopRequested,
 )
-from shipper.retry import Retrier, TransientHttpError, error_code
+from shipper.retry import THROTTLE_CODES, TRANSIENT_CODES, Retrier, TransientHttpError, error_code
 
 INSTANCE_GONE_CODES = frozenset({"DBInstanceNotFound", "DBInstanceNotFoundFault"})
 NOT_READY_CODES = frozenset({"DBInstanceNotReady", "InvalidDBInstanceState",
@@ -46,7 +46,6 @@ STREAM_CHUNK = 1024 * 1024
 # data (boto/boto#2748, aws/aws-cli#2197, aws/aws-cli#2400, boto/botocore#910).
 BINARY_CODE = "InvalidParameterValue"
 BINARY_MESSAGE = "This file contains binary data and should be downloaded instead of viewed."
-THROTTLE_CODES = frozenset({"Throttling", "ThrottlingException"})
 # Oracle ignores MaxRecords and returns up to 1,000 records (RDS User Guide, Oracle log files).
 ORACLE_LISTING_LIMIT = 1000
 # How often a listing page asked for with a Marker is asked when it comes back empty.
@@ -402,7 +401,7 @@ def _raise_known_rest_error(status: int, code: str | None, instance: str) -> Non
     label = code or str(status)
     if status == 429 or code in THROTTLE_CODES:
         raise TransientHttpError(f"throttled ({label})", throttled=True)
-    if status >= 500:
+    if status >= 500 or code in TRANSIENT_CODES:
         raise TransientHttpError(f"HTTP {status} ({label})")
     if code in INSTANCE_GONE_CODES:
         raise InstanceGoneError(f"instance {instance} is gone")

@@ -236,3 +236,25 @@ def test_a_listing_that_ends_on_an_empty_page_is_not_complete(
     assert any("came back empty" in r.getMessage() for r in caplog.records)
     empty_continuation_pages(server, faults, EMPTY_PAGE_ASKS)
     assert not make_api(server).log_files_like("my", "/").complete
+
+
+@pytest.mark.parametrize(("status", "code", "throttled"), [
+    (429, None, True), (400, "Throttling", True), (400, "RequestLimitExceeded", True),
+    (503, "SlowDown", True), (500, None, False), (400, "RequestTimeout", False),
+])
+def test_rest_answers_worth_retrying_are_judged_by_the_one_retry_policy(
+        status: int, code: str | None, throttled: bool) -> None:
+    """The REST download judges throttling and transient codes by ``shipper.retry``'s sets,
+    not a second list of its own (issue 29: RequestLimitExceeded was a hard failure here)."""
+    from shipper.rdsapi import _raise_known_rest_error
+    from shipper.retry import TransientHttpError
+
+    with pytest.raises(TransientHttpError) as caught:
+        _raise_known_rest_error(status, code, "db1")
+    assert caught.value.throttled is throttled
+
+
+def test_a_rest_refusal_of_unknown_meaning_is_left_to_the_caller() -> None:
+    from shipper.rdsapi import _raise_known_rest_error
+
+    assert _raise_known_rest_error(400, "SomethingElse", "db1") is None  # type: ignore[func-returns-value]
