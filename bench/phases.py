@@ -276,7 +276,7 @@ def _diagnose_active(phase: Phase, work: workloads.Workload, actions: dict[str, 
     """Which files the shipper itself considers growing (its own ``active_names``), compared
     with the files that really grow in this workload."""
     try:
-        from shipper.identity import active_names
+        from shipper.names import active_names
         from shipper.rdsapi import LogFile
     except ImportError:
         return
@@ -298,7 +298,7 @@ def _diagnose_active(phase: Phase, work: workloads.Workload, actions: dict[str, 
         f"shipper treats as growing (after streaming such a file over REST it asks for a tail "
         f"marker; a file of one page is read with that one call): the newest file of its name "
         f"family ("
-        f"`shipper.identity.active_names`), i.e. {len(treated)} files, of which "
+        f"`shipper.names.active_names`), i.e. {len(treated)} files, of which "
         f"{len(growing)} really grow here"
         + (f" and {len(extra)} are closed files that are each alone in their family ("
            + ", ".join(f"{n} on {e}" for e, n in sorted(by_engine.items()))

@@ -16,20 +16,16 @@ from shipper.complete_file import CompleteFile
 from shipper.config import Settings
 from shipper.deferrals import Reason, RunDeferrals
 from shipper.exceptions import DownloadMismatchError, StopRequested
-from shipper.identity import (
-    FileJob,
-    JobKind,
-    content_may_prove,
-    family,
+from shipper.identity import FileJob, JobKind, content_may_prove, marker_may_prove
+from shipper.ledger import Ledger, record_sighting
+from shipper.lines import WholeLineObjects
+from shipper.name_check import (
     forget_when_handed_on,
-    marker_may_prove,
-    name_may_move,
     name_still_holds,
     needs_name_check,
     rests_on_listing,
 )
-from shipper.ledger import Ledger, record_sighting
-from shipper.lines import WholeLineObjects
+from shipper.names import family, name_may_move
 from shipper.portions import (
     NeedCompleteDownload,
     PagingStart,
@@ -78,7 +74,7 @@ class FileShipper:
                                  shared.settings.max_attempts)
         self._claimed: list[Generation] = []
         # The bytes being read are the generation's only on the plan's listing's word, not
-        # yet checked against a listing made after they were read (identity.needs_name_check).
+        # yet checked against a listing made after they were read (name_check.needs_name_check).
         self._on_listing_word = False
         # the last name check's family listing was empty or incomplete: it could not tell
         self._family_unknown = False

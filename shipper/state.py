@@ -199,7 +199,7 @@ class OtherGap:
 @dataclass(frozen=True)
 class Sighting:
     """A listed file that no generation stands for any more: its name was handed on before
-    any of it was read, and the generation minted for it was taken back (``shipper.identity``).
+    any of it was read, and the generation minted for it was taken back (``shipper.name_check``).
     It is kept until the next listing is judged, to tell continuity that its family had this
     file (``shipper.continuity``)."""
 

@@ -69,7 +69,7 @@ import pytest
 from hypothesis import HealthCheck, currently_in_test_context, example, given, note, settings
 from hypothesis import strategies as st
 
-from shipper.identity import continuity_family
+from shipper.names import continuity_family
 from shipper.simulator.faults import Faults, RequestInfo
 from shipper.simulator.s3server import LocalS3
 from shipper.simulator.server import QUIRKS

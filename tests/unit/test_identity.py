@@ -6,18 +6,9 @@ import itertools
 
 import pytest
 
-from shipper.identity import (
-    HOUR_MS,
-    TINY_GENERATION,
-    FileJob,
-    JobKind,
-    Plan,
-    active_names,
-    family,
-    make_plan,
-    name_still_holds,
-    stamp,
-)
+from shipper.identity import HOUR_MS, TINY_GENERATION, FileJob, JobKind, Plan, make_plan
+from shipper.name_check import name_still_holds
+from shipper.names import active_names, family, stamp
 from shipper.rdsapi import LogFile
 from shipper.state import Generation, InstanceState
 
