@@ -32,10 +32,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from shipper.identity import HEADER_ONLY_REACH_MS, JobKind, Plan, still_under_its_name
+from shipper.identity import JobKind, Plan, still_under_its_name
 from shipper.names import continuity_family, stamp
 from shipper.rdsapi import LogFile
 from shipper.state import Generation, InstanceState, Sighting
+from shipper.windows import HEADER_ONLY_REACH_MS
 
 
 @dataclass(frozen=True)

@@ -33,13 +33,7 @@ from shipper.names import active_names, family, is_running_name, stamp
 from shipper.rdsapi import LogFile
 from shipper.state import Generation, InstanceState
 from shipper.transfer import RangeVerifier
-
-TINY_GENERATION = 4096
-HOUR_MS = 3_600_000
-HEADER_ONLY_REACH_MS = HOUR_MS + 10 * 60_000
-# A reused name (MySQL .N) comes back with a generation of the same hour a day later; within
-# this window a matching marker hour identifies the generation.
-MARKER_TRUST_MS = 23 * HOUR_MS
+from shipper.windows import HEADER_ONLY_REACH_MS, HOUR_MS, MARKER_TRUST_MS, TINY_GENERATION
 
 
 class JobKind(Enum):
@@ -144,9 +138,7 @@ def _unprovable_growth(gen: Generation, file: LogFile) -> bool:
     if not gen.header_only:
         return False
     quiet_for = file.last_written_ms - gen.seen_last_written_ms
-    usable_marker = bool(gen.marker) and gen.marker_name == file.name \
-        and quiet_for < MARKER_TRUST_MS
-    return quiet_for > HEADER_ONLY_REACH_MS and not usable_marker
+    return quiet_for > HEADER_ONLY_REACH_MS and not marker_may_prove(gen, file)
 
 
 def _provable_here(gen: Generation, file: LogFile) -> bool:
@@ -225,7 +217,7 @@ def _match_unchanged(state: InstanceState, matching: _Matching) -> None:
         f = by_name.get(gen.name)
         if f is not None and f.last_written_ms == gen.seen_last_written_ms \
                 and f.size >= gen.offset and f.name not in matching.taken_names:
-            matching.match(gen, f, resume_portion=_can_resume(gen, f.name))
+            matching.match(gen, f, resume_portion=gen.marker_for(f.name) is not None)
 
 
 def _match_renamed(state: InstanceState, matching: _Matching) -> None:
@@ -355,18 +347,14 @@ def still_under_its_name(gen: Generation, listing: list[LogFile],
     return not seen_rotating and not _rotated_away(gen, listing)
 
 
-def _can_resume(gen: Generation, name: str) -> bool:
-    return bool(gen.marker) and gen.marker_name == name
-
-
 # --- identity by what the file holds (while it is being read) ----------------------------------
 
 
 def marker_may_prove(gen: Generation, file: LogFile) -> bool:
     """A GROWN file resumes from ``gen``'s stored marker only if the marker was taken under
     this name within MARKER_TRUST_MS; the pages then prove it by the marker's hour."""
-    return (file.last_written_ms - gen.seen_last_written_ms < MARKER_TRUST_MS and bool(gen.marker)
-            and gen.marker_name == file.name)
+    return (file.last_written_ms - gen.seen_last_written_ms < MARKER_TRUST_MS
+            and gen.marker_for(file.name) is not None)
 
 
 def content_may_prove(gen: Generation, job: FileJob, hour_verified: bool = False) -> bool:

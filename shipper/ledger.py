@@ -364,7 +364,7 @@ def record_sighting(gen: Generation, file: LogFile, active: bool, read_end: int,
     download returns (a filtered MySQL error log): then everything listed so far was read,
     and the file is complete while its LastWritten stays the same."""
     if gen.name != file.name:
-        gen.marker = None if gen.marker_name != file.name else gen.marker
+        gen.marker = gen.marker_for(file.name)
     gen.name = file.name
     gen.max_listed = max(gen.max_listed, file.size)
     read = max(gen.offset, read_end)

@@ -93,10 +93,11 @@ class PagingStart:
     def of(cls, gen: Generation, name: str, certain: bool = False) -> PagingStart:
         if not gen.offset:
             return cls("0", None)
-        parsed = parse_marker(gen.marker) if gen.marker_name == name else None
-        if parsed is None or parsed[1] > gen.offset or gen.marker is None:
+        marker = gen.marker_for(name)
+        parsed = parse_marker(marker) if marker is not None else None
+        if marker is None or parsed is None or parsed[1] > gen.offset:
             raise NeedCompleteDownload("no usable marker for the shipped offset")
-        return cls(gen.marker, parsed[0], parsed[1], certain)
+        return cls(marker, parsed[0], parsed[1], certain)
 
     def resumable(self) -> tuple[int, str] | None:
         """The start as a marker an object may carry (a real one, not "0")."""

@@ -86,6 +86,12 @@ class Generation:
     # the same key after a rename. None: the state's identifier (states before renames).
     written_as: str | None = None
 
+    def marker_for(self, name: str) -> str | None:
+        """The stored DownloadDBLogFilePortion marker, if it was taken under ``name``: a
+        marker names a position in one file, and a name may hold another file since (the one
+        test of a usable marker: the plan, paging and the ledger ask it here)."""
+        return self.marker if self.marker and self.marker_name == name else None
+
     def sighting(self) -> Sighting:
         """What the last listing that showed it said: its name, Size and LastWritten."""
         return Sighting(self.name, self.seen_size, self.seen_last_written_ms)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 
 from shipper.continuity import Break, decide_pending, judge_listing, presence
-from shipper.identity import HOUR_MS, make_plan
+from shipper.identity import make_plan
 from shipper.rdsapi import LogFile
 from shipper.state import Generation, InstanceState, Sighting
+from shipper.windows import HOUR_MS
 
 T0 = 1_704_164_400_000  # 2024-01-02T03:00:00Z
 MIN_MS = 60_000

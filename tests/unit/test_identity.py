@@ -6,11 +6,12 @@ import itertools
 
 import pytest
 
-from shipper.identity import HOUR_MS, TINY_GENERATION, FileJob, JobKind, Plan, make_plan
+from shipper.identity import FileJob, JobKind, Plan, make_plan
 from shipper.name_check import name_still_holds
 from shipper.names import active_names, family, stamp
 from shipper.rdsapi import LogFile
 from shipper.state import Generation, InstanceState
+from shipper.windows import HOUR_MS, TINY_GENERATION
 
 T0 = 1_704_164_400_000  # 2024-01-02T03:00:00Z
 MIN_MS = 60_000
