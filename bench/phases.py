@@ -276,8 +276,8 @@ def _diagnose_active(phase: Phase, work: workloads.Workload, actions: dict[str, 
     """Which files the shipper itself considers growing (its own ``active_names``), compared
     with the files that really grow in this workload."""
     try:
+        from shipper.listing import LogFile
         from shipper.names import active_names
-        from shipper.rdsapi import LogFile
     except ImportError:
         return
     growing = set(work.growing)

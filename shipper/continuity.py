@@ -33,8 +33,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from shipper.identity import JobKind, Plan, still_under_its_name
+from shipper.listing import LogFile
 from shipper.names import continuity_family, stamp
-from shipper.rdsapi import LogFile
 from shipper.state import Generation, InstanceState, Sighting
 from shipper.windows import HEADER_ONLY_REACH_MS
 

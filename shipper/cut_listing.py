@@ -20,10 +20,8 @@ import string
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from shipper.rdsapi import LogFile
+from shipper.listing import LogFile
 
 MAX_QUERIES = 1500
 # Characters of RDS log file names; characters seen in the listing are added to them.

@@ -54,6 +54,10 @@ class InstanceGoneError(ShipperError):
     """The DB instance was deleted or stopped serving logs while we worked on it."""
 
 
+class InstanceNotReady(ShipperError):
+    """The instance answers but serves no logs right now (paused, stopped, creating)."""
+
+
 class LogFileGoneError(ShipperError):
     """The log file vanished (retention or rotation) while we read it."""
 

@@ -19,6 +19,7 @@ from shipper.exceptions import DownloadMismatchError, StopRequested
 from shipper.identity import FileJob, JobKind, content_may_prove, marker_may_prove
 from shipper.ledger import Ledger, record_sighting
 from shipper.lines import WholeLineObjects
+from shipper.listing import Listing, LogFile, believed_listing
 from shipper.name_check import (
     forget_when_handed_on,
     name_still_holds,
@@ -34,7 +35,7 @@ from shipper.portions import (
     portions_suit,
     tail_marker,
 )
-from shipper.rdsapi import Listing, LogFile, RdsApi, believed_listing
+from shipper.rdsapi import RdsApi
 from shipper.state import Generation
 from shipper.stats import RunStats
 from shipper.transfer import SealedObject

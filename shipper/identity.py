@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from shipper.listing import LogFile
 from shipper.names import active_names, family, is_running_name, stamp
-from shipper.rdsapi import LogFile
 from shipper.state import Generation, InstanceState
 from shipper.transfer import RangeVerifier
 from shipper.windows import HEADER_ONLY_REACH_MS, HOUR_MS, MARKER_TRUST_MS, TINY_GENERATION

@@ -30,8 +30,8 @@ from dataclasses import replace
 
 from shipper.continuity import judge_listing
 from shipper.identity import make_plan
+from shipper.listing import LogFile
 from shipper.losses import MISSING_KEEP_MS
-from shipper.rdsapi import LogFile
 from shipper.state import InstanceState
 
 

@@ -26,6 +26,7 @@ from shipper.exceptions import (
     DownloadMismatchError,
     InstanceGoneError,
     InstanceMovedError,
+    InstanceNotReady,
     LeaseLostError,
     LogFileGoneError,
     ShipperError,
@@ -45,8 +46,9 @@ from shipper.instance_identity import (
 from shipper.layout import Scope
 from shipper.lease import Lease, LeaseManager
 from shipper.ledger import Ledger
+from shipper.listing import LogFile, believed_listing
 from shipper.losses import account_for_missing, lag_seconds, report_breaks
-from shipper.rdsapi import InstanceNotReady, LogFile, RdsApi, believed_listing
+from shipper.rdsapi import RdsApi
 from shipper.s3store import S3Store
 from shipper.state import InstanceState
 from shipper.stats import RunStats

@@ -88,7 +88,7 @@ from shipper.layout import (
     partition_day,
 )
 from shipper.lease import Lease
-from shipper.rdsapi import LogFile
+from shipper.listing import LogFile
 from shipper.s3store import S3Store
 from shipper.state import Generation, InstanceState, new_generation_id
 from shipper.stats import RunStats

@@ -85,8 +85,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from shipper.identity import FileJob, JobKind
+from shipper.listing import LogFile
 from shipper.names import family, is_chain_slot, name_may_move
-from shipper.rdsapi import LogFile
 from shipper.state import Generation
 
 

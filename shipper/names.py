@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from shipper.rdsapi import LogFile
+from shipper.listing import LogFile
 
 # Rotation suffixes, most specific first; one is stripped to name a file's family.
 _SUFFIXES = (

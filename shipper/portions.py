@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from shipper.exceptions import BinaryLogDataError, StopRequested
-from shipper.rdsapi import LogFile, RdsApi
+from shipper.listing import LogFile
+from shipper.rdsapi import RdsApi
 from shipper.state import Generation
 
 TRUNCATION_TEXT = "[Your log message was truncated]"

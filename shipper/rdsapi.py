@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import urllib3
@@ -28,10 +27,11 @@ from shipper.exceptions import (
     AwsAccessError,
     BinaryLogDataError,
     InstanceGoneError,
+    InstanceNotReady,
     LogFileGoneError,
     ShipperError,
-    StopRequested,
 )
+from shipper.listing import Listing, LogFile
 from shipper.retry import THROTTLE_CODES, TRANSIENT_CODES, Retrier, TransientHttpError, error_code
 
 INSTANCE_GONE_CODES = frozenset({"DBInstanceNotFound", "DBInstanceNotFoundFault"})
@@ -81,46 +81,10 @@ class DbInstance:
 
 
 @dataclass(frozen=True)
-class LogFile:
-    name: str
-    size: int
-    last_written_ms: int
-
-
-class Listing(list[LogFile]):
-    """A DescribeDBLogFiles listing. ``complete`` is False when it could not list every file
-    (a cut Oracle listing that filters could not complete): then no file may be concluded
-    gone because it is missing from it."""
-
-    def __init__(self, files: Iterable[LogFile] = (), complete: bool = True) -> None:
-        super().__init__(files)
-        self.complete = complete
-
-
-ListingT = TypeVar("ListingT", bound=list["LogFile"])
-
-
-def believed_listing(list_files: Callable[[], ListingT], stop: threading.Event) -> ListingT:
-    """A listing, asked for once more a second later when it comes back empty: listings are
-    occasionally empty for a moment (FIDELITY.md row 13), and an empty one believed would
-    read as every file gone, or as a running log rotated away."""
-    files = list_files()
-    if not files:
-        if stop.wait(1.0):
-            raise StopRequested("stopping")
-        files = list_files()
-    return files
-
-
-@dataclass(frozen=True)
 class Portion:
     data: str
     marker: str | None
     pending: bool | None
-
-
-class InstanceNotReady(ShipperError):
-    """The instance answers but serves no logs right now (paused, stopped, creating)."""
 
 
 def rds_access_error(err: ClientError | NoCredentialsError, action: str) -> AwsAccessError:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from shipper.rdsapi import Listing, RdsApi
+from shipper.listing import Listing
+from shipper.rdsapi import RdsApi
 from shipper.state import InstanceState
 from tests.scenarios.helpers import HOUR, describe, error_lines, ok_run, state_key
 from tests.support.world import AwsWorld

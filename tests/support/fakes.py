@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 from shipper.exceptions import BinaryLogDataError, StateConflictError
 from shipper.layout import same_data_object
+from shipper.listing import Listing, LogFile
 from shipper.portions import BINARY_TEXT, TRUNCATION_TEXT
-from shipper.rdsapi import Listing, LogFile, Portion
+from shipper.rdsapi import Portion
 from shipper.s3store import StoredObject
 
 

@@ -6,7 +6,7 @@ import itertools
 
 from shipper.continuity import Break, decide_pending, judge_listing, presence
 from shipper.identity import make_plan
-from shipper.rdsapi import LogFile
+from shipper.listing import LogFile
 from shipper.state import Generation, InstanceState, Sighting
 from shipper.windows import HOUR_MS
 

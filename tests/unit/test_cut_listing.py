@@ -9,7 +9,7 @@ import random
 import pytest
 
 from shipper.cut_listing import CompletedListing, complete_cut_listing
-from shipper.rdsapi import LogFile
+from shipper.listing import LogFile
 
 LIMIT = 1000
 

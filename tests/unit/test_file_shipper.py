@@ -17,7 +17,7 @@ from shipper.identity import FileJob, JobKind, make_plan
 from shipper.layout import Scope
 from shipper.lease import LeaseManager
 from shipper.ledger import Ledger
-from shipper.rdsapi import Listing, LogFile
+from shipper.listing import Listing, LogFile
 from shipper.state import Generation, InstanceState, RangeCheck, Sighting
 from shipper.stats import RunStats
 from tests.support.fakes import FakeClock, FakeRdsApi, FakeStream, MemoryStore, ServedFile

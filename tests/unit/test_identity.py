@@ -7,9 +7,9 @@ import itertools
 import pytest
 
 from shipper.identity import FileJob, JobKind, Plan, make_plan
+from shipper.listing import LogFile
 from shipper.name_check import name_still_holds
 from shipper.names import active_names, family, stamp
-from shipper.rdsapi import LogFile
 from shipper.state import Generation, InstanceState
 from shipper.windows import HOUR_MS, TINY_GENERATION
 

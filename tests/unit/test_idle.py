@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from shipper.idle import nothing_to_write
+from shipper.listing import LogFile
 from shipper.losses import MISSING_KEEP_MS
-from shipper.rdsapi import LogFile
 from shipper.state import Generation, Sighting
 from shipper.windows import HOUR_MS
 from tests.unit.test_continuity import MIN_MS, PG, T0, gen, state_of

@@ -12,7 +12,7 @@ from shipper.instance_identity import follow_rename
 from shipper.layout import Scope, data_metadata, partition_day
 from shipper.lease import LeaseManager
 from shipper.ledger import Ledger, adopt_object, record_sighting
-from shipper.rdsapi import LogFile
+from shipper.listing import LogFile
 from shipper.state import Generation, InstanceState, RangeCheck
 from shipper.stats import RunStats
 from shipper.transfer import ObjectBuilder, SealedObject

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from shipper.exceptions import StopRequested
+from shipper.listing import LogFile
 from shipper.portions import (
     NeedCompleteDownload,
     PagingStart,
@@ -17,7 +18,6 @@ from shipper.portions import (
     portions_suit,
     tail_marker,
 )
-from shipper.rdsapi import LogFile
 from shipper.state import Generation
 from tests.support.fakes import FakeRdsApi, ServedFile
 
