@@ -11,10 +11,9 @@ breaks in their families (``shipper.losses``), and the final commit (``shipper.l
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from shipper.claims import Claims
@@ -23,17 +22,14 @@ from shipper.continuity import decide_pending, judge_listing
 from shipper.deferrals import carry_forward
 from shipper.exceptions import (
     AwsAccessError,
-    DownloadMismatchError,
     InstanceGoneError,
     InstanceMovedError,
     InstanceNotReady,
-    LeaseLostError,
-    LogFileGoneError,
     ShipperError,
     StateCorruptError,
     StopRequested,
 )
-from shipper.file_shipper import FileShipper, InstanceRun, NeedsProof
+from shipper.file_shipper import InstanceRun
 from shipper.identity import FileJob, Plan, make_plan
 from shipper.idle import nothing_to_write
 from shipper.instance_identity import (
@@ -48,15 +44,13 @@ from shipper.lease import Lease, LeaseManager
 from shipper.ledger import Ledger
 from shipper.listing import LogFile, believed_listing
 from shipper.losses import account_for_missing, lag_seconds, report_breaks
+from shipper.phases import Phases, safe_error_text
 from shipper.rdsapi import RdsApi
 from shipper.s3store import S3Store
 from shipper.state import InstanceState
 from shipper.stats import RunStats
 
 log = logging.getLogger("shipper")
-# Errors that stop the instance's pass: every other file would fail the same way.
-_STOPS_THE_PASS = (StopRequested, LeaseLostError, AwsAccessError, InstanceGoneError,
-                   InstanceMovedError)
 
 
 @dataclass
@@ -98,7 +92,7 @@ class InstanceJob:
         except Exception as err:  # one instance's surprise must not stop the others
             outcome = Outcome(self.scope.instance, failures=1)
             self.stats.add(failures=1)
-            log.error(f"instance failed: {type(err).__name__}: {_safe(err)}",
+            log.error(f"instance failed: {type(err).__name__}: {safe_error_text(err)}",
                       extra={"instance": self.scope.instance, "error": type(err).__name__},
                       exc_info=log.isEnabledFor(logging.DEBUG))
             return outcome
@@ -300,7 +294,10 @@ class InstanceJob:
         self.stats.add(files_seen=len(listing))
         plan = make_plan(shared.ledger.state, listing, complete)
         opened = self._record_plan(shared, plan, listing, complete)
-        completed, errors = self._run_phases(shared, plan, opened, outcome)
+        phases = Phases(shared, self.pool, self.stop, self.stats).run(plan, opened)
+        outcome.files += phases.files
+        outcome.failures += phases.failures
+        completed, errors = phases.completed, phases.errors
         # Only a complete pass over a complete listing may conclude that a file vanished: an
         # empty listing (after a retry) says nothing, files a stopped run did not reach are
         # still there, and so may be files a cut listing left out.
@@ -369,34 +366,6 @@ class InstanceJob:
         ledger.commit_if_changed()
         return opened
 
-    def _run_phases(self, shared: InstanceRun, plan: Plan, opened: list[FileJob],
-                    outcome: Outcome) -> tuple[bool, list[BaseException]]:
-        """Ship the plan; (whether every phase ran to its end, the errors that stopped it).
-
-        1. files of certain identity, in parallel, and the content proofs one after another
-           (two of them may want the same generation);
-        2. files grown in place, in parallel (each wants only its own generation);
-        3. grown files that turned out to be something else, and same-size files, serially.
-        """
-        first = [(j, self.pool.submit(FileShipper(shared, j).run))
-                 for j in [*plan.known, *opened]]
-        if plan.proofs:
-            first.append((plan.proofs[0],
-                          self.pool.submit(self._run_serially, shared, plan.proofs)))
-        errors = self._collect(first, outcome)
-        if errors or self.stop.is_set():
-            return False, errors
-        unproven: list[FileJob] = []
-        second = [(j, self.pool.submit(FileShipper(shared, j).run)) for j in plan.grown]
-        errors = self._collect(second, outcome, unproven)
-        if errors or self.stop.is_set():
-            return False, errors
-        last = [j.unproven() for j in unproven] + plan.same_size
-        if last:
-            errors = self._collect(
-                [(last[0], self.pool.submit(self._run_serially, shared, last))], outcome)
-        return not errors and not self.stop.is_set(), errors
-
     def _conclude(self, shared: InstanceRun, plan: Plan, listing: list[LogFile]) -> None:
         """What a complete pass shows: vanished generations, and pending family breaks
         decided by what was found (not claimed: a claim outlives a download that failed)."""
@@ -408,71 +377,7 @@ class InstanceJob:
                 ledger.mark_changed()
         report_breaks(ledger, breaks, self.stats)
 
-    def _run_serially(self, shared: InstanceRun, jobs: list[FileJob]) -> None:
-        failures: list[tuple[FileJob, BaseException]] = []
-        for job in jobs:
-            if self.stop.is_set():
-                raise StopRequested("stopping")
-            try:
-                FileShipper(shared, job).run()
-            except _STOPS_THE_PASS:
-                raise
-            except Exception as err:
-                failures.append((job, err))
-        counted = sum(self._report(j, failure, self.scope.instance) for j, failure in failures)
-        if counted:
-            raise _AlreadyReported(counted)
-
-    def _collect(self, futures: list[tuple[FileJob, Future[None]]], outcome: Outcome,
-                 unproven: list[FileJob] | None = None) -> list[BaseException]:
-        errors: list[BaseException] = []
-        for job, future in futures:
-            try:
-                future.result()
-                outcome.files += 1
-            except NeedsProof:
-                if unproven is not None:
-                    unproven.append(job)
-            except _AlreadyReported as done:
-                outcome.failures += done.count
-            except _STOPS_THE_PASS as err:
-                errors.append(err)
-            except Exception as err:
-                if self._report(job, err, outcome.instance):
-                    outcome.failures += 1
-        return errors
-
-    def _report(self, job: FileJob, err: BaseException, instance: str) -> bool:
-        """Log one file's failure; True when it counts as a failure of the run."""
-        extra = {"instance": instance, "file": job.name}
-        if isinstance(err, LogFileGoneError):
-            log.info("log file vanished before it was read (retention or rotation)", extra=extra)
-            return False
-        if isinstance(err, DownloadMismatchError):
-            log.warning(err.one_line(), extra=extra)
-            return False
-        self.stats.add(failures=1)
-        if isinstance(err, ShipperError):
-            log.error(err.one_line(), extra={**extra, "error": type(err).__name__})
-        else:
-            log.error(f"failed to ship: {type(err).__name__}: {_safe(err)}",
-                      extra={**extra, "error": type(err).__name__})
-        return True
-
 @dataclass(frozen=True)
 class _Taken:
     lease: Lease
     state_current: bool  # taken on the ETag the state recorded: the state read is current
-
-
-class _AlreadyReported(Exception):
-    def __init__(self, count: int) -> None:
-        super().__init__(f"{count} files failed")
-        self.count = count
-
-
-def _safe(err: BaseException) -> str:
-    """Exception text without anything that could carry log content or signed URLs."""
-    text = str(err).split("\n", 1)[0]
-    text = re.sub(r"X-Amz-[A-Za-z-]+=[^&\s]+", "X-Amz-...", text)
-    return text[:300]
