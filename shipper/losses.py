@@ -9,9 +9,10 @@ import logging
 
 from shipper.claims import Claims
 from shipper.continuity import Break
+from shipper.gaps import LostBytes, SuspectedBreak
 from shipper.identity import Plan
 from shipper.ledger import Ledger
-from shipper.state import Generation, InstanceState, LostBytes, SuspectedBreak
+from shipper.state import Generation, InstanceState
 from shipper.stats import RunStats
 
 log = logging.getLogger("shipper")

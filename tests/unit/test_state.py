@@ -12,16 +12,14 @@ import pytest
 
 from shipper.exceptions import StateCorruptError
 from shipper.exitcodes import ExitCode
+from shipper.gaps import LostBytes, OtherGap, SuspectedBreak
 from shipper.state import (
     MAX_CHECKS,
     SCHEMA_VERSION,
     Generation,
     InstanceState,
-    LostBytes,
-    OtherGap,
     RangeCheck,
     Sighting,
-    SuspectedBreak,
     new_generation_id,
 )
 
