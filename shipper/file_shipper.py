@@ -118,10 +118,7 @@ class FileShipper:
         for claimed in self._claimed:
             self.claims.release(claimed)
         if job.kind is JobKind.GROWN and job.gen is not None and job.name_proves:
-            with self.ledger.lock:
-                if job.file.size > job.gen.max_listed:
-                    job.gen.max_listed = job.file.size
-                    self.ledger.mark_changed()
+            self.ledger.note_listed_size(job.gen, job.file.size)
         for gen in (job.gen, *job.candidates):
             if gen is not None:
                 self.claims.defer(gen)
@@ -288,8 +285,7 @@ class FileShipper:
         if self.job.active and not self.job.name.endswith(".gz"):
             marker = tail_marker(self.shared.api, self.instance, self.job.name, gen.offset)
             if marker is not None:
-                with self.ledger.changing():
-                    gen.marker, gen.marker_name = marker, self.job.name
+                self.ledger.keep_marker(gen, marker, self.job.name)
         return True
 
     # --- records -------------------------------------------------------------------------

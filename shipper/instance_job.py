@@ -347,12 +347,9 @@ class InstanceJob:
                 if changed:
                     ledger.mark_changed()
             report_breaks(ledger, breaks, self.stats)
-        with ledger.lock:
-            for job in plan.known:
-                assert job.gen is not None
-                if job.file.size > job.gen.max_listed:
-                    job.gen.max_listed = job.file.size
-                    ledger.mark_changed()
+        for job in plan.known:
+            assert job.gen is not None
+            ledger.note_listed_size(job.gen, job.file.size)
         if log.isEnabledFor(logging.DEBUG):
             for job in plan.jobs:
                 log.debug("planned", extra={

@@ -130,6 +130,25 @@ class Ledger:
             yield self.state
             self._changed = True
 
+    def note_listed_size(self, gen: Generation, size: int) -> None:
+        """A listing promised ``size`` bytes of ``gen``: what is not shipped of them by the
+        time the file is gone counts as lost (``shipper.losses``)."""
+        with self.lock:
+            if size > gen.max_listed:
+                gen.max_listed = size
+                self._changed = True
+
+    def keep_marker(self, gen: Generation, marker: str, name: str) -> None:
+        """A marker at the end of what was shipped of ``gen``, read under ``name``: the next
+        run's portions start there (``Generation.marker_for``)."""
+        with self.changing():
+            gen.marker, gen.marker_name = marker, name
+
+    def mark_missing(self, gen: Generation, now_ms: int) -> None:
+        """No listed file is ``gen`` after a complete pass: it is missing from now on."""
+        with self.changing():
+            gen.missing_since_ms = now_ms
+
     def mark_changed(self) -> None:
         """For a change made under ``lock`` that turned out to be one."""
         with self.lock:

@@ -44,8 +44,7 @@ def account_for_missing(ledger: Ledger, claims: Claims, plan: Plan, stats: RunSt
             if claims.accounted_for(gen):
                 continue
             if gen.missing_since_ms is None:
-                with ledger.changing():
-                    gen.missing_since_ms = now
+                ledger.mark_missing(gen, now)
                 _count_loss(ledger, gen, now, stats)
             elif now - gen.missing_since_ms > MISSING_KEEP_MS:
                 with ledger.changing() as state:
