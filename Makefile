@@ -18,7 +18,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_PYTHON_DOWNLOADS := never
 export UV_NO_PROGRESS := 1
 
-.PHONY: demo test test-fast test-floors lint unit infra-checks bench bench-quick lock clean
+.PHONY: demo test test-fast test-floors lint unit infra-checks bench bench-quick readme lock clean
 
 $(UV_STAMP):
 	rm -rf $(UV_VENV)
@@ -74,6 +74,10 @@ bench-quick: $(VENV)/.test
 
 bench: $(VENV)/.test
 	$(BIN)/python -m bench
+
+# Rewrite the README's settings table from shipper.config.SETTINGS (a test fails until it is).
+readme: $(VENV)/.test
+	$(BIN)/python -m tests.support.readme
 
 # Move every lock to the newest versions the declared ranges allow. Commit the result on its
 # own, after `make test` passes on it.

@@ -407,3 +407,13 @@ def test_describe_settings_has_one_row_per_setting_with_aliases_shown() -> None:
         assert env.split(" / ")[0] == spec.env
         assert flag == spec.flag and default == spec.default_text
         assert help_text.strip()
+
+
+def test_the_readme_settings_table_is_the_one_generated_from_settings() -> None:
+    """The README's table is derived from ``SETTINGS``; `make readme` rewrites it."""
+    from tests.support.readme import README, current_table, settings_table
+
+    table = settings_table()
+    assert all(f"`{spec.env}`" in table and f"`{spec.flag}`" in table for spec in SETTINGS)
+    assert current_table(README.read_text(encoding="utf-8")) == table, (
+        "README.md's settings table differs from shipper.config.SETTINGS: run `make readme`")
