@@ -130,7 +130,10 @@ def follow_rename(state: InstanceState, scope: Scope) -> str | None:
     if old == scope.instance:
         return None
     for gen in state.generations.values():
-        if gen.offset > 0 and gen.written_as is None:
+        # Every generation, not only those the state shows shipped: a run that wrote a first
+        # object and died before committing it left it under the old identifier too, where
+        # the adoption must look (an empty generation moves on at its next object).
+        if gen.written_as is None:
             gen.written_as = old
     state.former_identifiers = [i for i in state.former_identifiers if i != old] + [old]
     state.instance = scope.instance

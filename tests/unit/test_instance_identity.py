@@ -73,7 +73,7 @@ def test_a_rename_keeps_where_each_generation_was_written() -> None:
     state.generations = {shipped.gen_id: shipped, empty.gen_id: empty}
     assert needs_settling(state, SCOPE)
     assert follow_rename(state, SCOPE) == "old"
-    assert (shipped.written_as, empty.written_as) == ("old", None)
+    assert (shipped.written_as, empty.written_as) == ("old", "old")
     assert state.instance == "mydb" and state.former_identifiers == ["old"]
     assert not state.name_recorded and follow_rename(state, SCOPE) is None
 

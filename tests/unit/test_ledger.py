@@ -324,3 +324,32 @@ def test_an_object_a_crashed_run_wrote_before_a_rename_is_adopted_where_it_was_w
                      RunStats(), "run-b", clock=clock)
     assert adopter.adopt_dangling() == 1 and state.generations[gen.gen_id].offset == 150
     assert store.list_keys(after.data_prefix()) == [], "nothing written twice"
+
+
+def test_the_first_object_of_a_generation_a_crashed_run_wrote_before_a_rename_is_adopted(
+        ) -> None:
+    """Found by the property suite at 10x (issue 24): a run wrote the first object of a
+    generation and its state commit failed; a switchover then gave the instance another
+    identifier. The generation had shipped nothing by the state, so the rename did not keep
+    where it was written, and the next run shipped the range again under the new
+    identifier (two objects of one range)."""
+    store, clock = MemoryStore(), FakeClock()
+    before = Scope(SCOPE.prefix, SCOPE.account, SCOPE.region, "db-1-green", "db-RESOURCE")
+    after = Scope(SCOPE.prefix, SCOPE.account, SCOPE.region, "db-1", "db-RESOURCE")
+    leases = LeaseManager(store, "run-a", 60.0, clock=clock)  # type: ignore[arg-type]
+    lease = leases.acquire(before.lease_key())
+    assert lease is not None
+    ledger = Ledger(before, InstanceState("db-1-green", before.region, before.account), None,
+                    lease, store, RunStats(), "run-a", clock=clock)  # type: ignore[arg-type]
+    gen = ledger.open_generation(LISTED, active=True)  # the intent is committed
+    ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name,
+                        LISTED.last_written_ms)  # durable, never committed: the run dies
+    stored = store.get(before.state_key())
+    assert stored is not None
+    state = InstanceState.from_bytes(stored.body, "s")
+    assert state.generations[gen.gen_id].offset == 0
+    assert follow_rename(state, after) == "db-1-green"
+    adopter = Ledger(after, state, stored.etag, lease, store,  # type: ignore[arg-type]
+                     RunStats(), "run-b", clock=clock)
+    assert adopter.adopt_dangling() == 1 and state.generations[gen.gen_id].offset == 100
+    assert store.list_keys(after.data_prefix()) == [], "nothing written twice"
