@@ -49,7 +49,9 @@ class CompleteFile:
         """Stream the file, prove it is ``gen`` up to its offset, ship the rest; returns the
         stream's length, None when the file is not ``gen`` (nothing written then). Retries the
         whole stream on connection errors: progress already durable is skipped, not
-        re-sent."""
+        re-sent. A loop of its own rather than ``Retrier.call``, because what is retried is
+        a stream already partly consumed and committed, not one request (``Retrier`` retries
+        opening it); which errors and how long to wait are retry.py's."""
         attempts = 0
         while True:
             attempts += 1
