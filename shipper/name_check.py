@@ -29,8 +29,8 @@ family and rotation (hourly for MySQL's running logs), none in an idle run:
   empty generation that a grown file was planned as is kept instead: it was recorded by an
   earlier listing, while the name held it, so its (Size, LastWritten) hand it no other file;
   and it is what tells the family's continuity that the rotated file is the one it became
-  (forgotten, the chain pushing out the family's last shipped file read as a break: property
-  example Q2, a false suspected gap).
+  (forgotten, the chain pushing out the family's last shipped file would read as a break, a
+  false suspected gap).
 
 The listing's word is as stale for bytes a grown generation gets only because the listing
 said so: pages that came back with another hour than the stored marker's, continued because
@@ -38,33 +38,33 @@ the listing proved the name (``name_proves``), and a header-only generation prov
 header (``header_proves``). Before their first object the family is listed again too
 (``needs_name_check(on_listing_word=True)``, one request, only when the hour differs); if the
 name was handed on meanwhile, nothing is written and the generation waits for the next listing,
-which shows its file under the new name (property example R: the next hour's bytes were
-appended to MySQL's general log). And a grown file that turns out not to be its generation is
+which shows its file under the new name (else the next hour's bytes would be appended to the
+old generation). And a grown file that turns out not to be its generation is
 asked the same before the generation is given up: handed on after the listing, the generation
 is not missing, only under a name this run's listing does not show.
 
 The name check reads "handed on" from the family listing: the name missing, older, or (a
 running log) another file of its family written since. That listing must be the whole family,
 every page (``RdsApi.log_files_like``), or a name past the first page reads as handed on in a
-world where nothing moved. Issue 28 was exactly that: MySQL's slow and general families hold 25
-names, ``….log.5`` to ``….log.9`` sort last, and with a 20-record page (the API reference sets
-no page size) every one of them failed the check. A reused name is no exception to the rule
-once the listing is whole. A day-old generation under ``….log.N`` is prev for the new file
-under that name; when the new file is larger it is GROWN, its proof fails (other bytes), and
-the name check finds the name listed with the LastWritten the plan saw (a closed slot keeps it)
-or, for a running file, no newer file of the family: not handed on, so the file is proven
-against the other candidates and else shipped as new. The same holds for every reused name:
-SQL Server's ``ERROR.N`` and ``SQLAGENT.N`` and MariaDB's ``server_audit.log.N`` (chain slots,
-renamed forward with their mtime: a shift after the listing changes the slot's LastWritten, a
-real hand-on), and Oracle's ``alert_<SID>.log.YYYY-MM-DD`` (stamped: never checked). A file
-left for the next listing by this or any other rule is counted, and the second time in a row
-is an error (``shipper.deferrals``): a misread that defers a file forever cannot stay quiet.
+world where nothing moved: MySQL's slow and general families hold 25 names, ``….log.5`` to
+``….log.9`` sort last, and the API reference sets no page size. A reused name is no exception
+to the rule once the listing is whole. A day-old generation under ``….log.N`` is prev for the
+new file under that name; when the new file is larger it is GROWN, its proof fails (other
+bytes), and the name check finds the name listed with the LastWritten the plan saw (a closed
+slot keeps it) or, for a running file, no newer file of the family: not handed on, so the file
+is proven against the other candidates and else shipped as new. The same holds for every reused
+name: SQL Server's ``ERROR.N`` and ``SQLAGENT.N`` and MariaDB's ``server_audit.log.N`` (chain
+slots, renamed forward with their mtime: a shift after the listing changes the slot's
+LastWritten, a real hand-on), and Oracle's ``alert_<SID>.log.YYYY-MM-DD`` (stamped: never
+checked). A file left for the next listing by this or any other rule is counted, and the second
+time in a row is an error (``shipper.deferrals``): a misread that defers a file forever cannot
+stay quiet.
 
 A generation minted for a file after a content proof matched none of its candidates is
 forgotten too, under either kind of name: the proof streamed the name, and may have read the
 file it was handed to, so the listed file may still be one of the candidates. Kept, a slot's
-generation would be handed that file by the rename rule, its bytes shipped twice (property
-example O). ``forget_when_handed_on`` is the rule. A generation with a failed write is never
+generation would be handed that file by the rename rule, its bytes shipped twice.
+``forget_when_handed_on`` is the rule. A generation with a failed write is never
 forgotten: that object may be durable, and only a generation in the state is looked for by
 the next run (``Ledger.adopt_dangling``). It is kept, and rightly handed the listed file:
 the write passed the name check, so its bytes are that file's.
@@ -74,8 +74,7 @@ times): it is asked for again before it is believed (``rdsapi.believed_listing``
 
 Read fresh under the old listing instead, the new file's bytes were filed under a generation
 first seen before the file existed (a wrong ``dt=`` partition, and the rotated file's loss
-would go unnoticed): the property suite's "continued by a later file" check found it in
-rotation bursts. Names carrying their hour and numbered trace files are never handed on. Two
+would go unnoticed). Names carrying their hour and numbered trace files are never handed on. Two
 runs never hold one instance at once (``shipper.lease``; the state commit is conditional on its
 ETag), so this one-holder window was the one to close.
 """
