@@ -247,7 +247,7 @@ def _classify(file: LogFile, active: bool, open_gens: list[Generation],
             return FileJob(kind, file, active, gen=prev, candidates=others,
                            header_proves=by_listing and _header_proves(prev, file, listing),
                            name_proves=by_listing and _name_proves(prev, file, listing))
-        if _provable_here(prev, file):
+        if _provable_here(prev, file) and not _header_rotated_away(prev, listing):
             # Smaller than before: a new file, or a listing whose Size lags behind the file
             # (even behind what we shipped); the stream, not the listing, decides.
             others.append(prev)
@@ -282,6 +282,13 @@ def _rotated_away(gen: Generation, listing: list[LogFile]) -> bool:
     content cannot tell; the listing can (``_rotation_seen``). Then the file now under its
     name is the next one, not its continuation."""
     return gen.offset == 0 and _running_log(gen) and _rotation_seen(gen, listing)
+
+
+def _header_rotated_away(gen: Generation, listing: list[LogFile]) -> bool:
+    """Is ``gen`` a header-only running log whose name the listing shows rotated since it was
+    seen? Then it is the rotated file, and the file now under its name a new one that its
+    header would match all the same: the stream cannot decide, the listing does."""
+    return gen.header_only and is_running_name(gen.name) and _rotation_seen(gen, listing)
 
 
 def _header_proves(gen: Generation, file: LogFile, listing: list[LogFile]) -> bool:

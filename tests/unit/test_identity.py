@@ -641,3 +641,21 @@ def test_a_file_listed_before_with_the_same_mtime_is_not_a_rotation() -> None:
     planned = LogFile("slowquery/mysql-slowquery.log", 170, T0)
     assert name_still_holds(planned, True, [planned, rotated], before=[planned, rotated])
     assert not name_still_holds(planned, True, [planned, rotated], before=[planned])
+
+
+def test_a_running_log_listed_smaller_after_a_listed_rotation_is_not_proven_against_it() -> None:
+    """Found by the property suite at 10x (example N, under load): a header-only slow log
+    seen under the running name at 55,669 bytes; the next listing shows it rotated (``.8``)
+    and the name holding a new, smaller file. Both jobs had the generation as their one
+    candidate, and the new file, proven first, matched its header: the next hour's bytes were
+    appended to it. Only the rotated file may be it; a Size that lags leaves it a candidate
+    while no rotation is listed."""
+    header = gen(SLOW, 55_669, T0 + 50 * MIN_MS, offset=187, active=True)
+    header.header_only = True
+    rotated = LogFile(f"{SLOW}.8", 90_169, T0 + 60 * MIN_MS)
+    running = LogFile(SLOW, 10_669, T0 + 70 * MIN_MS)
+    plan = make_plan(state_of(header), [running, rotated])
+    assert header not in job_for(plan, SLOW).candidates
+    assert job_for(plan, f"{SLOW}.8").candidates == [header]
+    lagging = job_for(make_plan(state_of(header), [running]), SLOW)  # no rotation listed
+    assert lagging.candidates == [header]
