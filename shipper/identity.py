@@ -278,10 +278,11 @@ def _last_under(name: str, gens: list[Generation]) -> Generation | None:
 
 
 def _rotated_away(gen: Generation, listing: list[LogFile]) -> bool:
-    """Has an empty generation's name been rotated since it was seen? Nothing was shipped, so
-    content cannot tell; the listing can (``_rotation_seen``). Then the file now under its
-    name is the next one, not its continuation."""
-    return gen.offset == 0 and _running_log(gen) and _rotation_seen(gen, listing)
+    """Has a running log's name been rotated since ``gen`` was seen (``_rotation_seen``)?
+    Then the file now under its name is the next one, not its continuation: never GROWN,
+    which would resume it by the stored marker, whose hour is only a hint. With bytes
+    shipped, content may still be asked (a PROVE candidate); with none, nothing can."""
+    return _running_log(gen) and _rotation_seen(gen, listing)
 
 
 def _header_rotated_away(gen: Generation, listing: list[LogFile]) -> bool:
