@@ -89,12 +89,22 @@ def _activity_group(name: str) -> str:
 
 
 def active_names(listing: Iterable[LogFile]) -> set[str]:
+    """The files being written: the newest of each activity group, and every running log.
+    A running log's name holds the file being written whatever the listing says: a listing
+    read page by page across a rotation can show the rotated file newer than the running
+    log, and a running log taken for closed escaped the name check (its name is handed on at
+    the next rotation all the same)."""
     newest: dict[str, int] = {}
     files = list(listing)
     for f in files:
         group = _activity_group(f.name)
         newest[group] = max(newest.get(group, -1), f.last_written_ms)
     return {f.name for f in files
-            if f.last_written_ms == newest[_activity_group(f.name)]
+            if (f.last_written_ms == newest[_activity_group(f.name)] or _running_file(f.name))
             and not f.name.endswith(".gz")}
+
+
+def _running_file(name: str) -> bool:
+    """A running log's name (not a numbered trace file, which is a name of its own)."""
+    return is_running_name(name) and not name.endswith(_TRACE_SUFFIXES)
 

@@ -678,3 +678,19 @@ def test_a_running_log_whose_rotation_is_listed_is_never_resumed_by_its_marker()
     running = job_for(plan, SLOW)
     assert grown(running) is None and running.kind is JobKind.PROVE
     assert job_for(plan, f"{SLOW}.8").candidates == [shipped]
+
+
+def test_a_running_log_is_active_even_where_a_listing_across_a_rotation_shows_it_older() -> None:
+    """Example N of the property suite (under load): a listing read page by page while the
+    slow log rotated showed the running log at 07:37 and the rotated ``.7`` at 08:00. Taken
+    for closed, its new generation was read with no name check, and the 08:00 file's bytes
+    went to the generation of what the name held at 07:37."""
+    from shipper.name_check import needs_name_check
+
+    listing = [LogFile(SLOW, 10_669, T0 + 37 * MIN_MS), LogFile(f"{SLOW}.7", 90_169, T0 + HOUR_MS),
+               LogFile("trace/ORCL_ora_1.trc", 500, T0), LogFile("trace/ORCL_ora_2.trc", 900,
+                                                                 T0 + MIN_MS)]
+    assert active_names(listing) == {SLOW, f"{SLOW}.7", "trace/ORCL_ora_2.trc"}
+    job = job_for(make_plan(state_of(), listing), SLOW)
+    assert job.active and job.kind is JobKind.NEW
+    assert needs_name_check(gen(SLOW, 10_669, T0 + 37 * MIN_MS, offset=0), job)
