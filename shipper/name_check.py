@@ -17,8 +17,10 @@ family and rotation (hourly for MySQL's running logs), none in an idle run:
   written, and the generation stays with the (Size, LastWritten) recorded: the rename rule
   finds the file under its next slot, and if it was pushed out of the chain, its loss counts;
 * a running file is unrotated while no other file of its family was last written at or after
-  the plan's listed LastWritten, unless the plan's listing showed it so already (a rotation
-  keeps the mtime; a new file can share the millisecond of the one rotated before). Otherwise
+  the plan's listed LastWritten, unless the plan's listing showed it so already in that same
+  millisecond (a rotation keeps the mtime; a new file can share the millisecond of the one
+  rotated before; a later one in the plan's listing means it was read across a rotation,
+  and its entry for the running log is the rotated file's). Otherwise
   nothing is written and an empty generation minted from this listing is forgotten
   (``Ledger.forget_empty``): the listed (Size, LastWritten) belong to the file that rotated
   away, and kept, they would hand that file to this generation by the rename rule even where
@@ -143,9 +145,13 @@ def name_still_holds(planned: LogFile, active: bool, listing: list[LogFile],
         return now.last_written_ms == planned.last_written_ms
     fam = family(planned.name)
     listed_before = {(f.name, f.last_written_ms) for f in before}
+    # A file the plan's listing showed in the same millisecond is no rotation since; one it
+    # showed written later is: the listing was read across that rotation (page by page), and
+    # its entry for the running log described the file rotated away.
     return not any(
         f.name != planned.name and family(f.name) == fam
         and f.last_written_ms >= planned.last_written_ms
-        and (f.name, f.last_written_ms) not in listed_before
+        and ((f.name, f.last_written_ms) not in listed_before
+             or f.last_written_ms > planned.last_written_ms)
         for f in listing)
 

@@ -694,3 +694,17 @@ def test_a_running_log_is_active_even_where_a_listing_across_a_rotation_shows_it
     job = job_for(make_plan(state_of(), listing), SLOW)
     assert job.active and job.kind is JobKind.NEW
     assert needs_name_check(gen(SLOW, 10_669, T0 + 37 * MIN_MS, offset=0), job)
+
+
+def test_a_listing_read_across_a_rotation_does_not_vouch_for_the_running_log() -> None:
+    """Example N (under load): the plan's listing, read page by page as the slow log rotated,
+    showed the running log at 07:37 and the rotated ``.7`` at 08:00. The entry for the
+    running log was the rotated file's, so the name no longer holds it; a file the plan's
+    listing showed in the same millisecond is still no rotation since."""
+    planned = LogFile(SLOW, 55_669, T0 + 37 * MIN_MS)
+    torn = [planned, LogFile(f"{SLOW}.7", 90_169, T0 + HOUR_MS)]
+    now = [LogFile(SLOW, 60_000, T0 + 97 * MIN_MS), LogFile(f"{SLOW}.7", 90_169, T0 + HOUR_MS)]
+    assert not name_still_holds(planned, True, now, torn)
+    same_ms = [planned, LogFile(f"{SLOW}.7", 90_169, T0 + 37 * MIN_MS)]
+    now_same = [LogFile(SLOW, 60_000, T0 + 50 * MIN_MS), same_ms[1]]
+    assert name_still_holds(planned, True, now_same, same_ms)
