@@ -820,7 +820,9 @@ def _mid_run(aws: AwsWorld, tap: S3Tap, step: MidRun, ledger: Ledger, index: int
         remove()
     ledger.events.extend(f"during run: {d}" for d in done)
     run = runs[0]
-    assert run.code in (0, 1), run.describe()
+    # Under injected faults the run may also find RDS unreachable (every attempt of
+    # DescribeDBInstances dropped): exit 3, nothing committed, as any Ship step may.
+    assert run.code in ((0, 1) if step.fx == Fx() else (0, 1, 3)), run.describe()
     if step.fx == Fx():  # a move is no failure
         assert run.code == 0 and not run.errors(), run.describe()
     if done:
