@@ -4,6 +4,7 @@ at most one uncommitted object per generation, clean and unclean ends, adoption 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import pytest
 
@@ -300,30 +301,50 @@ def test_after_a_rename_the_next_object_goes_under_the_new_identifier_once_commi
     assert adopter.adopt_dangling() == 1 and crashed.generations[gen.gen_id].offset == 150
 
 
-def test_an_object_a_crashed_run_wrote_before_a_rename_is_adopted_where_it_was_written(
-        ) -> None:
+@dataclass
+class _CrashedBeforeRename:
+    store: MemoryStore
+    after: Scope
+    state: InstanceState  # the last committed state, as the next run loads it
+    gen_id: str
+    former: str | None  # what follow_rename returned
+    adopter: Ledger  # the next run's ledger under the new identifier
+
+
+def _crash_then_rename(old: str, new: str, *bodies: bytes) -> _CrashedBeforeRename:
+    """A run under ``old`` writes one object per body (only the last is left uncommitted:
+    the run dies), then the instance is renamed to ``new`` and the next run loads."""
     store, clock = MemoryStore(), FakeClock()
-    before = Scope(SCOPE.prefix, SCOPE.account, SCOPE.region, "db-1", "db-RESOURCE")
-    after = Scope(SCOPE.prefix, SCOPE.account, SCOPE.region, "db-1-renamed", "db-RESOURCE")
+    before = Scope(SCOPE.prefix, SCOPE.account, SCOPE.region, old, "db-RESOURCE")
+    after = Scope(SCOPE.prefix, SCOPE.account, SCOPE.region, new, "db-RESOURCE")
     leases = LeaseManager(store, "run-a", 60.0, clock=clock)  # type: ignore[arg-type]
     lease = leases.acquire(before.lease_key())
     assert lease is not None
-    ledger = Ledger(before, InstanceState("db-1", before.region, before.account), None,
+    ledger = Ledger(before, InstanceState(old, before.region, before.account), None,
                     lease, store, RunStats(), "run-a", clock=clock)  # type: ignore[arg-type]
-    gen = ledger.open_generation(LISTED, active=True)
-    ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name,
-                        LISTED.last_written_ms)
-    ledger.write_object(gen, LISTED.name, sealed(100, b"b" * 50), LISTED.name,
-                        LISTED.last_written_ms)  # durable, never committed: the run dies
+    gen = ledger.open_generation(LISTED, active=True)  # the intent is committed
+    start = 0
+    for body in bodies:
+        ledger.write_object(gen, LISTED.name, sealed(start, body), LISTED.name,
+                            LISTED.last_written_ms)
+        start += len(body)
     stored = store.get(before.state_key())
     assert stored is not None
     state = InstanceState.from_bytes(stored.body, "s")
-    assert state.generations[gen.gen_id].offset == 100
-    assert follow_rename(state, after) == "db-1"  # the next run sees the new identifier
+    former = follow_rename(state, after)  # the next run sees the new identifier
     adopter = Ledger(after, state, stored.etag, lease, store,  # type: ignore[arg-type]
                      RunStats(), "run-b", clock=clock)
-    assert adopter.adopt_dangling() == 1 and state.generations[gen.gen_id].offset == 150
-    assert store.list_keys(after.data_prefix()) == [], "nothing written twice"
+    return _CrashedBeforeRename(store, after, state, gen.gen_id, former, adopter)
+
+
+def test_an_object_a_crashed_run_wrote_before_a_rename_is_adopted_where_it_was_written(
+        ) -> None:
+    crash = _crash_then_rename("db-1", "db-1-renamed", b"a" * 100, b"b" * 50)
+    assert crash.state.generations[crash.gen_id].offset == 100
+    assert crash.former == "db-1"
+    assert crash.adopter.adopt_dangling() == 1
+    assert crash.state.generations[crash.gen_id].offset == 150
+    assert crash.store.list_keys(crash.after.data_prefix()) == [], "nothing written twice"
 
 
 def test_the_first_object_of_a_generation_a_crashed_run_wrote_before_a_rename_is_adopted(
@@ -333,23 +354,9 @@ def test_the_first_object_of_a_generation_a_crashed_run_wrote_before_a_rename_is
     identifier. The generation had shipped nothing by the state, so the rename did not keep
     where it was written, and the next run shipped the range again under the new
     identifier (two objects of one range)."""
-    store, clock = MemoryStore(), FakeClock()
-    before = Scope(SCOPE.prefix, SCOPE.account, SCOPE.region, "db-1-green", "db-RESOURCE")
-    after = Scope(SCOPE.prefix, SCOPE.account, SCOPE.region, "db-1", "db-RESOURCE")
-    leases = LeaseManager(store, "run-a", 60.0, clock=clock)  # type: ignore[arg-type]
-    lease = leases.acquire(before.lease_key())
-    assert lease is not None
-    ledger = Ledger(before, InstanceState("db-1-green", before.region, before.account), None,
-                    lease, store, RunStats(), "run-a", clock=clock)  # type: ignore[arg-type]
-    gen = ledger.open_generation(LISTED, active=True)  # the intent is committed
-    ledger.write_object(gen, LISTED.name, sealed(0, b"a" * 100), LISTED.name,
-                        LISTED.last_written_ms)  # durable, never committed: the run dies
-    stored = store.get(before.state_key())
-    assert stored is not None
-    state = InstanceState.from_bytes(stored.body, "s")
-    assert state.generations[gen.gen_id].offset == 0
-    assert follow_rename(state, after) == "db-1-green"
-    adopter = Ledger(after, state, stored.etag, lease, store,  # type: ignore[arg-type]
-                     RunStats(), "run-b", clock=clock)
-    assert adopter.adopt_dangling() == 1 and state.generations[gen.gen_id].offset == 100
-    assert store.list_keys(after.data_prefix()) == [], "nothing written twice"
+    crash = _crash_then_rename("db-1-green", "db-1", b"a" * 100)
+    assert crash.state.generations[crash.gen_id].offset == 0
+    assert crash.former == "db-1-green"
+    assert crash.adopter.adopt_dangling() == 1
+    assert crash.state.generations[crash.gen_id].offset == 100
+    assert crash.store.list_keys(crash.after.data_prefix()) == [], "nothing written twice"
