@@ -6,7 +6,7 @@ Each item, and why an idle pass need not persist it:
 
 * files to ship, or new files (their intent is written before any data): work;
 * a run that did not end clean (``last_run_clean`` false): the next holder must look for the
-  object it may have made durable after its last commit (``Ledger.adopt_dangling``): work.
+  object it may have made durable after its last commit (``shipper.adoption``): work.
   A crash before a run's first commit is not in the state, only in its lease; but such a run
   had files to ship, and a listing never returns to what the state last saw (LastWritten
   only grows; a file that vanished is unmatched and must be marked missing, see below), so

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 
 from shipper.exceptions import StateCorruptError
 from shipper.layout import Scope
+from shipper.ledger import keep_partitions
 from shipper.s3store import S3Store
 from shipper.state import InstanceState
 
@@ -124,17 +125,11 @@ def needs_settling(state: InstanceState, scope: Scope) -> bool:
 
 def follow_rename(state: InstanceState, scope: Scope) -> str | None:
     """Record that the instance has a new identifier; the old one, or None. Generations keep
-    the partition their objects are under (``written_as``): a retry or an adoption after a
-    crash looks for an object where it was written."""
+    the partition their objects are under (``ledger.keep_partitions``)."""
     old = state.instance
     if old == scope.instance:
         return None
-    for gen in state.generations.values():
-        # Every generation, not only those the state shows shipped: a run that wrote a first
-        # object and died before committing it left it under the old identifier too, where
-        # the adoption must look (an empty generation moves on at its next object).
-        if gen.written_as is None:
-            gen.written_as = old
+    keep_partitions(state, old)
     state.former_identifiers = [i for i in state.former_identifiers if i != old] + [old]
     state.instance = scope.instance
     state.name_recorded = False

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from shipper.adoption import adopt_dangling
 from shipper.claims import Claims
 from shipper.config import Settings
 from shipper.continuity import decide_pending, judge_listing
@@ -123,7 +124,7 @@ class InstanceJob:
             ledger.before_commit = self._confirm_identity
             self._settle_identity(ledger, loaded)
             if lease.lease.previous_crashed or not state.last_run_clean:
-                ledger.adopt_dangling()
+                adopt_dangling(ledger, self.store)
             self._ship(InstanceRun(ledger, Claims(), self.api, self.settings, self.stats,
                                    self.stop, listing), outcome, listing, complete)
         except InstanceMovedError as err:

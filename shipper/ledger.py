@@ -13,34 +13,28 @@ Per generation of a log file:
    conditional on the ETag read, so a stale writer cannot overwrite a newer state);
 4. adopt: after a crash (an expired lease that was never released, or a run that did not end
    clean) the next holder looks for that one possible object at each generation's committed
-   offset and records it as the commit would have (``adopt_dangling``, ``adopt_object``).
+   offset and records it as the commit would have (``shipper.adoption``).
 
 A run ends clean only when it stopped for no reason and no data write failed: a failed write
 may be durable all the same (an answer lost, a 500 after the write), and the next run must
 look for it (``close``).
 
-Requests per instance and run. Before: GET lease, PUT lease, GET state, PUT intent (when new
-files are listed), the data objects and the commits between them, PUT final commit, PUT
-release: 2 GET and 4 PUT around the data, and 2 GET and 2 PUT for an idle instance. Now:
+Requests per instance and run. Idle: GET state and one listing page; nothing is written
+(``shipper.idle`` argues each piece of bookkeeping; a pass that writes nothing needs no
+lease, and every write it would make is conditional anyway). With work: GET state, PUT lease,
+PUT intent (when new files are listed), the data objects and the commits between them, PUT
+final commit. Requests it does without, and why that is safe:
 
-* idle: GET state and one listing page; nothing is written (``shipper.idle`` has the argument
-  for each piece of bookkeeping). The lease is taken only when there is work: a pass that
-  writes nothing needs no exclusion, and every write it would make is conditional anyway.
-* with work: GET state, PUT lease, PUT intent (when new files are listed), the data objects
-  and commits between them, PUT final commit: 1 GET and 3 PUT around the data.
-
-What was removed, and why it is safe:
-
-* the release PUT. The final commit records the ETag the lease then has
+* a release PUT. The final commit records the ETag the lease then has
   (``closed_lease_etag``) and the run writes nothing after it; the lease is retired first, so
   no renewal changes that ETag. While the lease still has it, nobody has taken the lease
   since, so it is free. A run that ends without a final commit (its lease lost or a commit
   failed) releases the lease as before or lets it expire, and an expired lease that was not
   released still means a crash. Lease bodies name holder and time, so an ETag never recurs.
-* the lease GET. The next run takes the lease with If-Match on the recorded ETag, without
+* a lease GET. The next run takes the lease with If-Match on the recorded ETag, without
   reading it (``LeaseManager.take_closed``). If that fails, someone took the lease since: it
   reads the lease and decides held, crashed or released as before.
-* the GET that re-checks the state under the lease. The state was read before the lease was
+* a GET that re-checks the state under the lease. The state was read before the lease was
   taken, and another run may have shipped in between. When the lease was taken on the ETag
   the state recorded, the lease has not changed since that state's final commit, and every
   state write is made under the lease, so the state read is current. Otherwise the state is
@@ -66,25 +60,17 @@ What stays, and why:
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from shipper.exceptions import LeaseLostError, StateConflictError
 from shipper.layout import (
-    META_END,
-    META_LOG_FILE,
-    META_MARKER,
-    META_SHA256,
     Scope,
     data_metadata,
-    decode_metadata_value,
-    metadata_names,
     partition_day,
 )
 from shipper.lease import Lease
@@ -92,7 +78,7 @@ from shipper.listing import LogFile
 from shipper.s3store import S3Store
 from shipper.state import Generation, InstanceState, new_generation_id
 from shipper.stats import RunStats
-from shipper.transfer import ObjectBuilder, SealedObject
+from shipper.transfer import SealedObject
 
 log = logging.getLogger("shipper")
 
@@ -100,7 +86,8 @@ log = logging.getLogger("shipper")
 class Ledger:
     """One instance's state while a run holds its lease. Every change to the state goes
     through ``lock`` (file jobs run in parallel); ``changing()`` also marks it for the next
-    commit."""
+    commit. ``lock`` is never held across a network call: state writes are serialized by a
+    lock of their own, so file jobs keep recording objects while a commit is in flight."""
 
     def __init__(self, scope: Scope, state: InstanceState, etag: str | None, lease: Lease,
                  store: S3Store, stats: RunStats, run_id: str,
@@ -114,8 +101,12 @@ class Ledger:
         self._run_id = run_id
         self._clock = clock
         self.lock = threading.RLock()
+        self._writing = threading.Lock()  # one state write at a time, each on the last ETag
         self._uncommitted: set[str] = set()  # generations with a durable, uncommitted object
-        self._changed = False  # the state differs from what was last committed
+        # Changes made to the state, and how many of them the last commit wrote: a change
+        # made while a commit is in flight is left for the next one.
+        self._changes = 0
+        self._changes_written = 0
         # generations with a data write that failed: it may be durable all the same
         self._unsure: set[str] = set()
         # Called before every commit (the instance job confirms that the identifier still
@@ -128,7 +119,7 @@ class Ledger:
         """Change the state under the lock; it is written by the next commit."""
         with self.lock:
             yield self.state
-            self._changed = True
+            self._changes += 1
 
     def note_listed_size(self, gen: Generation, size: int) -> None:
         """A listing promised ``size`` bytes of ``gen``: what is not shipped of them by the
@@ -136,7 +127,7 @@ class Ledger:
         with self.lock:
             if size > gen.max_listed:
                 gen.max_listed = size
-                self._changed = True
+                self._changes += 1
 
     def keep_marker(self, gen: Generation, marker: str, name: str) -> None:
         """A marker at the end of what was shipped of ``gen``, read under ``name``: the next
@@ -152,14 +143,7 @@ class Ledger:
     def mark_changed(self) -> None:
         """For a change made under ``lock`` that turned out to be one."""
         with self.lock:
-            self._changed = True
-
-    @property
-    def changed(self) -> bool:
-        return self._changed
-
-    def now(self) -> float:
-        return self._clock()
+            self._changes += 1
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -177,16 +161,16 @@ class Ledger:
                 dt_days=[partition_day(first_seen_ms)],
             )
             state.generations[gen.gen_id] = gen
-            if commit:
-                self.commit()
-            return gen
+        if commit:
+            self.commit()
+        return gen
 
     def forget_empty(self, gen: Generation) -> bool:
         """Take back an intent: ``gen`` has no data (nothing durable names it), and the file
         it was minted for is decided afresh by the next listing; what the listing showed of
         it stays as a ``Sighting`` for continuity. Not when a write of it failed (False): that
         object may be durable, and only a generation in the state is looked for by the next
-        run (``adopt_dangling``); forgotten, its file would be shipped again under a new one."""
+        run (``shipper.adoption``); forgotten, its file would be shipped again under a new one."""
         with self.lock:
             if gen.offset != 0 or gen.gen_id in self._uncommitted:
                 raise ValueError(f"generation {gen.gen_id} has data; it cannot be forgotten")
@@ -204,10 +188,11 @@ class Ledger:
         """Write one data object of ``gen`` (read as ``log_name``, whose LastWritten was
         ``written_ms`` when the range was planned) and record it in memory."""
         with self.lock:
-            if self._enter_partition(gen, partition_day(written_ms or self.now_ms())) \
-                    or gen.gen_id in self._uncommitted:
-                self.commit()  # never two uncommitted objects of one generation
-            self.check_lease()
+            due = self._enter_partition(gen, partition_day(written_ms or self.now_ms())) \
+                or gen.gen_id in self._uncommitted
+        if due:  # only this job writes ``gen``: nothing makes it uncommitted meanwhile
+            self.commit()  # never two uncommitted objects of one generation
+        self.check_lease()
         written_as = self.written_as(gen)
         key = self.scope.data_key(gen.gen_id, current_partition(gen), sealed.start, written_as)
         try:
@@ -249,51 +234,61 @@ class Ledger:
     def commit(self, clean: bool = False, closing_lease_etag: str | None = None) -> None:
         """Write the state, conditional on the ETag last read or written. Only the final
         commit passes ``closing_lease_etag`` (see ``close``)."""
-        with self.lock:
+        self._not_under_lock()
+        with self._writing:
             self.check_lease()
             self.before_commit()
-            self.state.revision += 1
-            self.state.last_run_id = self._run_id
-            self.state.last_run_at = self._clock()
-            self.state.last_run_clean = clean
-            self.state.closed_lease_etag = closing_lease_etag
-            body = self.state.to_bytes()
-            try:
-                self._etag = self._store.put_conditional(
-                    self.scope.state_key(), body, self._etag)
+            with self.lock:  # what the state is now; changes made after wait for the next
+                self.state.revision += 1
+                self.state.last_run_id = self._run_id
+                self.state.last_run_at = self._clock()
+                self.state.last_run_clean = clean
+                self.state.closed_lease_etag = closing_lease_etag
+                body = self.state.to_bytes()
+                written = set(self._uncommitted)
+                changes = self._changes
+            self._put_state(body)
+            with self.lock:
                 self._committed = body
-            except StateConflictError as err:
-                self.lease.lost = True
-                raise LeaseLostError(
-                    f"state of {self.scope.instance} was changed by another run") from err
-            self._uncommitted.clear()
-            self._changed = False
+                self._uncommitted -= written
+                self._changes_written = changes
             self._stats.add(state_commits=1)
+
+    def _put_state(self, body: bytes) -> None:
+        """The conditional state write (under ``_writing``, which keeps ``_etag`` current)."""
+        try:
+            self._etag = self._store.put_conditional(self.scope.state_key(), body, self._etag)
+        except StateConflictError as err:
+            self.lease.lost = True
+            raise LeaseLostError(
+                f"state of {self.scope.instance} was changed by another run") from err
+
+    def _not_under_lock(self) -> None:
+        # A commit waits for the write in flight, which waits for ``lock``: a caller holding
+        # it would deadlock, and would hold it across the network call besides.
+        if self.lock._is_owned():  # type: ignore[attr-defined]
+            raise RuntimeError("a commit was called under the ledger's lock")
 
     def disown_uncommitted(self) -> None:
         """The identifier named another instance when a commit was due: what this pass
         wrote since its last commit may hold that instance's bytes. Write the last committed
-        state back marked clean, so that no run adopts those objects (``adopt_dangling``
+        state back marked clean, so that no run adopts those objects (``shipper.adoption``
         runs only after an unclean end); a later object at the same offset replaces them."""
-        with self.lock:
+        self._not_under_lock()
+        with self._writing:
             if self._etag is None or not self.lease.valid():
                 return  # nothing committed yet, so no object was written
             doc = json.loads(self._committed)
             doc["last_run_clean"] = True
             doc.pop("closed_lease_etag", None)
-            body = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8")
-            try:
-                self._etag = self._store.put_conditional(self.scope.state_key(), body,
-                                                         self._etag)
-            except StateConflictError as err:
-                self.lease.lost = True
-                raise LeaseLostError(
-                    f"state of {self.scope.instance} was changed by another run") from err
+            self._put_state(
+                json.dumps(doc, separators=(",", ":"), sort_keys=True).encode("utf-8"))
 
     def commit_if_changed(self) -> None:
         with self.lock:
-            if self._changed:
-                self.commit()
+            due = self._changes != self._changes_written
+        if due:
+            self.commit()
 
     def close(self, stopped: bool, lease_etag: str | None) -> bool:
         """The run's final commit, which also frees the lease: it records whether this run
@@ -303,43 +298,20 @@ class Ledger:
         with self.lock:
             if lease_etag is None or not self.lease.valid():
                 return False
-            self.commit(clean=not (stopped or self._unsure),
-                        closing_lease_etag=lease_etag)
-            return True
-
-    # --- 4. adopt after a crash ----------------------------------------------------------
-
-    def adopt_dangling(self) -> int:
-        """The previous holder died mid-run (or gave up on a write): adopt the one object per
-        generation that may have become durable after its last commit. Returns how many."""
-        adopted = 0
-        for gen in list(self.state.generations.values()):
-            while self._adopt_next(gen):
-                adopted += 1
-        if adopted:
-            log.info("adopted objects written after the last commit of a crashed run",
-                     extra={"instance": self.scope.instance, "objects": adopted})
-            self.commit()
-        return adopted
-
-    def _adopt_next(self, gen: Generation) -> bool:
-        key = self.scope.data_key(gen.gen_id, current_partition(gen), gen.offset,
-                                  self.written_as(gen))
-        if self._store.head(key) is None:
-            return False
-        obj = self._store.get(key)
-        if obj is None:
-            return False
-        data = gzip.decompress(obj.body)
-        end = gen.offset + len(data)
-        if obj.metadata.get(META_END) != str(end) or \
-                obj.metadata.get(META_SHA256) not in (None, hashlib.sha256(data).hexdigest()):
-            log.warning("found an unreadable object after a crash; it will be rewritten",
-                        extra={"instance": self.scope.instance, "generation": gen.gen_id})
-            return False
-        with self.changing():
-            adopt_object(gen, data, obj.metadata)
+            clean = not (stopped or self._unsure)
+        self.commit(clean=clean, closing_lease_etag=lease_etag)
         return True
+
+
+def keep_partitions(state: InstanceState, old_identifier: str) -> None:
+    """The instance is renamed: every generation keeps the partition its objects are under
+    (``written_as``), so a retry or an adoption after a crash looks where it was written.
+    Every generation, not only those shown shipped: a run that wrote a first object and died
+    before committing it left it under the old identifier too (an empty generation moves on
+    at its next object)."""
+    for gen in state.generations.values():
+        if gen.written_as is None:
+            gen.written_as = old_identifier
 
 
 def current_partition(gen: Generation) -> str:
@@ -357,20 +329,6 @@ def record_object(gen: Generation, sealed: SealedObject, marker_name: str | None
         gen.add_check(check)
     gen.marker = sealed.marker
     gen.marker_name = marker_name if sealed.marker else None
-
-
-def adopt_object(gen: Generation, data: bytes, metadata: Mapping[str, str]) -> None:
-    """Record an object that a crashed run made durable after its last commit as that run's
-    commit would have (the builder recomputes the checks and the header-only flag; adoption
-    is rare, so compressing the bytes again is cheap enough), with the portion marker the
-    object carries, for the name the file was read under."""
-    builder = ObjectBuilder(gen.offset)
-    builder.feed(data)
-    encoded = metadata.get(META_MARKER)
-    read_as = decode_metadata_value(metadata.get(META_LOG_FILE, ""))
-    marker_name = gen.name if metadata_names(read_as, gen.name) else read_as
-    record_object(gen, builder.seal(decode_metadata_value(encoded) if encoded else None),
-                  marker_name)
 
 
 def record_sighting(gen: Generation, file: LogFile, active: bool, read_end: int,

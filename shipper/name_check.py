@@ -68,7 +68,7 @@ file it was handed to, so the listed file may still be one of the candidates. Ke
 generation would be handed that file by the rename rule, its bytes shipped twice.
 ``forget_when_handed_on`` is the rule. A generation with a failed write is never
 forgotten: that object may be durable, and only a generation in the state is looked for by
-the next run (``Ledger.adopt_dangling``). It is kept, and rightly handed the listed file:
+the next run (``shipper.adoption``). It is kept, and rightly handed the listed file:
 the write passed the name check, so its bytes are that file's.
 
 A family listing that comes back empty says nothing (listings are empty for a moment at

@@ -4,15 +4,18 @@ at most one uncommitted object per generation, clean and unclean ends, adoption 
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 
+from shipper.adoption import adopt_dangling, adopt_object
 from shipper.exceptions import LeaseLostError
 from shipper.instance_identity import follow_rename
 from shipper.layout import Scope, data_metadata, partition_day
 from shipper.lease import LeaseManager
-from shipper.ledger import Ledger, adopt_object, record_sighting
+from shipper.ledger import Ledger, record_sighting
 from shipper.listing import LogFile
 from shipper.state import Generation, InstanceState, RangeCheck
 from shipper.stats import RunStats
@@ -130,6 +133,53 @@ def test_a_second_object_of_a_generation_commits_the_first_before_it_is_written(
     assert len(data_keys(store)) == 2 and gen.offset == 150
 
 
+class _SlowStateStore(MemoryStore):
+    """A store whose next state write runs ``during`` in another thread first, as a parallel
+    file job would while the PUT is in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.during: Callable[[], None] | None = None
+        self.finished_during_put = False
+
+    def put_conditional(self, key: str, body: bytes, etag: str | None,
+                        content_type: str = "application/json") -> str:
+        if self.during is not None:
+            job, self.during = threading.Thread(target=self.during), None
+            job.start()
+            job.join(timeout=5)
+            self.finished_during_put = not job.is_alive()
+        return super().put_conditional(key, body, etag, content_type)
+
+
+def test_file_jobs_record_objects_while_a_commit_is_in_flight() -> None:
+    """The ledger's lock is not held across the state PUT; an object recorded during it is
+    not in the body being written, so it stays uncommitted and its generation's next object
+    commits it first."""
+    store, clock = _SlowStateStore(), FakeClock()
+    ledger, _ = ledger_of(store, clock)
+    first = ledger.open_generation(LISTED, active=True)
+    other = ledger.open_generation(LogFile("error/postgresql.log.2024-01-02-04", 900,
+                                           LISTED.last_written_ms), active=True)
+    ledger.write_object(first, LISTED.name, sealed(0, b"a" * 100), LISTED.name,
+                        LISTED.last_written_ms)
+    store.during = lambda: ledger.write_object(
+        other, other.name, sealed(0, b"o" * 40), other.name, LISTED.last_written_ms)
+    ledger.write_object(first, LISTED.name, sealed(100, b"b" * 50), LISTED.name,
+                        LISTED.last_written_ms)  # commits ``first``'s object before it
+    assert store.finished_during_put
+    assert committed(store).generations[other.gen_id].offset == 0  # written after the body
+    ledger.write_object(other, other.name, sealed(40, b"p" * 10), other.name,
+                        LISTED.last_written_ms)
+    assert committed(store).generations[other.gen_id].offset == 40
+
+
+def test_a_commit_under_the_ledgers_lock_is_refused() -> None:
+    ledger, _ = ledger_of(MemoryStore(), FakeClock())
+    with ledger.lock, pytest.raises(RuntimeError, match="under the ledger's lock"):
+        ledger.commit()
+
+
 def test_the_final_commit_frees_the_lease_by_recording_its_etag() -> None:
     store, clock = MemoryStore(), FakeClock()
     ledger, leases = ledger_of(store, clock)
@@ -182,10 +232,10 @@ def test_a_failed_data_write_leaves_the_run_unclean_and_the_next_run_adopts_it()
 
     clock.advance(5)
     next_run, _ = ledger_of(store, clock, "run-b")
-    assert next_run.adopt_dangling() == 1
+    assert adopt_dangling(next_run, store) == 1
     adopted = committed(store).generations[gen.gen_id]
     assert adopted.offset == len(HEADER) + 10 and adopted.marker == TAIL
-    assert next_run.adopt_dangling() == 0
+    assert adopt_dangling(next_run, store) == 0
 
 
 def test_an_unreadable_dangling_object_is_not_adopted() -> None:
@@ -194,7 +244,7 @@ def test_an_unreadable_dangling_object_is_not_adopted() -> None:
     gen = ledger.open_generation(LISTED, active=True)
     key = SCOPE.data_key(gen.gen_id, partition_day(gen.first_seen_ms), 0)
     store.put_data(key, sealed(0, b"abc").body, {"end-offset": "999"})
-    assert ledger.adopt_dangling() == 0 and gen.offset == 0
+    assert adopt_dangling(ledger, store) == 0 and gen.offset == 0
 
 
 def test_no_commit_once_the_lease_expired() -> None:
@@ -238,7 +288,7 @@ def test_an_object_of_a_new_day_is_adopted_from_that_days_partition() -> None:
 
     clock.advance(5)
     next_run, _ = ledger_of(store, clock, "run-b")
-    assert next_run.adopt_dangling() == 1
+    assert adopt_dangling(next_run, store) == 1
     assert committed(store).generations[gen.gen_id].offset == 150
     assert [k.split("/dt=")[1][:10] for k in data_keys(store)] == \
         [first_day, partition_day(next_day_ms)]
@@ -281,7 +331,7 @@ def test_after_a_rename_the_next_object_goes_under_the_new_identifier_once_commi
                         LISTED.last_written_ms)
     assert ledger.close(stopped=False, lease_etag=leases.retire(ledger.lease))
     ledger, state = ledger_for(after, "run-b")
-    state.generations[gen.gen_id].written_as = "db-1"  # as instance_identity.follow_rename
+    state.generations[gen.gen_id].written_as = "db-1"  # as ledger.keep_partitions
     state.instance = after.instance
     ledger.write_object(state.generations[gen.gen_id], LISTED.name, sealed(100, b"b" * 50),
                         LISTED.name, LISTED.last_written_ms)
@@ -298,7 +348,7 @@ def test_after_a_rename_the_next_object_goes_under_the_new_identifier_once_commi
     crashed = InstanceState.from_bytes(stored.body, "s")
     adopter = Ledger(after, crashed, stored.etag, ledger.lease, store,  # type: ignore[arg-type]
                      RunStats(), "run-c", clock=clock)
-    assert adopter.adopt_dangling() == 1 and crashed.generations[gen.gen_id].offset == 150
+    assert adopt_dangling(adopter, store) == 1 and crashed.generations[gen.gen_id].offset == 150
 
 
 @dataclass
@@ -342,7 +392,7 @@ def test_an_object_a_crashed_run_wrote_before_a_rename_is_adopted_where_it_was_w
     crash = _crash_then_rename("db-1", "db-1-renamed", b"a" * 100, b"b" * 50)
     assert crash.state.generations[crash.gen_id].offset == 100
     assert crash.former == "db-1"
-    assert crash.adopter.adopt_dangling() == 1
+    assert adopt_dangling(crash.adopter, crash.store) == 1
     assert crash.state.generations[crash.gen_id].offset == 150
     assert crash.store.list_keys(crash.after.data_prefix()) == [], "nothing written twice"
 
@@ -357,6 +407,6 @@ def test_the_first_object_of_a_generation_a_crashed_run_wrote_before_a_rename_is
     crash = _crash_then_rename("db-1-green", "db-1", b"a" * 100)
     assert crash.state.generations[crash.gen_id].offset == 0
     assert crash.former == "db-1-green"
-    assert crash.adopter.adopt_dangling() == 1
+    assert adopt_dangling(crash.adopter, crash.store) == 1
     assert crash.state.generations[crash.gen_id].offset == 100
     assert crash.store.list_keys(crash.after.data_prefix()) == [], "nothing written twice"
