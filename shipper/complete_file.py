@@ -16,31 +16,26 @@ from collections.abc import Callable, Iterator
 
 from shipper.exceptions import StopRequested
 from shipper.identity import prove_by_content
-from shipper.lines import WholeLineObjects
 from shipper.rdsapi import STREAM_CHUNK, RdsApi
 from shipper.retry import RETRYABLE_EXCEPTIONS, stream_backoff_seconds
 from shipper.state import Generation
 from shipper.stats import RunStats
 from shipper.transfer import RangeVerifier
+from shipper.writer import JobWriter
 
 log = logging.getLogger("shipper")
 
-Objects = Callable[[Generation], WholeLineObjects]
-Finish = Callable[[WholeLineObjects], None]
-
 
 class CompleteFile:
-    """One log file over REST, cutting what follows the shipped offset into objects made by
-    ``objects`` (whole lines, ``shipper.lines``) and ending them with ``finish``."""
+    """One log file over REST, handing what follows the shipped offset to the job's writer
+    (``shipper.writer``)."""
 
-    def __init__(self, api: RdsApi, instance: str, name: str, objects: Objects,
-                 finish: Finish, stats: RunStats, stop: threading.Event,
-                 max_attempts: int) -> None:
+    def __init__(self, api: RdsApi, instance: str, name: str, writer: JobWriter,
+                 stats: RunStats, stop: threading.Event, max_attempts: int) -> None:
         self._api = api
         self._instance = instance
         self._name = name
-        self._objects = objects
-        self._finish = finish
+        self._writer = writer
         self._stats = stats
         self._stop = stop
         self._max_attempts = max_attempts
@@ -77,27 +72,25 @@ class CompleteFile:
         with self._open() as chunks:
             verifier = RangeVerifier(gen.checks)
             pos = 0
-            objects: WholeLineObjects | None = None
+            writing = False
             for chunk in chunks:
                 chunk_end = pos + len(chunk)
                 if pos < gen.offset:
                     verifier.feed(pos, chunk[: gen.offset - pos])
                 if chunk_end > gen.offset:
-                    if objects is None:
+                    if not writing:
                         if not verifier.matches(gen.offset):
                             return None
-                        objects = self._objects(gen)
-                    self._take(objects, chunk[max(0, gen.offset - pos):])
+                        self._writer.start(gen)
+                        writing = True
+                    # A stop ends the stream at its next chunk (_Stream): what is not sealed
+                    # by then is dropped, so nothing partial is written while stopping.
+                    self._writer.feed(chunk[max(0, gen.offset - pos):])
                 pos = chunk_end
-            if objects is None:
+            if not writing:
                 return pos if verifier.matches(pos) and pos >= gen.offset else None
-            self._finish(objects)
+            self._writer.finish()
             return pos
-
-    def _take(self, objects: WholeLineObjects, data: bytes) -> None:
-        # A stop ends the stream at its next chunk (_Stream): what is not sealed by then is
-        # dropped, so nothing partial is written while stopping.
-        objects.feed(data)
 
     def _open(self) -> _Stream:
         if self._stop.is_set():

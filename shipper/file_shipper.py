@@ -1,32 +1,21 @@
 """Shipping one planned file: portions for the growing file's new bytes, REST for the rest.
 
-What the file is was planned (``shipper.identity``); how it ships follows from its kind. Its
-objects and what they prove are recorded through the ledger (``shipper.ledger``).
+What the file is was planned (``shipper.identity``); how it ships follows from its kind. The
+job's writer (``shipper.writer``) takes the bytes read, writes them, and records what they
+prove; nothing here changes a generation itself.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from dataclasses import dataclass, field
 from typing import Any
 
-from shipper.claims import Claims
 from shipper.complete_file import CompleteFile
-from shipper.config import Settings
-from shipper.deferrals import Reason, RunDeferrals
+from shipper.deferrals import Reason
 from shipper.exceptions import DownloadMismatchError, StopRequested
 from shipper.identity import FileJob, JobKind, content_may_prove, marker_may_prove
-from shipper.ledger import Ledger, record_sighting
-from shipper.lines import WholeLineObjects
-from shipper.listing import Listing, LogFile, believed_listing
-from shipper.name_check import (
-    forget_when_handed_on,
-    name_still_holds,
-    needs_name_check,
-    rests_on_listing,
-)
-from shipper.names import family, name_may_move
+from shipper.instance_run import InstanceRun
+from shipper.name_check import rests_on_listing
 from shipper.portions import (
     NeedCompleteDownload,
     PagingStart,
@@ -35,10 +24,8 @@ from shipper.portions import (
     portions_suit,
     tail_marker,
 )
-from shipper.rdsapi import RdsApi
 from shipper.state import Generation
-from shipper.stats import RunStats
-from shipper.transfer import SealedObject
+from shipper.writer import JobWriter
 
 log = logging.getLogger("shipper")
 
@@ -47,38 +34,18 @@ class NeedsProof(Exception):
     """A grown file turned out not to hold the generation last seen under its name."""
 
 
-@dataclass
-class InstanceRun:
-    """What one instance's file jobs share during a run."""
-
-    ledger: Ledger
-    claims: Claims
-    api: RdsApi
-    settings: Settings
-    stats: RunStats
-    stop: threading.Event
-    listing: list[LogFile] = field(default_factory=list)  # the one the plan was made from
-    deferrals: RunDeferrals = field(default_factory=RunDeferrals)  # files left for the next run
-
-
 class FileShipper:
     """Ships one planned file job; ``run`` dispatches on the job's kind."""
 
     def __init__(self, shared: InstanceRun, job: FileJob) -> None:
         self.shared = shared
-        self.ledger = shared.ledger
         self.claims = shared.claims
         self.job = job
         self.instance = shared.ledger.scope.instance
-        self.rest = CompleteFile(shared.api, self.instance, job.name, self._whole_lines,
-                                 self._finish, shared.stats, shared.stop,
-                                 shared.settings.max_attempts)
+        self.writer = JobWriter(shared, job)
+        self.rest = CompleteFile(shared.api, self.instance, job.name, self.writer,
+                                 shared.stats, shared.stop, shared.settings.max_attempts)
         self._claimed: list[Generation] = []
-        # The bytes being read are the generation's only on the plan's listing's word, not
-        # yet checked against a listing made after they were read (name_check.needs_name_check).
-        self._on_listing_word = False
-        # the last name check's family listing was empty or incomplete: it could not tell
-        self._family_unknown = False
 
     def run(self) -> None:
         if self.shared.stop.is_set():
@@ -118,7 +85,7 @@ class FileShipper:
         for claimed in self._claimed:
             self.claims.release(claimed)
         if job.kind is JobKind.GROWN and job.gen is not None and job.name_proves:
-            self.ledger.note_listed_size(job.gen, job.file.size)
+            self.writer.note_listed_size(job.gen)
         for gen in (job.gen, *job.candidates):
             if gen is not None:
                 self.claims.defer(gen)
@@ -148,9 +115,9 @@ class FileShipper:
             if self._resume_grown(gen):
                 return
             self._unclaim(gen)
-            if self._handed_on_since_listing():
+            if self.writer.handed_on_since_listing():
                 # ``gen`` is under a name this run's listing does not show: not missing.
-                raise self._rotated_after_listing()
+                raise self.writer.rotated_after_listing()
         raise NeedsProof()
 
     def _identify_and_ship(self) -> None:
@@ -165,7 +132,7 @@ class FileShipper:
             log.info("file has a newer LastWritten but the same size; deciding next run",
                      extra=self._extra())
             return
-        gen = self.ledger.open_generation(job.file, job.active)
+        gen = self.writer.open_generation()
         self._claim(gen)
         if self._portions_suit(gen):
             self._ship_portions(gen)
@@ -194,7 +161,7 @@ class FileShipper:
     def _prove_grown(self, gen: Generation, hour_verified: bool) -> bool:
         if not content_may_prove(gen, self.job, hour_verified):
             return False
-        self._on_listing_word = rests_on_listing(gen, hour_verified)
+        self.writer.on_listing_word = rests_on_listing(gen, hour_verified)
         return self._ship_complete(gen)
 
     def _ship_candidates(self, candidates: list[Generation]) -> bool:
@@ -237,7 +204,8 @@ class FileShipper:
         file = self.job.file
         start = PagingStart.of(gen, file.name, self.job.kind is JobKind.KNOWN
                                or self.job.name_proves)
-        objects = self._whole_lines(gen, start.resumable())
+        writer = self.writer
+        writer.start(gen, start.resumable())
         skip = gen.offset - start.offset  # shipped bytes before a held-back line, read again
         stored_hour = start.hour
         try:
@@ -246,29 +214,17 @@ class FileShipper:
                               self.shared.settings.portion_max_bytes):
                 if stored_hour is not None and page.hour != stored_hour:
                     stored_hour = None  # one session has one hour: noted once
-                    self._on_listing_word = True  # went on only because start.certain
+                    writer.on_listing_word = True  # went on only because start.certain
                 data = page.data[skip:]
                 skip -= len(page.data) - len(data)
                 if data:
-                    objects.feed(data, page.marker)
+                    writer.feed(data, page.marker)
                 else:
-                    objects.mark(gen.offset - skip, page.marker)
+                    writer.mark(gen.offset - skip, page.marker)
         except (NeedCompleteDownload, RotatedWhilePaging):
-            objects.finish(closed=False)
+            writer.cut_short()
             raise
-        self._finish(objects)
-        self._seen(gen, objects.read_end)
-
-    def _whole_lines(self, gen: Generation,
-                     marker: tuple[int, str] | None = None) -> WholeLineObjects:
-        return WholeLineObjects(gen.offset, self.shared.settings.object_bytes,
-                                lambda sealed: self._write(gen, sealed), marker)
-
-    def _finish(self, objects: WholeLineObjects) -> None:
-        """The end of what was read: a growing file's partial last line is held back."""
-        objects.finish(closed=not self.job.active)
-        self.shared.stats.add(bytes_held_back=objects.held_back,
-                              long_lines_split=objects.long_lines_split)
+        writer.seen(gen, writer.finish())
 
     def _count_download(self, size: int) -> None:
         self.shared.stats.add(bytes_downloaded=size)
@@ -281,59 +237,14 @@ class FileShipper:
         read_end = self.rest.ship_after(gen)
         if read_end is None:
             return False
-        self._seen(gen, read_end, read_whole=True)
+        self.writer.seen(gen, read_end, read_whole=True)
         if self.job.active and not self.job.name.endswith(".gz"):
             marker = tail_marker(self.shared.api, self.instance, self.job.name, gen.offset)
             if marker is not None:
-                self.ledger.keep_marker(gen, marker, self.job.name)
+                self.writer.keep_marker(gen, marker)
         return True
 
     # --- records -------------------------------------------------------------------------
-
-    def _write(self, gen: Generation, sealed: SealedObject) -> None:
-        if needs_name_check(gen, self.job, self._on_listing_word):
-            if self._handed_on_since_listing():
-                if gen.offset == 0 and forget_when_handed_on(self.job, gen):
-                    # Unless a write of it failed: then it stays, for the next run to look for.
-                    self.ledger.forget_empty(gen)
-                raise self._rotated_after_listing()
-            self._on_listing_word = False  # what was read so far came from the listed file
-        self.ledger.write_object(gen, self.job.name, sealed, self.job.name,
-                                 self.job.file.last_written_ms)
-
-    def _handed_on_since_listing(self) -> bool:
-        """Was the job's name handed to another file after the plan's listing? One family
-        listing; a stamped name never is. A family listing empty even when asked again
-        cannot tell (a name handed on leaves a file in its family), nor can an incomplete
-        one (the file the name was handed to may be among those it left out): then the
-        answer is yes, and nothing is written, but the deferral says why
-        (``Reason.LISTING_EMPTY``)."""
-        if not name_may_move(self.job.name):
-            return False
-        family_now = self._family_now()
-        self._family_unknown = not family_now or not family_now.complete
-        return self._family_unknown or not name_still_holds(
-            self.job.file, self.job.active, family_now, self.shared.listing)
-
-    def _rotated_after_listing(self) -> DownloadMismatchError:
-        if self._family_unknown:
-            self._leave(Reason.LISTING_EMPTY)
-            return DownloadMismatchError(f"{self.job.name}: its family's listing came back "
-                                         "empty or incomplete; it is picked up at the next "
-                                         "listing")
-        self._leave(Reason.HANDED_ON)
-        return DownloadMismatchError(f"{self.job.name} was rotated after it was listed; "
-                                     "it is picked up at the next listing")
-
-    def _family_now(self) -> Listing:
-        return believed_listing(
-            lambda: self.shared.api.log_files_like(self.instance, family(self.job.name)),
-            self.shared.stop)
-
-    def _seen(self, gen: Generation, read_end: int, read_whole: bool = False) -> None:
-        with self.ledger.changing():
-            record_sighting(gen, self.job.file, self.job.active, read_end, read_whole)
-        self.claims.found(gen)
 
     def _defer(self, gen: Generation) -> None:
         self.claims.defer(gen)
@@ -342,8 +253,7 @@ class FileShipper:
                     "it is picked up at the next listing", extra=self._extra())
 
     def _leave(self, reason: Reason) -> None:
-        """The listed file is left for the next listing (``shipper.deferrals``)."""
-        self.shared.deferrals.add(self.job.name, reason, self.job.file.last_written_ms)
+        self.writer.leave(reason)
 
     def _note_fallback(self, why: Exception) -> None:
         log.info("portion data not exact; streaming the complete file instead",

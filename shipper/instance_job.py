@@ -30,7 +30,6 @@ from shipper.exceptions import (
     StateCorruptError,
     StopRequested,
 )
-from shipper.file_shipper import InstanceRun
 from shipper.identity import FileJob, Plan, make_plan
 from shipper.idle import nothing_to_write
 from shipper.instance_identity import (
@@ -40,6 +39,7 @@ from shipper.instance_identity import (
     needs_settling,
     record_name,
 )
+from shipper.instance_run import InstanceRun
 from shipper.layout import Scope
 from shipper.lease import Lease, LeaseManager
 from shipper.ledger import Ledger

@@ -22,26 +22,22 @@ cut mid-page resumes from the start of that page, and paging skips the bytes alr
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from shipper.transfer import ObjectBuilder, SealedObject
 
 LONG_LINE_FACTOR = 4
 CARRY_LIMIT = 1024 * 1024
 
-Seal = Callable[[SealedObject], None]
-
 
 class WholeLineObjects:
     """Cuts one contiguous stream of a generation's bytes, from ``start``, into sealed objects
-    that end at line ends, handing each to ``seal``."""
+    that end at line ends; ``feed`` and ``finish`` return the objects they sealed, in order."""
 
-    def __init__(self, start: int, object_bytes: int, seal: Seal,
+    def __init__(self, start: int, object_bytes: int,
                  marker: tuple[int, str] | None = None) -> None:
         self._object_bytes = max(1, object_bytes)
         self._bound = self._object_bytes * LONG_LINE_FACTOR
         self._carry_limit = min(CARRY_LIMIT, self._object_bytes)
-        self._seal = seal
+        self._sealed: list[SealedObject] = []  # sealed by the current call, not yet returned
         self._builder = ObjectBuilder(start)
         self._carry = bytearray()  # the partial line after the builder's end
         self._mid_line = False  # the builder holds the start of a long line only
@@ -59,7 +55,7 @@ class WholeLineObjects:
         """Bytes read but not (yet) in a sealed object."""
         return self.read_end - self.shipped_end
 
-    def feed(self, data: bytes, marker: str | None = None) -> None:
+    def feed(self, data: bytes, marker: str | None = None) -> list[SealedObject]:
         """Take the next bytes; ``marker``: a portion marker pointing just after them."""
         self.read_end += len(data)
         if marker is not None:
@@ -67,7 +63,7 @@ class WholeLineObjects:
         cut = data.rfind(b"\n")
         if cut < 0:
             self._extend_line(data)
-            return
+            return self._hand_over()
         self._builder.feed(bytes(self._carry))
         self._builder.feed(data[: cut + 1])
         self._carry = bytearray(data[cut + 1:])
@@ -75,12 +71,13 @@ class WholeLineObjects:
         if self._builder.size >= self._object_bytes:
             self._seal_builder()
         self._extend_line(b"")
+        return self._hand_over()
 
     def mark(self, offset: int, marker: str) -> None:
         """A portion marker pointing at ``offset`` (at or before the bytes still to come)."""
         self._markers.append((offset, marker))
 
-    def finish(self, closed: bool) -> None:
+    def finish(self, closed: bool) -> list[SealedObject]:
         """The stream ended (or stops here): seal the whole lines read; a closed generation
         also ships its final partial line."""
         if closed:
@@ -89,6 +86,11 @@ class WholeLineObjects:
             self._mid_line = False
         if self._builder.size and not self._mid_line:
             self._seal_builder()
+        return self._hand_over()
+
+    def _hand_over(self) -> list[SealedObject]:
+        sealed, self._sealed = self._sealed, []
+        return sealed
 
     def _extend_line(self, data: bytes) -> None:
         """A line still open: keep it beside the builder while short, else give it an object
@@ -109,7 +111,7 @@ class WholeLineObjects:
 
     def _seal_builder(self) -> None:
         builder = self._builder
-        self._seal(builder.seal(self._marker_at(builder.end)))
+        self._sealed.append(builder.seal(self._marker_at(builder.end)))
         self._builder = ObjectBuilder(builder.end)
 
     def _marker_at(self, offset: int) -> str | None:

@@ -27,8 +27,9 @@ from shipper.exceptions import (
     ShipperError,
     StopRequested,
 )
-from shipper.file_shipper import FileShipper, InstanceRun, NeedsProof
+from shipper.file_shipper import FileShipper, NeedsProof
 from shipper.identity import FileJob, Plan
+from shipper.instance_run import InstanceRun
 from shipper.stats import RunStats
 
 log = logging.getLogger("shipper")

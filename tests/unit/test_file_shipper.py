@@ -12,8 +12,9 @@ from shipper.claims import Claims
 from shipper.config import Settings
 from shipper.continuity import judge_listing
 from shipper.exceptions import DownloadMismatchError
-from shipper.file_shipper import FileShipper, InstanceRun, NeedsProof
+from shipper.file_shipper import FileShipper, NeedsProof
 from shipper.identity import FileJob, JobKind, make_plan
+from shipper.instance_run import InstanceRun
 from shipper.layout import Scope
 from shipper.lease import LeaseManager
 from shipper.ledger import Ledger

@@ -4,6 +4,7 @@ and a line longer than the long-line bound; a growing file's partial line is hel
 from __future__ import annotations
 
 import gzip
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,11 +13,27 @@ from shipper.lines import LONG_LINE_FACTOR, WholeLineObjects
 from shipper.transfer import SealedObject
 
 
+class _Collected(WholeLineObjects):
+    """Keeps every object the cutter hands over, in order."""
+
+    def __init__(self, sealed: list[SealedObject], *args: Any) -> None:
+        super().__init__(*args)
+        self._kept = sealed
+
+    def feed(self, data: bytes, marker: str | None = None) -> list[SealedObject]:
+        self._kept.extend(out := super().feed(data, marker))
+        return out
+
+    def finish(self, closed: bool) -> list[SealedObject]:
+        self._kept.extend(out := super().finish(closed))
+        return out
+
+
 class Sink:
     def __init__(self, start: int = 0, object_bytes: int = 100,
                  marker: tuple[int, str] | None = None) -> None:
         self.sealed: list[SealedObject] = []
-        self.objects = WholeLineObjects(start, object_bytes, self.sealed.append, marker)
+        self.objects = _Collected(self.sealed, start, object_bytes, marker)
 
     def bodies(self) -> list[bytes]:
         return [gzip.decompress(s.body) for s in self.sealed]
