@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shipper.stats import RunSummary
 
 SERVICE = "rds-log-shipper"
 
@@ -45,13 +48,14 @@ METRICS = (  # metric name, summary key, unit
 )
 
 
-def run_metrics(namespace: str, summary: dict[str, Any]) -> str:
+def run_metrics(namespace: str, summary: RunSummary) -> str:
     """The run's EMF record. A value the run could not measure (None, e.g. the lag of a run
     that never listed a file) is left out, so CloudWatch sees missing data, not a zero."""
-    values = {name: float(summary[key]) for name, key, _ in METRICS
-              if summary.get(key) is not None}
+    fields: dict[str, Any] = dict(summary)
+    values = {name: float(fields[key]) for name, key, _ in METRICS
+              if fields.get(key) is not None}
     units = {name: unit for name, _, unit in METRICS}
-    settled = [float(r["settled_rate"]) for r in summary.get("rate_limits") or []]
+    settled = [float(r["settled_rate"]) for r in summary["rate_limits"]]
     if settled:  # the most constrained (account, region): where other tools took the budget
         values["RdsRateSettled"] = min(settled)
         units["RdsRateSettled"] = "Count/Second"

@@ -41,7 +41,7 @@ from shipper.rdsapi import (
 from shipper.retention import headroom_seconds
 from shipper.retry import RETRYABLE_EXCEPTIONS, Retrier, error_code
 from shipper.s3store import S3Store
-from shipper.stats import RunStats
+from shipper.stats import RunStats, RunSummary, Verdict
 
 log = logging.getLogger("shipper")
 
@@ -339,22 +339,21 @@ class Runner:
         return reports
 
     def _summarise(self, code: int, outcomes: list[Outcome]) -> None:
-        summary: dict[str, Any] = self.stats.as_dict()
-        summary.update(
-            run_id=self.run_id, exit_code=int(code),
-            seconds=round(time.monotonic() - self.started, 3),
-            instances_leased_elsewhere=sum(1 for o in outcomes
-                                           if o.skipped_reason == "leased by another run"),
-            rate_wait_seconds=round(self.limiters.waited_seconds, 3),
-            rate_limits=self._rate_reports(),
-        )
-        summary.update(self._verdict(code, outcomes))
+        summary: RunSummary = {
+            **self.stats.counts(), **self._verdict(code, outcomes),
+            "run_id": self.run_id, "exit_code": int(code),
+            "seconds": round(time.monotonic() - self.started, 3),
+            "instances_leased_elsewhere": sum(1 for o in outcomes
+                                              if o.skipped_reason == "leased by another run"),
+            "rate_wait_seconds": round(self.limiters.waited_seconds, 3),
+            "rate_limits": self._rate_reports(),
+        }
         log.info("run finished", extra={"summary": summary})
         if self.settings.emf:
             emit_raw(run_metrics(self.settings.metrics_namespace, summary), self.stdout)
         self.summary = summary
 
-    def _verdict(self, code: int, outcomes: list[Outcome]) -> dict[str, Any]:
+    def _verdict(self, code: int, outcomes: list[Outcome]) -> Verdict:
         """What the alarms read. Every non-zero exit but the runtime budget is a failed run
         and counts at least one failure. A lag nobody measured is left out (None), so that
         the lag alarm's missing-data rule fires instead of a reassuring 0."""

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from shipper.metrics import SERVICE, emf_record, run_metrics
+from shipper.stats import RunSummary
 
 # https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricDatum.html
 EMF_UNITS = {
@@ -16,10 +17,11 @@ EMF_UNITS = {
     "Terabytes/Second", "Bits/Second", "Kilobits/Second", "Megabits/Second", "Gigabits/Second",
     "Terabits/Second", "Count/Second", "None",
 }
-SUMMARY: dict[str, Any] = {
+SUMMARY: RunSummary = {
     "bytes_shipped": 1_048_576, "objects_written": 3, "failures": 1, "max_lag_seconds": 42.5,
     "gap_bytes": 0, "suspected_gaps": 2, "throttles": 7, "seconds": 12.25, "run_id": "run-1",
-    "exit_code": 1, "instances_leased_elsewhere": 2,
+    "exit_code": 1, "instances_leased_elsewhere": 2, "rate_wait_seconds": 0.0,
+    "rate_limits": [],
 }
 
 
