@@ -24,14 +24,14 @@ from shipper.layout import (
     metadata_names,
 )
 from shipper.ledger import Ledger, current_partition, record_object
-from shipper.s3store import S3Store
+from shipper.ports import ObjectStore
 from shipper.state import Generation
 from shipper.transfer import ObjectBuilder
 
 log = logging.getLogger("shipper")
 
 
-def adopt_dangling(ledger: Ledger, store: S3Store) -> int:
+def adopt_dangling(ledger: Ledger, store: ObjectStore) -> int:
     """The previous holder died mid-run (or gave up on a write): adopt the one object per
     generation that may have become durable after its last commit. Returns how many."""
     adopted = 0
@@ -45,7 +45,7 @@ def adopt_dangling(ledger: Ledger, store: S3Store) -> int:
     return adopted
 
 
-def _adopt_next(ledger: Ledger, store: S3Store, gen: Generation) -> bool:
+def _adopt_next(ledger: Ledger, store: ObjectStore, gen: Generation) -> bool:
     key = ledger.scope.data_key(gen.gen_id, current_partition(gen), gen.offset,
                                 ledger.written_as(gen))
     if store.head(key) is None:

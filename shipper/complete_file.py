@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 
 from shipper.exceptions import StopRequested
 from shipper.identity import prove_by_content
-from shipper.rdsapi import STREAM_CHUNK, RdsApi
+from shipper.ports import LogFileSource
+from shipper.rdsapi import STREAM_CHUNK
 from shipper.retry import RETRYABLE_EXCEPTIONS, stream_backoff_seconds
 from shipper.state import Generation
 from shipper.stats import RunStats
@@ -30,7 +31,7 @@ class CompleteFile:
     """One log file over REST, handing what follows the shipped offset to the job's writer
     (``shipper.writer``)."""
 
-    def __init__(self, api: RdsApi, instance: str, name: str, writer: JobWriter,
+    def __init__(self, api: LogFileSource, instance: str, name: str, writer: JobWriter,
                  stats: RunStats, stop: threading.Event, max_attempts: int) -> None:
         self._api = api
         self._instance = instance
@@ -101,7 +102,7 @@ class CompleteFile:
 class _Stream:
     """The open REST response as counted chunks; the connection is released on exit."""
 
-    def __init__(self, api: RdsApi, instance: str, name: str, stats: RunStats,
+    def __init__(self, api: LogFileSource, instance: str, name: str, stats: RunStats,
                  stop: threading.Event) -> None:
         self._resp = api.open_complete(instance, name)
         self._stats = stats

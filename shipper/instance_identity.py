@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from shipper.exceptions import StateCorruptError
 from shipper.layout import Scope
 from shipper.ledger import keep_partitions
-from shipper.s3store import S3Store
+from shipper.ports import ObjectStore
 from shipper.state import InstanceState
 
 log = logging.getLogger("shipper")
@@ -77,7 +77,7 @@ class Loaded:
     notes: list[str] = field(default_factory=list)
 
 
-def load_state(store: S3Store, scope: Scope) -> Loaded:
+def load_state(store: ObjectStore, scope: Scope) -> Loaded:
     stored = store.get(scope.state_key())
     if stored is not None:
         return Loaded(InstanceState.from_bytes(stored.body, scope.state_key()), stored.etag)
@@ -136,7 +136,7 @@ def follow_rename(state: InstanceState, scope: Scope) -> str | None:
     return old
 
 
-def record_name(store: S3Store, scope: Scope) -> None:
+def record_name(store: ObjectStore, scope: Scope) -> None:
     """Write the identifier's name record (replacing a legacy whole state, which must be
     committed under the resource id first)."""
     store.put(scope.name_key(), NameRecord(scope.instance, scope.resource_id).to_bytes())

@@ -10,7 +10,7 @@ from shipper.config import Settings
 from shipper.deferrals import RunDeferrals
 from shipper.ledger import Ledger
 from shipper.listing import LogFile
-from shipper.rdsapi import RdsApi
+from shipper.ports import LogFileSource
 from shipper.stats import RunStats
 
 
@@ -20,7 +20,7 @@ class InstanceRun:
 
     ledger: Ledger
     claims: Claims
-    api: RdsApi
+    api: LogFileSource
     settings: Settings
     stats: RunStats
     stop: threading.Event

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shipper.exceptions import StateConflictError
-from shipper.s3store import S3Store
+from shipper.ports import ObjectStore
 
 STALE_FACTOR = 2.0
 
@@ -81,7 +81,7 @@ class LeaseManager:
     """Takes, renews and releases leases; ``clock`` (seconds since the epoch) is what expiry is
     measured by, so tests can move time instead of sleeping."""
 
-    def __init__(self, store: S3Store, holder: str, ttl: float,
+    def __init__(self, store: ObjectStore, holder: str, ttl: float,
                  clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self.holder = holder

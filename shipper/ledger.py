@@ -75,7 +75,7 @@ from shipper.layout import (
 )
 from shipper.lease import Lease
 from shipper.listing import LogFile
-from shipper.s3store import S3Store
+from shipper.ports import ObjectStore
 from shipper.state import Generation, InstanceState, new_generation_id
 from shipper.stats import RunStats
 from shipper.transfer import SealedObject
@@ -90,7 +90,7 @@ class Ledger:
     lock of their own, so file jobs keep recording objects while a commit is in flight."""
 
     def __init__(self, scope: Scope, state: InstanceState, etag: str | None, lease: Lease,
-                 store: S3Store, stats: RunStats, run_id: str,
+                 store: ObjectStore, stats: RunStats, run_id: str,
                  clock: Callable[[], float] = time.time) -> None:
         self.scope = scope
         self.state = state

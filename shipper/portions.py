@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from shipper.exceptions import BinaryLogDataError, StopRequested
 from shipper.listing import LogFile
-from shipper.rdsapi import RdsApi
+from shipper.ports import LogFileSource
 from shipper.state import Generation
 
 TRUNCATION_TEXT = "[Your log message was truncated]"
@@ -105,7 +105,7 @@ class PagingStart:
         return (self.offset, self.marker) if self.hour is not None else None
 
 
-def pages(api: RdsApi, instance: str, file: LogFile, offset: int, start: PagingStart,
+def pages(api: LogFileSource, instance: str, file: LogFile, offset: int, start: PagingStart,
           stop: threading.Event, on_bytes: Callable[[int], None],
           read_ahead: int) -> Iterator[Page]:
     """The pages of ``file`` from ``offset`` (where ``start.marker`` points), each checked,
@@ -168,7 +168,7 @@ def _check_page(text: str, data: bytes, marker: str | None, end: int, hour: int 
     return new[0]
 
 
-def tail_marker(api: RdsApi, instance: str, name: str, offset: int) -> str | None:
+def tail_marker(api: LogFileSource, instance: str, name: str, offset: int) -> str | None:
     """A marker at ``offset``, the end of what a REST download shipped, so the next run can
     resume with cheap portions; None when RDS gives none that points there."""
     try:

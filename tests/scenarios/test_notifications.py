@@ -213,7 +213,7 @@ class Consumer:
 @pytest.fixture
 def tap(aws_world: AwsWorld) -> Iterator[S3Tap]:
     """Every request the local S3 serves (successful PUTs per data key)."""
-    tapped = S3Tap(aws_world.s3)  # type: ignore[arg-type]  # LocalS3
+    tapped = S3Tap(aws_world.s3)  # LocalS3
     try:
         yield tapped
     finally:

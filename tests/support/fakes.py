@@ -13,6 +13,7 @@ from shipper.exceptions import BinaryLogDataError, StateConflictError
 from shipper.layout import same_data_object
 from shipper.listing import Listing, LogFile
 from shipper.portions import BINARY_TEXT, TRUNCATION_TEXT
+from shipper.ports import LogFileSource, ObjectStore
 from shipper.rdsapi import Portion
 from shipper.s3store import StoredObject
 
@@ -175,3 +176,9 @@ class FakeStream:
 
     def release_conn(self) -> None:
         self.released = True
+
+
+def conforms(store: MemoryStore, api: FakeRdsApi) -> tuple[ObjectStore, LogFileSource]:
+    """The fakes stand for what the core is typed against: mypy checks this module (it is in
+    ``[tool.mypy] files``), so a fake that drifts from ``shipper.ports`` fails ``make test``."""
+    return store, api

@@ -37,14 +37,14 @@ class Shop:
     def __init__(self, files: dict[str, ServedFile]) -> None:
         self.store = MemoryStore()
         clock = FakeClock()
-        lease = LeaseManager(self.store, "run-a", 60, clock=clock)  # type: ignore[arg-type]
+        lease = LeaseManager(self.store, "run-a", 60, clock=clock)
         held = lease.acquire(SCOPE.lease_key())
         assert held is not None
         self.ledger = Ledger(SCOPE, InstanceState("db-1", "eu-west-1", "123456789012"), None,
-                             held, self.store, RunStats(), "run-a",  # type: ignore[arg-type]
+                             held, self.store, RunStats(), "run-a",
                              clock=clock)
         self.api = FakeRdsApi(files, page_bytes=1000)
-        self.shared = InstanceRun(self.ledger, Claims(), self.api,  # type: ignore[arg-type]
+        self.shared = InstanceRun(self.ledger, Claims(), self.api,
                                   Settings(bucket="b"), RunStats(), threading.Event())
 
     def ship(self, job: FileJob) -> None:
@@ -291,7 +291,7 @@ def shop_with_families(answers: list[list[LogFile] | None], **settings: int) -> 
     shop.api = _Families({RUNNING: ServedFile(BODY[:HELD], last_written_ms=1_704_160_000_000)},
                          answers)
     shop.shared.api = shop.api  # type: ignore[assignment]
-    shop.shared.settings = Settings(bucket="b", **settings)  # type: ignore[arg-type]
+    shop.shared.settings = Settings(bucket="b", **settings)
     return shop
 
 

@@ -84,14 +84,14 @@ LISTED = LogFile("error/postgresql.log.2024-01-02-03", 5_000, 1_704_164_400_000)
 
 def ledger_of(store: MemoryStore, clock: FakeClock, holder: str = "run-a",
               ttl: float = 60.0) -> tuple[Ledger, LeaseManager]:
-    leases = LeaseManager(store, holder, ttl, clock=clock)  # type: ignore[arg-type]
+    leases = LeaseManager(store, holder, ttl, clock=clock)
     lease = leases.acquire(SCOPE.lease_key())
     assert lease is not None
     stored = store.get(SCOPE.state_key())
     state = InstanceState.from_bytes(stored.body, "s") if stored else \
         InstanceState(SCOPE.instance, SCOPE.region, SCOPE.account)
     ledger = Ledger(SCOPE, state, stored.etag if stored else None, lease,
-                    store, RunStats(), holder, clock=clock)  # type: ignore[arg-type]
+                    store, RunStats(), holder, clock=clock)
     return ledger, leases
 
 
@@ -313,7 +313,7 @@ def test_after_a_rename_the_next_object_goes_under_the_new_identifier_once_commi
     store, clock = MemoryStore(), FakeClock()
     before = Scope(SCOPE.prefix, SCOPE.account, SCOPE.region, "db-1", "db-RESOURCE")
     after = Scope(SCOPE.prefix, SCOPE.account, SCOPE.region, "db-1-renamed", "db-RESOURCE")
-    leases = LeaseManager(store, "run-a", 60.0, clock=clock)  # type: ignore[arg-type]
+    leases = LeaseManager(store, "run-a", 60.0, clock=clock)
 
     def ledger_for(scope: Scope, holder: str) -> tuple[Ledger, InstanceState]:
         stored = store.get(scope.state_key())
@@ -322,7 +322,7 @@ def test_after_a_rename_the_next_object_goes_under_the_new_identifier_once_commi
         lease = leases.acquire(scope.lease_key()) if stored is None else \
             leases.take_closed(scope.lease_key(), state.closed_lease_etag or "")
         assert lease is not None
-        return Ledger(scope, state, stored.etag if stored else None, lease, store,  # type: ignore[arg-type]
+        return Ledger(scope, state, stored.etag if stored else None, lease, store,
                       RunStats(), holder, clock=clock), state
 
     ledger, _ = ledger_for(before, "run-a")
@@ -346,7 +346,7 @@ def test_after_a_rename_the_next_object_goes_under_the_new_identifier_once_commi
     assert store.objects[new_keys[0]].metadata["db-resource-id"] == "db-RESOURCE"
     # A crash now: the next holder adopts the object where it was written.
     crashed = InstanceState.from_bytes(stored.body, "s")
-    adopter = Ledger(after, crashed, stored.etag, ledger.lease, store,  # type: ignore[arg-type]
+    adopter = Ledger(after, crashed, stored.etag, ledger.lease, store,
                      RunStats(), "run-c", clock=clock)
     assert adopt_dangling(adopter, store) == 1 and crashed.generations[gen.gen_id].offset == 150
 
@@ -367,11 +367,11 @@ def _crash_then_rename(old: str, new: str, *bodies: bytes) -> _CrashedBeforeRena
     store, clock = MemoryStore(), FakeClock()
     before = Scope(SCOPE.prefix, SCOPE.account, SCOPE.region, old, "db-RESOURCE")
     after = Scope(SCOPE.prefix, SCOPE.account, SCOPE.region, new, "db-RESOURCE")
-    leases = LeaseManager(store, "run-a", 60.0, clock=clock)  # type: ignore[arg-type]
+    leases = LeaseManager(store, "run-a", 60.0, clock=clock)
     lease = leases.acquire(before.lease_key())
     assert lease is not None
     ledger = Ledger(before, InstanceState(old, before.region, before.account), None,
-                    lease, store, RunStats(), "run-a", clock=clock)  # type: ignore[arg-type]
+                    lease, store, RunStats(), "run-a", clock=clock)
     gen = ledger.open_generation(LISTED, active=True)  # the intent is committed
     start = 0
     for body in bodies:
@@ -382,7 +382,7 @@ def _crash_then_rename(old: str, new: str, *bodies: bytes) -> _CrashedBeforeRena
     assert stored is not None
     state = InstanceState.from_bytes(stored.body, "s")
     former = follow_rename(state, after)  # the next run sees the new identifier
-    adopter = Ledger(after, state, stored.etag, lease, store,  # type: ignore[arg-type]
+    adopter = Ledger(after, state, stored.etag, lease, store,
                      RunStats(), "run-b", clock=clock)
     return _CrashedBeforeRename(store, after, state, gen.gen_id, former, adopter)
 

@@ -29,7 +29,7 @@ def instance(identifier: str = "prod-db-1", engine: str = "postgres",
 
 
 def settings(**overrides: object) -> Settings:
-    return Settings(bucket="b", regions=("eu-west-1",), **overrides)  # type: ignore[arg-type]
+    return Settings(bucket="b", regions=("eu-west-1",), **overrides)
 
 
 def selected(names: list[str], s: Settings) -> list[str]:
