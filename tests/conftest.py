@@ -20,47 +20,6 @@ from tests.support.world import aws_world
 __all__ = ["aws_world", "bucket", "faults", "local_s3", "s3_client", "seaweed_s3", "server",
            "sim_seed", "store", "world"]
 
-# Whole modules left out of the fast tier (`make test-fast`, -m "not slow"): end-to-end runs
-# against the simulator, child processes, wheel builds and stack deployments. Single slow
-# tests elsewhere carry @pytest.mark.slow themselves. CI runs everything.
-SLOW_MODULES = frozenset({
-    "tests/infra/test_deploy_safety.py",
-    "tests/infra/test_failure_alerts.py",
-    "tests/infra/test_image_install.py",
-    "tests/infra/test_lint.py",
-    "tests/infra/test_moto_deploy.py",
-    "tests/infra/test_task_role_from_run.py",
-    "tests/reliability/test_gaps.py",
-    "tests/reliability/test_least_privilege.py",
-    "tests/reliability/test_no_leaks.py",
-    "tests/reliability/test_regressions.py",
-    "tests/reliability/test_schedules.py",
-    "tests/scenarios/test_bad_input.py",
-    "tests/scenarios/test_concurrency.py",
-    "tests/scenarios/test_crash.py",
-    "tests/scenarios/test_faults.py",
-    "tests/scenarios/test_fresh_and_idle.py",
-    "tests/scenarios/test_identity.py",
-    "tests/scenarios/test_large_file.py",
-    "tests/scenarios/test_notifications.py",
-    "tests/scenarios/test_quirks.py",
-    "tests/scenarios/test_real_s3.py",
-    "tests/scenarios/test_request_counts.py",
-    "tests/scenarios/test_rotation.py",
-    "tests/scenarios/test_signals.py",
-})
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # A renamed or moved module would otherwise drop silently into the fast tier.
-    missing = sorted(m for m in SLOW_MODULES if not (config.rootpath / m).is_file())
-    if missing:
-        raise pytest.UsageError(f"tests/conftest.py SLOW_MODULES names no such file: {missing}")
-    for item in items:
-        if item.nodeid.split("::", 1)[0] in SLOW_MODULES:
-            item.add_marker(pytest.mark.slow)
-
-
 @pytest.fixture(autouse=True)
 def _restore_shipper_logger() -> Iterator[None]:
     """In-process runs call ``setup_logging``, which rewires the global ``shipper`` logger."""

@@ -27,6 +27,8 @@ from tests.infra import cfntools as cfn
 from tests.infra.common import ROOT
 from tests.infra.test_deploy_tool import EXAMPLE, deploy
 
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
+
 REGION = "eu-west-1"
 REPO_URI = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/rds-log-shipper"
 DIGEST = "sha256:" + "ab" * 32

@@ -27,6 +27,8 @@ from tests.infra.event_pattern import matches as pattern_matches
 from tests.support.runs import Run as RunResult
 from tests.support.world import AwsWorld
 
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
+
 MINUTE = 60
 
 

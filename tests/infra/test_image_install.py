@@ -29,6 +29,8 @@ from tests.infra.common import (
     tool_or_skip,
 )
 
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
+
 NOBODY = (65534, 65534)
 
 

@@ -15,6 +15,8 @@ import pytest
 from tests.infra import cfntools as cfn
 from tests.infra.common import ROOT, tool_or_skip
 
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
+
 
 @pytest.mark.parametrize("name", cfn.TEMPLATES)
 def test_cfn_lint_finds_nothing(name: str) -> None:

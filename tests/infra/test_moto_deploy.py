@@ -44,7 +44,8 @@ from tests.infra.common import KMS_KEY_ARN, ROLE_ARNS
 
 REGION = cfn.REGION
 # moto warns once per unsupported resource; Deployer records them and the test compares.
-pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.filterwarnings("ignore:Tried to parse:UserWarning")]
 MOTO_UNSUPPORTED = {"AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm",
                     "AWS::SNS::TopicPolicy", "AWS::Glue::Database", "AWS::Glue::Table",
                     "AWS::Athena::WorkGroup"}

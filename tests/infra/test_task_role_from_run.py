@@ -28,6 +28,8 @@ from shipper.cli import main
 from tests.infra import cfntools as cfn
 from tests.infra.common import BUCKET_ATTRS, BUCKET_REFS, SHIPPER_REQUIRED
 
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
+
 # botocore operation (service endpoint prefix, operation name) -> IAM actions that authorize it.
 # An operation missing here fails the test: add it here AND to the task role.
 OPERATION_ACTIONS: dict[tuple[str, str], frozenset[str]] = {

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from shipper.simulator.s3server import LocalS3
 from shipper.simulator.world import DEFAULT_START
 from tests.reliability.harness import run_failing_on, run_stopped_by_access_denied, states
 from tests.support.runs import Run, run_inproc
 from tests.support.world import AwsWorld, fresh_aws
+
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
 
 HOUR = 3600
 ERROR = "error/mysql-error-running.log"

@@ -54,6 +54,8 @@ from tests.reliability.harness import S3Tap, one_line_error
 from tests.support.runs import run_cli, run_inproc
 from tests.support.world import PREFIX, AwsWorld, fresh_aws
 
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
+
 REGION = cfn.REGION  # the template is rendered for this region: the world lives there too
 ACCOUNT = cfn.ACCOUNT
 HOUR = 3600

@@ -28,6 +28,8 @@ from tests.reliability.harness import S3Faults, list_keys, spawn, wait_leases_ex
 from tests.support.runs import Run, finish, run_cli, run_inproc
 from tests.support.world import PREFIX, AwsWorld
 
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
+
 HOUR = 3600
 CANARY = f"CANARY{uuid.uuid4().hex[:16].upper()}"
 ACCESS_KEY = "AKIA" + uuid.uuid4().hex[:16].upper()

@@ -19,6 +19,8 @@ from tests.reliability.harness import S3Faults, key_kind, run_stopped_by_access_
 from tests.support.runs import Run, run_inproc
 from tests.support.world import AwsWorld
 
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
+
 HOUR = 3600
 
 

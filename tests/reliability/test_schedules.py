@@ -87,6 +87,8 @@ from tests.reliability.harness import (
 from tests.support.runs import Run, assert_no_traceback, finish, run_inproc
 from tests.support.world import AwsWorld, fresh_aws
 
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
+
 EXAMPLES = int(os.environ.get("RELIABILITY_EXAMPLES", "12"))
 # Long horizons (a day and more of hourly runs, ~30-70 s each on 2 cores) cost several short
 # schedules each: a sixth as many, scaled with RELIABILITY_EXAMPLES (2 in CI, 20 at 10x),

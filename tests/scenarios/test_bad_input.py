@@ -23,6 +23,8 @@ from tests.scenarios.helpers import (
 from tests.support.runs import Run, assert_no_traceback, describe, run_cli
 from tests.support.world import PREFIX, AwsWorld
 
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
+
 MINUTE = 60
 
 

@@ -21,6 +21,8 @@ from tests.scenarios.helpers import (
 from tests.support.runs import describe, run_inproc
 from tests.support.world import AwsWorld
 
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
+
 INSTANCES = 12
 
 

@@ -13,10 +13,14 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
+
 from shipper.simulator.faults import DROP, RequestInfo
 from tests.scenarios.helpers import DOWNLOAD_ACTIONS, dangling_objects, kill, ok_run, wait_for
 from tests.support.runs import describe, finish
 from tests.support.world import AwsWorld
+
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
 
 LEASE = "3"
 KILL_AT = 5  # mid-way through the first instance (mysql: six files, one request each)

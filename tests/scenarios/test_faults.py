@@ -14,6 +14,8 @@ from tests.scenarios.helpers import DOWNLOAD_ACTIONS, ok_run
 from tests.support.runs import assert_no_traceback, describe, run_cli
 from tests.support.world import AwsWorld
 
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
+
 MINUTE = 60
 
 

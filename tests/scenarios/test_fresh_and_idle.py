@@ -8,6 +8,8 @@ import pytest
 from tests.scenarios.helpers import DOWNLOAD_ACTIONS, ENGINES, HOUR, ok_run, request_log
 from tests.support.world import AwsWorld
 
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
+
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_fresh_ship_then_idle(aws_world: AwsWorld, engine: str) -> None:

@@ -11,10 +11,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from shipper.simulator.faults import RequestInfo
 from tests.scenarios.helpers import HOUR, describe, ok_run, request_log
 from tests.support.runs import run_cli
 from tests.support.world import AwsWorld
+
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
 
 ENGINES = {"pg": "postgres", "my": "mysql"}
 

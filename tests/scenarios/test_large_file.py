@@ -14,6 +14,8 @@ from tests.scenarios.helpers import dangling_objects, kill, spawn_python, wait_f
 from tests.support.runs import Run, describe, finish
 from tests.support.world import AwsWorld
 
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
+
 GIB = 1 << 30
 RSS_LIMIT_KIB = 128 * 1024
 

@@ -56,6 +56,8 @@ from tests.scenarios.helpers import HOUR, ok_run
 from tests.support.runs import finish, run_inproc
 from tests.support.world import PREFIX, REGION, AwsWorld
 
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
+
 DATA_PREFIX = f"{PREFIX}data/"
 INSTANCES = {"pg": "postgres", "my": "mysql", "ora": "oracle-ee", "ss": "sqlserver-se"}
 ADOPTED = "adopted objects written after the last commit of a crashed run"

@@ -19,6 +19,8 @@ from tests.scenarios.helpers import head_all, load_state, ok_run, read_data, req
 from tests.support.runs import run_cli
 from tests.support.world import AwsWorld
 
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
+
 MINUTE = 60
 
 

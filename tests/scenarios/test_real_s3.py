@@ -22,6 +22,8 @@ from tests.support.s3 import quick_retrier
 from tests.support.seaweed import SeaweedS3
 from tests.support.world import AwsWorld, fresh_aws
 
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
+
 
 @contextlib.contextmanager
 def real_aws(seaweed_s3: SeaweedS3, seed: int = 1) -> Iterator[AwsWorld]:

@@ -18,6 +18,8 @@ from tests.scenarios.helpers import HOUR, ok_run, request_log
 from tests.support.runs import Run, describe, finish, run_inproc
 from tests.support.world import AwsWorld
 
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
+
 BUCKET_CHECK_GETS = 1  # the run's one start-up ListObjectsV2
 
 

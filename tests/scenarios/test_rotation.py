@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from shipper.simulator.world import DEFAULT_START, GenerationRecord
 from tests.scenarios.helpers import ENGINES, ok_run
 from tests.support.world import AwsWorld
+
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
 
 OPTIONS: dict[str, dict[str, Any]] = {
     "aurora-mysql": {"audit_rotate_bytes": 30_000},

@@ -9,10 +9,14 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
+
 from shipper.simulator.faults import RequestInfo
 from tests.scenarios.helpers import DOWNLOAD_ACTIONS, dangling_objects, kill, ok_run, wait_for
 from tests.support.runs import describe, finish, run_cli
 from tests.support.world import AwsWorld
+
+pytestmark = pytest.mark.slow  # the slow tier: CI runs it, make test-fast skips it
 
 ADOPTED = "adopted objects written after the last commit of a crashed run"
 
