@@ -24,6 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from shipper.simulator.faults import Faults
+from shipper.simulator.harness import (
+    inherited_environment,
+    json_lines,
+    run_summary,
+    simulated_environment,
+)
 from shipper.simulator.s3server import LocalS3
 from shipper.simulator.server import SimulatorServer
 from shipper.simulator.world import World
@@ -31,16 +37,10 @@ from shipper.simulator.world import World
 REGION = "us-east-1"
 ACCOUNT = World().account_id  # every workload's world, unless it says otherwise
 REPO = Path(__file__).resolve().parent.parent
-BASE_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # moto's fake credentials
-    "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "SHIPPER_LOG_FORMAT": "json",
-    "SHIPPER_EMF": "false",
-    "SHIPPER_MAX_RUNTIME": "0",
-}
+# What every measured run is given beside the workload's settings: JSON logs to read the
+# summary from, no EMF line, no runtime budget.
+BENCH_SETTINGS = {"SHIPPER_LOG_FORMAT": "json", "SHIPPER_EMF": "false",
+                  "SHIPPER_MAX_RUNTIME": "0"}
 # Settings of the shipper's own that the benchmark pins (everything else: the defaults).
 # The defaults: no ceiling, the adaptive rate starts from the documented budget.
 SHIPPER_DEFAULT = {"SHIPPER_CONCURRENCY": "8"}
@@ -112,22 +112,15 @@ class Run:
         return all(c == 0 for c in self.codes)
 
     def json_lines(self, index: int = 0) -> list[dict[str, Any]]:
-        lines = []
-        for raw in self.outputs[index].splitlines():
-            raw = raw.strip()
-            if raw.startswith("{"):
-                with contextlib.suppress(json.JSONDecodeError):
-                    lines.append(json.loads(raw))
-        return lines
+        return json_lines(self.outputs[index])
 
     def summary(self, index: int = 0) -> dict[str, Any]:
         """The shipper's "run finished" summary, or a contender's result line."""
-        for line in reversed(self.json_lines(index)):
-            if line.get("message") == "run finished":
-                return dict(line["summary"])
-            if "contender" in line:
-                return line
-        return {}
+        lines = self.json_lines(index)
+        found = run_summary(lines)
+        if found is not None:
+            return found
+        return next((line for line in reversed(lines) if "contender" in line), {})
 
     def vmhwm_kib(self, index: int = 0) -> int | None:
         for line in reversed(self.json_lines(index)):
@@ -262,13 +255,10 @@ class Lab:
 
     def env(self, world: World, bucket: str, extra: Mapping[str, str] | None = None,
             endpoint: str | None = None) -> dict[str, str]:
-        clean = {k: v for k, v in os.environ.items()
-                 if not k.startswith(("SHIPPER_", "AWS_", "RDSLOGSBUCKET"))}
         return {
-            **clean, **BASE_ENV,
-            "AWS_ENDPOINT_URL_RDS": endpoint or self.server(world).endpoint_url,
-            "AWS_ENDPOINT_URL_S3": self.s3.endpoint_url,
-            "SHIPPER_BUCKET": bucket,
+            **inherited_environment(),
+            **simulated_environment(endpoint or self.server(world).endpoint_url,
+                                    self.s3.endpoint_url, bucket, REGION, BENCH_SETTINGS),
             **(extra or {}),
         }
 

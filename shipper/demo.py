@@ -47,6 +47,7 @@ def _say(text: str) -> None:
 
 def run_demo(instances: int, hours: int, out: str) -> int:
     try:
+        from shipper.simulator.harness import simulated_environment
         from shipper.simulator.oracle import verify
         from shipper.simulator.s3server import LocalS3
         from shipper.simulator.server import SimulatorServer
@@ -71,14 +72,8 @@ def run_demo(instances: int, hours: int, out: str) -> int:
 
     with LocalS3() as s3, SimulatorServer(world) as sim:
         s3.create_bucket(DEMO_BUCKET)
-        env = {
-            "AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",
-            "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_ENDPOINT_URL_RDS": sim.endpoint_url, "AWS_ENDPOINT_URL_S3": s3.endpoint_url,
-            "SHIPPER_BUCKET": DEMO_BUCKET, "SHIPPER_RATE": "50", "SHIPPER_BURST": "100",
-            "SHIPPER_EMF": "false",
-        }
+        env = simulated_environment(sim.endpoint_url, s3.endpoint_url, DEMO_BUCKET, settings={
+            "SHIPPER_RATE": "50", "SHIPPER_BURST": "100", "SHIPPER_EMF": "false"})
         _say(f"Simulated RDS at {sim.endpoint_url}, local S3 at {s3.endpoint_url}")
         _say(f"{instances} instances ({', '.join(i.engine for i in world.instances())}); "
              f"shipping every {RUN_EVERY_HOURS} simulated hours for {hours} hours\n")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import signal
 import subprocess
@@ -17,6 +16,7 @@ from unittest import mock
 
 import shipper.runner
 from shipper.cli import main
+from shipper.simulator.harness import json_lines, run_summary
 
 
 class HasEnv(Protocol):
@@ -30,19 +30,6 @@ class Environment:
     """An environment with nothing behind it, for runs that must stop before any AWS call."""
 
     env: dict[str, str]
-
-
-def parse_lines(text: str) -> list[dict[str, Any]]:
-    """The JSON lines of an output (other lines, e.g. ``state show``'s document, skipped)."""
-    lines = []
-    for raw in text.splitlines():
-        raw = raw.strip()
-        if raw.startswith("{"):
-            with contextlib.suppress(ValueError):
-                doc = json.loads(raw)
-                if isinstance(doc, dict):
-                    lines.append(doc)
-    return lines
 
 
 @dataclass
@@ -64,10 +51,7 @@ class Run:
 
     @property
     def summary_if_any(self) -> dict[str, Any] | None:
-        for line in reversed(self.lines):
-            if line.get("message") == "run finished":
-                return dict(line["summary"])
-        return None
+        return run_summary(self.lines)
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -136,7 +120,7 @@ def run_inproc(aws: HasEnv, *argv: str, s3_faults: Any = None,
         except BaseException as exc:
             crashed = f"{type(exc).__name__}: {exc}"
     return Run("inproc", code, out.getvalue(), err.getvalue(), run_id=run_id, crashed=crashed,
-               lines=parse_lines(out.getvalue()))
+               lines=json_lines(out.getvalue()))
 
 
 def run_cli(aws: HasEnv, *argv: str, **env: str) -> Run:
@@ -157,7 +141,7 @@ def finish(proc: subprocess.Popen[str], mode: str = "child", run_id: str | None 
         stderr += f"\n[test] child did not finish within {timeout}s and was killed"
     code = proc.returncode
     return Run(mode, code, stdout, stderr, killed=code == -signal.SIGKILL, run_id=run_id,
-               lines=parse_lines(stdout))
+               lines=json_lines(stdout))
 
 
 def describe(run: Run) -> str:

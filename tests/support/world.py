@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from shipper.simulator.faults import Faults
+from shipper.simulator.harness import CREDENTIALS, simulated_environment
 from shipper.simulator.oracle import OracleReport, verify
 from shipper.simulator.s3server import LocalS3
 from shipper.simulator.server import SimulatorServer
@@ -22,18 +23,18 @@ from tests.support.s3 import S3Server, new_bucket
 
 REGION = "us-east-1"
 PREFIX = "rds-logs/"
-BASE_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_REGION": REGION,
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_EC2_METADATA_DISABLED": "true",
+# The tests' settings: JSON logs to assert on, no runtime budget, a client-side rate well
+# above the simulator's so that only the simulated throttling limits a run.
+TEST_SETTINGS = {
     "SHIPPER_LOG_FORMAT": "json",
     "SHIPPER_RATE": "100",
     "SHIPPER_BURST": "300",
     "SHIPPER_MAX_RUNTIME": "0",
     "SHIPPER_CONCURRENCY": "4",
 }
+# For runs that must stop before any AWS call: no endpoint behind them.
+BASE_ENV = {**CREDENTIALS, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
+            "AWS_EC2_METADATA_DISABLED": "true", **TEST_SETTINGS}
 
 
 @dataclass
@@ -98,15 +99,8 @@ def fresh_aws(local_s3: S3Server, seed: int = 1, faults: Faults | None = None,
     world = World(seed=seed, region=region, start=start)
     with SimulatorServer(world, faults or Faults(seed=seed)) as sim:
         bucket = new_bucket(local_s3, "logs", region)
-        merged = {
-            **BASE_ENV,
-            "AWS_REGION": region,
-            "AWS_DEFAULT_REGION": region,
-            "SHIPPER_BUCKET": bucket,
-            "AWS_ENDPOINT_URL_RDS": sim.endpoint_url,
-            "AWS_ENDPOINT_URL_S3": local_s3.endpoint_url,
-            **env,
-        }
+        merged = {**simulated_environment(sim.endpoint_url, local_s3.endpoint_url, bucket,
+                                          region, TEST_SETTINGS), **env}
         yield AwsWorld(world, sim, local_s3, bucket, merged)
 
 
