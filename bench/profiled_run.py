@@ -5,7 +5,8 @@ methods through which the shipper talks to RDS and S3, compresses, commits and t
 and prints one JSON line ``{"bench_profile": {operation: [calls, thread_seconds]}}`` before
 exiting. Thread-seconds are summed over worker threads, and outer operations include inner
 ones (a file's stream includes its data PUTs), so they explain where threads wait, not the
-wall time itself. Methods that do not exist (the package changed) are skipped.
+wall time itself. A method that no longer exists (the package changed) stops the run with an
+error naming it, so the profile never silently times calls a run no longer makes.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def _record(label: str, seconds: float) -> None:
 def _wrap(owner: Any, name: str, label: str | Callable[..., str]) -> None:
     original = getattr(owner, name, None)
     if original is None or not callable(original):
-        return
+        raise AttributeError(f"bench.profiled_run: {owner.__name__}.{name} no longer exists; "
+                             "update install() to what a run calls now")
 
     @functools.wraps(original)
     def timed(*args: Any, **kwargs: Any) -> Any:
@@ -65,14 +67,15 @@ def install() -> None:
     _wrap(ratelimit.RateLimiter, "acquire", "rate limiter wait")
     _wrap(s3store.S3Store, "put_data", "S3 PUT data object")
     _wrap(s3store.S3Store, "put_conditional", "S3 PUT conditional (state, lease)")
-    _wrap(s3store.S3Store, "get", "S3 GET (state, lease)")
+    _wrap(s3store.S3Store, "get", "S3 GET (state; lease when its take is contested)")
     _wrap(s3store.S3Store, "head", "S3 HEAD")
     _wrap(transfer.ObjectBuilder, "feed", "gzip + hash (ObjectBuilder.feed)")
     _wrap(transfer.ObjectBuilder, "seal", "gzip flush (ObjectBuilder.seal)")
-    _wrap(lease.LeaseManager, "acquire", "lease acquire (GET + PUT)")
-    _wrap(lease.LeaseManager, "release", "lease release (PUT)")
+    _wrap(lease.LeaseManager, "take_closed", "lease take on the closed ETag (PUT)")
+    _wrap(lease.LeaseManager, "acquire_for_run", "lease acquire, contested (GET + PUT)")
+    _wrap(lease.LeaseManager, "release", "lease release (PUT; only after a failed final commit)")
     _wrap(ledger.Ledger, "commit", "state commit (PUT)")
-    _wrap(instance_job.InstanceJob, "_load_state", "state load (GET)")
+    _wrap(instance_job, "load_state", "state load (GET)")
     _wrap(instance_job.InstanceJob, "_list", "listing (DescribeDBLogFiles)")
     _wrap(instance_job.InstanceJob, "run", "instance job, total")
     _wrap(file_shipper.FileShipper, "run", "file job, total")

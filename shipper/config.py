@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -251,10 +251,3 @@ def flags_from_namespace(namespace: argparse.Namespace) -> dict[str, str | None]
     }
 
 
-def describe_settings() -> Sequence[tuple[str, str, str, str]]:
-    """(env, flag, default, help) rows, for ``--help`` (README: tests/support/readme.py)."""
-    return [
-        (spec.env + "".join(f" / {a}" for a in spec.aliases), spec.flag, spec.default_text,
-         spec.help)
-        for spec in SETTINGS
-    ]

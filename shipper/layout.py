@@ -235,8 +235,3 @@ class DataObjectInfo:
             sha256=metadata.get(META_SHA256),
             resource_id=metadata.get(META_RESOURCE_ID),
         )
-
-
-def new_generation_id(*parts: str) -> str:
-    """A 20-hex-digit generation id, derived from what identified the generation first."""
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:20]

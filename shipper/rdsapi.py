@@ -45,7 +45,6 @@ STREAM_CHUNK = 1024 * 1024
 # DownloadDBLogFilePortion's refusal of a file with non-text bytes: an error response, not page
 # data (boto/boto#2748, aws/aws-cli#2197, aws/aws-cli#2400, boto/botocore#910).
 BINARY_CODE = "InvalidParameterValue"
-BINARY_MESSAGE = "This file contains binary data and should be downloaded instead of viewed."
 # Oracle ignores MaxRecords and returns up to 1,000 records (RDS User Guide, Oracle log files).
 ORACLE_LISTING_LIMIT = 1000
 # How often a listing page asked for with a Marker is asked when it comes back empty.

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -330,7 +329,3 @@ def _check_top_level(doc: dict[str, Any]) -> None:
 
 def new_generation_id() -> str:
     return secrets.token_hex(10)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shipper.layout import Scope, data_metadata, new_generation_id, partition_day
+from shipper.layout import Scope, data_metadata, partition_day
 from shipper.simulator.oracle import OracleReport, verify
 from shipper.simulator.s3server import LocalS3
 from shipper.simulator.world import GenerationRecord, World
@@ -48,7 +48,7 @@ class Shipper:
             sha: str | None = None, body: bytes | None = None,
             meta: dict[str, str] | None = None) -> str:
         scope = Scope(PREFIX, self.world.account_id, self.world.region, g.instance)
-        gen_id = gen_id or new_generation_id(str(g.truth_id))
+        gen_id = gen_id or f"{g.truth_id:020x}"
         raw = g.read(start, end) if data is None else data
         key = scope.data_key(gen_id, partition_day(day_ms), start)
         metadata = data_metadata(scope, log_file or g.names[0], gen_id, start, end,

@@ -4,7 +4,7 @@ mock of S3; SeaweedFS is a server of its own, with its own reading of the protoc
 ``SeaweedS3`` runs ``weed server -s3`` (master, volume server, filer and S3 gateway in one
 process) bound to 127.0.0.1 on free ports, with its data, logs and configuration in a temporary
 directory removed on exit. It answers to the credentials the tests use everywhere
-(``testing``/``testing``, see ``shipper.simulator.harness.CREDENTIALS``) and has an SSE-S3 key, so the
+(``testing``/``testing``: ``shipper.simulator.harness.CREDENTIALS``) and has an SSE-S3 key, so the
 shipper's ``ServerSideEncryption: AES256`` PUTs work. It offers what the tests use of
 ``LocalS3`` (``endpoint_url``, ``env()``, ``client()``, ``create_bucket()``), so
 ``tests.support.world.fresh_aws(seaweed_s3)`` builds a world on it.

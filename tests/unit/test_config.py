@@ -15,7 +15,6 @@ from shipper.config import (
     SETTING_ENV_NAMES,
     SETTINGS,
     Settings,
-    describe_settings,
     load_settings,
 )
 from shipper.exceptions import ConfigError
@@ -396,17 +395,6 @@ def test_settings_table_covers_every_settings_field_once() -> None:
 
 def test_only_the_bucket_is_required() -> None:
     assert [spec.env for spec in SETTINGS if spec.required] == ["SHIPPER_BUCKET"]
-
-
-def test_describe_settings_has_one_row_per_setting_with_aliases_shown() -> None:
-    rows = describe_settings()
-    assert len(rows) == len(SETTINGS)
-    assert rows[0] == ("SHIPPER_BUCKET / RDSLOGSBUCKET", "--bucket", "(required)",
-                       SPEC_BY_FIELD["bucket"].help)
-    for (env, flag, default, help_text), spec in zip(rows, SETTINGS, strict=True):
-        assert env.split(" / ")[0] == spec.env
-        assert flag == spec.flag and default == spec.default_text
-        assert help_text.strip()
 
 
 def test_the_readme_settings_table_is_the_one_generated_from_settings() -> None:

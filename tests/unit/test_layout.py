@@ -23,7 +23,6 @@ from shipper.layout import (
     data_metadata,
     decode_metadata_value,
     metadata_value,
-    new_generation_id,
     partition_day,
     safe_segment,
     same_data_object,
@@ -279,21 +278,6 @@ def test_data_object_info_requires_the_core_fields() -> None:
         partial = {k: v for k, v in meta.items() if k != required}
         with pytest.raises(KeyError):
             DataObjectInfo.from_metadata("k", partial)
-
-
-# --- generation ids -------------------------------------------------------------------------
-
-
-def test_new_generation_id_is_20_hex_digits_and_deterministic() -> None:
-    gen_id = new_generation_id("db-1", "error/postgresql.log", "123")
-    assert re.fullmatch(r"[0-9a-f]{20}", gen_id)
-    assert gen_id == new_generation_id("db-1", "error/postgresql.log", "123")
-    assert SCOPE.data_key(gen_id, partition_day(0), 0)  # accepted by the layout
-
-
-def test_new_generation_id_separates_its_parts() -> None:
-    assert new_generation_id("ab", "c") != new_generation_id("a", "bc")
-    assert new_generation_id("a") != new_generation_id("b")
 
 
 def test_long_names_fit_the_s3_metadata_limit_and_still_identify_the_file() -> None:
