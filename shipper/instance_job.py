@@ -57,7 +57,6 @@ log = logging.getLogger("shipper")
 @dataclass
 class Outcome:
     instance: str
-    shipped_bytes: int = 0
     files: int = 0
     failures: int = 0
     skipped_reason: str | None = None
