@@ -8,7 +8,7 @@ infrastructure tests derive the task role's IAM actions from a real run through 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -103,3 +103,19 @@ def _assumed_session(
 
 def client(session: boto3.session.Session, service: str) -> Any:
     return session.client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+
+
+def follow_pages(call: Callable[[dict[str, Any]], Any], request: dict[str, Any], token: str,
+                 next_token: Callable[[Any], str | None]) -> Iterator[Any]:
+    """Every page of a paginated AWS call: ``call(request)`` for each, with the request's
+    ``token`` parameter set from ``next_token(answer)`` until that is empty. Not botocore's
+    paginators: they call the client directly, and every page must go through the caller's
+    rate limiter and retry policy (``shipper.retry``), as every other request does."""
+    request = dict(request)
+    while True:
+        answer = call(request)
+        yield answer
+        following = next_token(answer)
+        if not following:
+            return
+        request[token] = following

@@ -22,6 +22,10 @@ Each item, and why an idle pass need not persist it:
 
 An empty listing (after its retry) decides nothing (``InstanceJob._ship``) and so writes
 nothing.
+
+A pass with work plans again after taking the lease, on purpose: the state it plans from may
+have changed since this judgement (read again under the lease, objects adopted after a
+crash, an identity settled), and a plan costs no request.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError, NoCredentialsError
 
-from shipper.aws import announce_operation
+from shipper.aws import announce_operation, follow_pages
 from shipper.cut_listing import complete_cut_listing
 from shipper.exceptions import (
     AwsAccessError,
@@ -167,12 +167,10 @@ class RdsApi:
     # --- discovery -------------------------------------------------------------------------
 
     def instances(self) -> Iterator[DbInstance]:
-        marker: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"MaxRecords": 100}
-            if marker:
-                kwargs["Marker"] = marker
-            resp = self._call("DescribeDBInstances", self._client.describe_db_instances, **kwargs)
+        for resp in follow_pages(
+                lambda request: self._call("DescribeDBInstances",
+                                           self._client.describe_db_instances, **request),
+                {"MaxRecords": 100}, "Marker", lambda answer: answer.get("Marker")):
             for raw in resp.get("DBInstances", []):
                 yield DbInstance(
                     identifier=raw["DBInstanceIdentifier"],
@@ -184,9 +182,6 @@ class RdsApi:
                     tags={t["Key"]: t.get("Value", "") for t in raw.get("TagList", [])},
                     resource_id=str(raw.get("DbiResourceId") or ""),
                 )
-            marker = resp.get("Marker")
-            if not marker:
-                return
 
     def resource_id_of(self, identifier: str) -> str | None:
         """The DbiResourceId the identifier names now; None when no instance has it. One
@@ -239,24 +234,20 @@ class RdsApi:
     def _list(self, instance: str, contains: str | None) -> _Pages:
         """The files (whose name contains ``contains``), following Markers."""
         files: dict[str, LogFile] = {}
-        marker: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"DBInstanceIdentifier": instance, "MaxRecords": 1000}
-            if contains is not None:
-                kwargs["FilenameContains"] = contains
-            if marker:
-                kwargs["Marker"] = marker
-            resp, page = self._page(kwargs)
-            if marker and not page and not resp.get("Marker"):
+        request: dict[str, Any] = {"DBInstanceIdentifier": instance, "MaxRecords": 1000}
+        if contains is not None:
+            request["FilenameContains"] = contains
+        page: list[Any] = []
+        for number, (resp, page) in enumerate(follow_pages(
+                self._page, request, "Marker", lambda answer: answer[0].get("Marker"))):
+            if number and not page and not resp.get("Marker"):  # asked with a Marker
                 return _Pages(list(files.values()), cut=False, ended_empty=True)
             for raw in page:
                 name = raw.get("LogFileName")
                 if isinstance(name, str):
                     files[name] = LogFile(name, int(raw.get("Size", 0)),
                                           int(raw.get("LastWritten", 0)))
-            marker = resp.get("Marker")
-            if not marker:
-                return _Pages(list(files.values()), cut=len(page) >= ORACLE_LISTING_LIMIT)
+        return _Pages(list(files.values()), cut=len(page) >= ORACLE_LISTING_LIMIT)
 
     def _page(self, kwargs: dict[str, Any]) -> tuple[Any, list[Any]]:
         """One DescribeDBLogFiles page; a page asked for with a Marker that comes back empty

@@ -7,6 +7,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
 
+from shipper.aws import follow_pages
 from shipper.exceptions import AwsAccessError, StateConflictError
 from shipper.layout import same_data_object
 from shipper.retry import Retrier, error_code
@@ -159,14 +160,14 @@ class S3Store:
 
     def list_keys(self, prefix: str) -> list[str]:
         keys: list[str] = []
-        token: dict[str, str] = {}
-        while True:
-            resp = self._call("ListObjectsV2", self._client.list_objects_v2, Prefix=prefix,
-                              **token)
+        for resp in follow_pages(
+                lambda request: self._call("ListObjectsV2", self._client.list_objects_v2,
+                                           **request),
+                {"Prefix": prefix}, "ContinuationToken",
+                lambda answer: answer.get("NextContinuationToken")
+                if answer.get("IsTruncated") else None):
             keys.extend(obj["Key"] for obj in resp.get("Contents", []))
-            if not resp.get("IsTruncated"):
-                return keys
-            token = {"ContinuationToken": resp["NextContinuationToken"]}
+        return keys
 
 
 def open_store(settings: Any, retrier: Retrier | None = None) -> S3Store:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shipper.aws import add_operation_listener, client, make_session
+from shipper.aws import add_operation_listener, client, follow_pages, make_session
 from shipper.simulator.s3server import LocalS3
 
 ROLE = "arn:aws:iam::210987654321:role/rds-log-reader"
@@ -54,3 +54,18 @@ def test_removed_listener_hears_nothing(sts_env: str) -> None:
     remove()
     client(make_session("us-east-1"), "s3").list_buckets()
     assert seen == []
+
+
+def test_follow_pages_sends_each_token_and_stops_when_there_is_none() -> None:
+    answers = {None: {"n": 1, "Marker": "a"}, "a": {"n": 2, "Marker": "b"}, "b": {"n": 3}}
+    asked: list[dict[str, object]] = []
+
+    def call(request: dict[str, object]) -> dict[str, object]:
+        asked.append(dict(request))
+        return answers[request.get("Marker")]  # type: ignore[index]
+
+    got = [a["n"] for a in follow_pages(call, {"MaxRecords": 100}, "Marker",
+                                        lambda answer: answer.get("Marker"))]
+    assert got == [1, 2, 3]
+    assert asked == [{"MaxRecords": 100}, {"MaxRecords": 100, "Marker": "a"},
+                     {"MaxRecords": 100, "Marker": "b"}]
