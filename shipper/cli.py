@@ -88,9 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(run_demo(args.instances, args.hours, args.out))
         settings = load_settings(os.environ, flags_from_namespace(args))
         from shipper.logs import setup_logging
-        from shipper.runner import new_run_id
+        from shipper.runner import run_id_for
 
-        run_id = settings.run_id or new_run_id()
+        run_id = run_id_for(settings)
         setup_logging(run_id, settings.log_format, settings.log_level)
         if args.command == "status":
             from shipper.status import show_status

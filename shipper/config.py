@@ -251,3 +251,7 @@ def flags_from_namespace(namespace: argparse.Namespace) -> dict[str, str | None]
     }
 
 
+def s3_region(settings: Settings, env: Mapping[str, str] = os.environ) -> str:
+    """The region of the S3 client: the environment's (the bucket's region, where the task
+    runs), else the first region shipped from."""
+    return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or settings.regions[0]

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError, NoCredentialsError
 
 from shipper import __version__
 from shipper.aws import client, make_session
-from shipper.config import Settings
+from shipper.config import Settings, s3_region
 from shipper.exceptions import AwsAccessError, ShipperError
 from shipper.exitcodes import ExitCode
 from shipper.instance_job import InstanceJob, Outcome
@@ -55,8 +55,10 @@ OWN_ACCOUNT = "own"
 T = TypeVar("T")
 
 
-def new_run_id() -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+def run_id_for(settings: Settings) -> str:
+    """The run's id: ``SHIPPER_RUN_ID`` when set, else a new one (time and randomness)."""
+    return settings.run_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" \
+        + secrets.token_hex(3)
 
 
 @dataclass
@@ -129,7 +131,7 @@ class Runner:
     def __init__(self, settings: Settings, base_session: boto3.session.Session | None = None,
                  install_signals: bool = True, stdout: Any = None) -> None:
         self.settings = settings
-        self.run_id = settings.run_id or new_run_id()
+        self.run_id = run_id_for(settings)
         self.stats = RunStats()
         self.stop = StopControl(threading.Event())
         # RDS throttles per account and region: one adaptive limiter for each, shared by every
@@ -211,15 +213,11 @@ class Runner:
     def _session(self, region: str, role_arn: str | None) -> boto3.session.Session:
         return make_session(region, role_arn, self.settings.external_id, self.base_session)
 
-    def _s3_region(self) -> str:
-        return (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-                or self.settings.regions[0])
-
     def _run(self) -> tuple[ExitCode, list[Outcome]]:
         s = self.settings
         log.info("run started", extra={"version": __version__, "regions": ",".join(s.regions),
                                        "bucket": s.bucket, "prefix": s.prefix})
-        s3_session = self._session(self._s3_region(), None)
+        s3_session = self._session(s3_region(self.settings), None)
         store = S3Store(client(s3_session, "s3"), s.bucket, self.retrier, s.kms_key_id)
         try:
             store.check_bucket(s.prefix)

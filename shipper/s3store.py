@@ -172,14 +172,13 @@ class S3Store:
 
 def open_store(settings: Any, retrier: Retrier | None = None) -> S3Store:
     """An S3Store for the operator commands (status, state), with the run's retry policy."""
-    import os
     import threading
 
     from shipper.aws import client, make_session
+    from shipper.config import s3_region
     from shipper.stats import RunStats
 
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") \
-        or settings.regions[0]
+    region = s3_region(settings)
     retrier = retrier or Retrier(RunStats(), threading.Event(), None, settings.max_attempts)
     store = S3Store(client(make_session(region), "s3"), settings.bucket, retrier,
                     settings.kms_key_id)

@@ -8,16 +8,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from shipper.config import Settings, load_settings
+from shipper.config import Settings, load_settings, s3_region
 from shipper.rdsapi import DbInstance
 from shipper.runner import (
     OWN_ACCOUNT,
     StopControl,
     file_filter,
     instance_selected,
-    new_run_id,
     rate_account,
     round_robin,
+    run_id_for,
 )
 
 
@@ -135,10 +135,18 @@ def test_file_exclude_globs_win() -> None:
     assert kept(settings(file_include=("error/*",), file_exclude=("*.gz",))) == [FILES[0]]
 
 
-def test_new_run_id_is_a_sortable_timestamp_with_a_random_suffix() -> None:
-    ids = {new_run_id() for _ in range(20)}
+def test_a_run_id_is_a_sortable_timestamp_with_a_random_suffix_unless_one_is_set() -> None:
+    ids = {run_id_for(settings()) for _ in range(20)}
     assert len(ids) == 20
     assert all(re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{6}", i) for i in ids)
+    assert run_id_for(settings(run_id="mine")) == "mine"
+
+
+def test_the_s3_region_is_the_environments_else_the_first_region_shipped() -> None:
+    assert s3_region(settings(), {"AWS_DEFAULT_REGION": "us-west-2"}) == "us-west-2"
+    assert s3_region(settings(), {"AWS_REGION": "eu-central-1",
+                                  "AWS_DEFAULT_REGION": "us-west-2"}) == "eu-central-1"
+    assert s3_region(settings(), {}) == "eu-west-1"
 
 
 def test_stop_control_keeps_the_first_reason() -> None:
