@@ -111,18 +111,22 @@ class InstanceJob:
             self.stats.add(files_seen=len(listing))
             self._observe_lag(outcome, state)
             return outcome
-        lease, refusal = self._take_lease(state)
-        if lease is None:
-            return self._skip(outcome, refusal)
+        # Only now that there is work. Taken on the ETag the last final commit recorded, the
+        # state read is current; otherwise it is read again under the lease.
+        taken = self.leases.take(self.scope.lease_key(), state.closed_lease_etag,
+                                 self.run_started)
+        if taken.lease is None:
+            return self._skip(outcome, taken.refusal)
+        lease = taken.lease
         ledger: Ledger | None = None
         try:
-            if not lease.state_current:
+            if not taken.on_closed_etag:
                 loaded, listing, complete = self._recheck(loaded, listing, complete)
-            ledger = Ledger(self.scope, loaded.state, loaded.etag, lease.lease, self.store,
+            ledger = Ledger(self.scope, loaded.state, loaded.etag, lease, self.store,
                             self.stats, self.run_id)
             ledger.before_commit = self._confirm_identity
             self._settle_identity(ledger, loaded)
-            if lease.lease.previous_crashed or not state.last_run_clean:
+            if lease.previous_crashed or not state.last_run_clean:
                 adopt_dangling(ledger, self.store)
             self._ship(InstanceRun(ledger, Claims(), self.api, self.settings, self.stats,
                                    self.stop, listing), outcome, listing, complete)
@@ -133,7 +137,7 @@ class InstanceJob:
         except ShipperError as err:
             self._classify(err, outcome)
         finally:
-            self._finish(ledger, lease.lease, outcome)
+            self._finish(ledger, lease, outcome)
         return outcome
 
     def _disown(self, ledger: Ledger | None) -> None:
@@ -145,18 +149,6 @@ class InstanceJob:
             log.warning(f"could not mark the state clean: {err.one_line()}",
                         extra={"instance": self.scope.instance})
 
-    def _take_lease(self, state: InstanceState) -> tuple[_Taken | None, str | None]:
-        """The lease, only now that there is work. The last run's final commit recorded its
-        lease's ETag: a conditional PUT on it takes the lease without reading it, and proves
-        that the state read is still current (shipper.ledger). Otherwise the lease is read
-        and taken as before, and the state must be read again."""
-        key = self.scope.lease_key()
-        if state.closed_lease_etag is not None:
-            lease = self.leases.take_closed(key, state.closed_lease_etag)
-            if lease is not None:
-                return _Taken(lease, state_current=True), None
-        taken, refusal = self.leases.acquire_for_run(key, self.run_started)
-        return (_Taken(taken, state_current=False) if taken else None), refusal
 
     def _done_since_run_started(self, state: InstanceState) -> bool:
         """A run that started with this one closed the instance after we started: runs
@@ -374,7 +366,3 @@ class InstanceJob:
                 ledger.mark_changed()
         report_breaks(ledger, breaks, self.stats)
 
-@dataclass(frozen=True)
-class _Taken:
-    lease: Lease
-    state_current: bool  # taken on the ETag the state recorded: the state read is current

@@ -59,6 +59,17 @@ def _body(holder: str, expires_at: float, released: bool, now: float) -> bytes:
     return json.dumps(doc, sort_keys=True).encode("utf-8")
 
 
+@dataclass(frozen=True)
+class Taken:
+    """What ``LeaseManager.take`` got: the lease, or why not (``acquire_for_run``)."""
+
+    lease: Lease | None
+    refusal: str | None = None
+    # Taken on the ETag the last run's final commit recorded: nobody wrote since, so the
+    # state read before is current (shipper.ledger).
+    on_closed_etag: bool = False
+
+
 def _parse(raw: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(raw.decode("utf-8"))
@@ -89,6 +100,17 @@ class LeaseManager:
         self.clock = clock
         self._held: dict[str, Lease] = {}
         self._lock = threading.Lock()
+
+    def take(self, key: str, closed_etag: str | None,
+             run_started: float | None = None) -> Taken:
+        """The lease: on ``closed_etag`` (what the last run's final commit recorded) with one
+        conditional PUT and no read, while the lease still has it; else read and taken as
+        ``acquire_for_run`` decides."""
+        if closed_etag is not None:
+            lease = self.take_closed(key, closed_etag)
+            if lease is not None:
+                return Taken(lease, on_closed_etag=True)
+        return Taken(*self.acquire_for_run(key, run_started))
 
     def acquire(self, key: str) -> Lease | None:
         """Take the lease or return None when another live run holds it."""

@@ -122,11 +122,8 @@ def _take_lease(leases: LeaseManager, scope: Scope, current: StoredObject | None
             else None
     except StateCorruptError:
         return leases.take_over(scope.lease_key())
-    if state is not None and state.closed_lease_etag is not None:
-        lease = leases.take_closed(scope.lease_key(), state.closed_lease_etag)
-        if lease is not None:
-            return lease
-    return leases.acquire(scope.lease_key())
+    return leases.take(scope.lease_key(),
+                       state.closed_lease_etag if state is not None else None).lease
 
 
 def state_command(settings: Settings, action: str, instance: str, account: str | None,

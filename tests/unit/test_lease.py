@@ -245,3 +245,19 @@ def test_a_lease_whose_holder_went_silent_over_twice_the_ttl_is_refused_as_stale
     clock.advance(240)  # its own expiry: taken over as crashed, as before
     lease, why = skipper.acquire_for_run(key, run_started=0.0)
     assert lease is not None and lease.previous_crashed and why is None
+
+
+def test_take_uses_the_closed_etag_while_the_lease_has_it_else_reads_it(store: S3Store,
+                                                                        key: str) -> None:
+    """``take``: on the ETag a final commit recorded, the state read is current; once anyone
+    wrote the lease since, it is read and taken as ``acquire_for_run`` decides."""
+    first = LeaseManager(store, "run-a", ttl=30)
+    lease = acquired(first, key)
+    closed = first.retire(lease)
+    assert closed is not None
+    taken = LeaseManager(store, "run-b", ttl=30).take(key, closed)
+    assert taken.lease is not None and taken.on_closed_etag and taken.refusal is None
+    # run-b holds it now: the old ETag no longer works, and the read finds it held
+    refused = LeaseManager(store, "run-c", ttl=30).take(key, closed)
+    assert (refused.lease, refused.on_closed_etag, refused.refusal) == (None, False, "held")
+    assert LeaseManager(store, "run-d", ttl=30).take(f"{key}.new", None).on_closed_etag is False
