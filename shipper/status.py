@@ -11,6 +11,7 @@ from typing import Any
 from shipper.config import Settings
 from shipper.exceptions import StateCorruptError
 from shipper.exitcodes import ExitCode
+from shipper.losses import lag_seconds
 from shipper.s3store import open_store
 from shipper.state import InstanceState
 
@@ -22,7 +23,6 @@ def _row(key: str, body: bytes) -> dict[str, Any]:
         return {"state_key": key, "error": err.one_line()}
     live = [g for g in state.generations.values() if g.missing_since_ms is None]
     behind = [g for g in live if g.offset < g.seen_size]
-    lag = (time.time() - min(g.seen_last_written_ms for g in behind) / 1000) if behind else 0.0
     return {
         "instance": state.instance,
         "resource_id": state.resource_id or None,
@@ -35,7 +35,7 @@ def _row(key: str, body: bytes) -> dict[str, Any]:
         "files": len(live),
         "bytes_shipped": sum(g.offset for g in state.generations.values()),
         "bytes_behind": sum(g.seen_size - g.offset for g in behind),
-        "lag_seconds": round(max(lag, 0.0), 1),
+        "lag_seconds": round(lag_seconds(state, time.time()), 1),
         "gap_bytes": sum(g.bytes_lost for g in state.gaps),
     }
 
