@@ -14,7 +14,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import contention, cost, phases
+from bench import api_bound, contention, cost, phases
 from bench.harness import Lab
 from bench.measure import Phase
 from bench.phases import FULL, QUICK, say
@@ -22,7 +22,7 @@ from bench.report import commit, load_average, write_json, write_markdown, write
 
 HERE = Path(__file__).resolve().parent
 PHASES = {**phases.PHASES, "neighbour": contention.neighbour, "pairs": contention.pairs,
-          "cost": cost.cost}
+          "cost": cost.cost, "api": api_bound.api_bound}
 
 
 def main(argv: list[str] | None = None) -> int:
