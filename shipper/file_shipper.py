@@ -137,7 +137,7 @@ class FileShipper:
         if self._portions_suit(gen):
             self._ship_portions(gen)
         elif not self._ship_complete(gen):
-            self._leave(Reason.CHANGED_WHILE_READ)
+            self.writer.leave(Reason.CHANGED_WHILE_READ)
             raise DownloadMismatchError(f"{job.name} changed while it was read")
 
     def _resume_grown(self, gen: Generation) -> bool:
@@ -248,12 +248,10 @@ class FileShipper:
 
     def _defer(self, gen: Generation) -> None:
         self.claims.defer(gen)
-        self._leave(Reason.ROTATED_WHILE_READ)
+        self.writer.leave(Reason.ROTATED_WHILE_READ)
         log.warning("file no longer holds the bytes shipped before (rotated since listing); "
                     "it is picked up at the next listing", extra=self._extra())
 
-    def _leave(self, reason: Reason) -> None:
-        self.writer.leave(reason)
 
     def _note_fallback(self, why: Exception) -> None:
         log.info("portion data not exact; streaming the complete file instead",

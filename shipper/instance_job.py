@@ -149,7 +149,6 @@ class InstanceJob:
             log.warning(f"could not mark the state clean: {err.one_line()}",
                         extra={"instance": self.scope.instance})
 
-
     def _done_since_run_started(self, state: InstanceState) -> bool:
         """A run that started with this one closed the instance after we started: runs
         started together never work an instance twice (the next scheduled run takes it)."""
@@ -365,4 +364,3 @@ class InstanceJob:
             if changed:
                 ledger.mark_changed()
         report_breaks(ledger, breaks, self.stats)
-

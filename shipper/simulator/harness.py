@@ -19,16 +19,26 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 FOREIGN_PREFIXES = ("SHIPPER_", "AWS_", "RDSLOGSBUCKET")
 
 
-def simulated_environment(rds_endpoint: str, s3_endpoint: str, bucket: str,
-                          region: str = "us-east-1",
-                          settings: Mapping[str, str] | None = None) -> dict[str, str]:
-    """What a run needs to ship from the simulator at ``rds_endpoint`` into ``bucket`` on the
-    local S3 at ``s3_endpoint`` (never the instance metadata service), plus ``settings``."""
+def offline_environment(region: str = "us-east-1",
+                        settings: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Credentials and a region, never the instance metadata service, plus ``settings``: what
+    every run here gets, and all a run that must stop before any AWS call gets."""
     return {
         **CREDENTIALS,
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
         "AWS_EC2_METADATA_DISABLED": "true",
+        **(settings or {}),
+    }
+
+
+def simulated_environment(rds_endpoint: str, s3_endpoint: str, bucket: str,
+                          region: str = "us-east-1",
+                          settings: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What a run needs to ship from the simulator at ``rds_endpoint`` into ``bucket`` on the
+    local S3 at ``s3_endpoint``, plus ``settings``."""
+    return {
+        **offline_environment(region),
         "AWS_ENDPOINT_URL_RDS": rds_endpoint,
         "AWS_ENDPOINT_URL_S3": s3_endpoint,
         "SHIPPER_BUCKET": bucket,

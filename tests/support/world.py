@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from shipper.simulator.faults import Faults
-from shipper.simulator.harness import CREDENTIALS, simulated_environment
+from shipper.simulator.harness import offline_environment, simulated_environment
 from shipper.simulator.oracle import OracleReport, verify
 from shipper.simulator.s3server import LocalS3
 from shipper.simulator.server import SimulatorServer
@@ -33,8 +33,7 @@ TEST_SETTINGS = {
     "SHIPPER_CONCURRENCY": "4",
 }
 # For runs that must stop before any AWS call: no endpoint behind them.
-BASE_ENV = {**CREDENTIALS, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
-            "AWS_EC2_METADATA_DISABLED": "true", **TEST_SETTINGS}
+BASE_ENV = offline_environment(REGION, TEST_SETTINGS)
 
 
 @dataclass
