@@ -11,17 +11,15 @@ be rewritten by the next write at that offset.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import logging
 from collections.abc import Mapping
 
 from shipper.layout import (
-    META_END,
     META_LOG_FILE,
     META_MARKER,
-    META_SHA256,
     decode_metadata_value,
     metadata_names,
+    reads_back,
 )
 from shipper.ledger import Ledger, current_partition, record_object
 from shipper.ports import ObjectStore
@@ -54,9 +52,7 @@ def _adopt_next(ledger: Ledger, store: ObjectStore, gen: Generation) -> bool:
     if obj is None:
         return False
     data = gzip.decompress(obj.body)
-    end = gen.offset + len(data)
-    if obj.metadata.get(META_END) != str(end) or \
-            obj.metadata.get(META_SHA256) not in (None, hashlib.sha256(data).hexdigest()):
+    if not reads_back(obj.metadata, gen.offset, data):
         log.warning("found an unreadable object after a crash; it will be rewritten",
                     extra={"instance": ledger.scope.instance, "generation": gen.gen_id})
         return False

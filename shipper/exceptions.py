@@ -68,6 +68,12 @@ class BinaryLogDataError(ShipperError):
     failure: the caller downloads the complete file over REST instead."""
 
 
+class DataObjectTakenError(ShipperError):
+    """A data object's key holds a stopped run's object that this run's adoption did not
+    find (``shipper.layout.left_by_a_stopped_run``): it is not replaced, and the file waits
+    for the next run, which adopts it."""
+
+
 class DownloadMismatchError(ShipperError):
     """The bytes RDS returned do not belong where we expected (rotation race, overlap)."""
 

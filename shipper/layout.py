@@ -35,8 +35,10 @@ lease beside it); the first run of this one adopts it there (``shipper.instance_
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -208,6 +210,41 @@ def same_data_object(existing: Mapping[str, str], wanted: Mapping[str, str]) -> 
     same end offset and the same sha256 of the uncompressed bytes (the start is in the key).
     The one test of "this write already landed" (``S3Store.put_data`` and its fake)."""
     return all(existing.get(name) == wanted.get(name) for name in (META_SHA256, META_END))
+
+
+def reads_back(metadata: Mapping[str, str], start: int, data: bytes) -> bool:
+    """Whether a data object starting at ``start`` whose uncompressed bytes are ``data`` is
+    what its metadata says: its end offset and, where it has one, its sha256 (adoption after
+    a crash and ``left_by_a_stopped_run`` both ask)."""
+    return metadata.get(META_END) == str(start + len(data)) and \
+        metadata.get(META_SHA256) in (None, hashlib.sha256(data).hexdigest())
+
+
+def left_by_a_stopped_run(existing_body: bytes, existing: Mapping[str, str],
+                          wanted_body: bytes, wanted: Mapping[str, str]) -> bool:
+    """A write found its key taken by an object that is not the one it means (another end
+    offset or sha256): may it be replaced? Not when it reads back as its metadata says and
+    agrees with ours on every byte both hold: then it is a stopped run's object, from the
+    same file at the same offset, whose PUT S3 applied after this run looked for it
+    (``shipper.adoption``): the run's client died after sending the body. Replacing it would
+    be a second ``ObjectCreated`` event for the key, so it is left for the next run to adopt.
+    Any other object is replaced: one that does not read back, and one that holds other
+    bytes (an object a pass wrote under an identifier that had moved to another instance
+    meanwhile, ``Ledger.disown_uncommitted``). Where such an object happens to hold the same
+    bytes as ours (an engine's identical startup header), adopting it records exactly those
+    bytes, so both readings ship every byte once."""
+    try:
+        theirs, ours = gzip.decompress(existing_body), gzip.decompress(wanted_body)
+    except (OSError, EOFError, zlib.error):
+        return False
+    start = int(wanted.get(META_START, "0"))
+    common = min(len(theirs), len(ours))
+    return reads_back(existing, start, theirs) and theirs[:common] == ours[:common]
+
+
+def taken_message(key: str) -> str:
+    return (f"{key} holds an object a stopped run wrote after this run looked for it; "
+            "the next run adopts it and ships the rest of the file")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from shipper.exceptions import (
     AwsAccessError,
+    DataObjectTakenError,
     DownloadMismatchError,
     InstanceGoneError,
     InstanceMovedError,
@@ -116,8 +117,10 @@ class Phases:
         if isinstance(err, LogFileGoneError):
             log.info("log file vanished before it was read (retention or rotation)", extra=extra)
             return False
-        if isinstance(err, DownloadMismatchError):
-            log.warning(err.one_line(), extra=extra)
+        if isinstance(err, (DownloadMismatchError, DataObjectTakenError)):
+            # The run ends unclean (the ledger marks the generation unsure), so the next
+            # run adopts what is there and ships the rest.
+            log.warning(err.one_line(), extra={**extra, "error": type(err).__name__})
             return False
         self.stats.add(failures=1)
         if isinstance(err, ShipperError):

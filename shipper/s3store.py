@@ -8,8 +8,8 @@ from typing import Any
 from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
 
 from shipper.aws import follow_pages
-from shipper.exceptions import AwsAccessError, StateConflictError
-from shipper.layout import same_data_object
+from shipper.exceptions import AwsAccessError, DataObjectTakenError, StateConflictError
+from shipper.layout import left_by_a_stopped_run, same_data_object, taken_message
 from shipper.retry import Retrier, error_code
 
 ACCESS_CODES = frozenset(
@@ -137,8 +137,9 @@ class S3Store:
         event's object again: a retry of a write that landed (its answer lost, a 500 after
         the write) must not write the key twice. When the key exists, its metadata says
         whether it holds these bytes (``META_SHA256`` and ``META_END``): then nothing is
-        written (False). Another object under the key (one a crashed run left and adoption
-        refused as unreadable) is replaced."""
+        written (False). A stopped run's object that adoption did not find is not replaced
+        either (``DataObjectTakenError``); any other object under the key is
+        (``layout.left_by_a_stopped_run`` says which is which)."""
         try:
             self._put_data(key, body, metadata, IfNoneMatch="*")
             return True
@@ -148,6 +149,10 @@ class S3Store:
         existing = self.head(key)
         if existing is not None and same_data_object(existing.metadata, metadata):
             return False
+        found = self.get(key) if existing is not None else None
+        if found is not None and left_by_a_stopped_run(found.body, found.metadata, body,
+                                                       metadata):
+            raise DataObjectTakenError(taken_message(key))
         self._put_data(key, body, metadata)
         return True
 

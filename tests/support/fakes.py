@@ -6,11 +6,12 @@ and the local S3 remain the proof over HTTP."""
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from shipper.exceptions import BinaryLogDataError, StateConflictError
-from shipper.layout import same_data_object
+from shipper.exceptions import BinaryLogDataError, DataObjectTakenError, StateConflictError
+from shipper.layout import left_by_a_stopped_run, same_data_object, taken_message
 from shipper.listing import Listing, LogFile
 from shipper.portions import BINARY_TEXT, TRUNCATION_TEXT
 from shipper.ports import LogFileSource, ObjectStore
@@ -41,6 +42,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.objects: dict[str, StoredObject] = {}
         self.puts = 0
+        self.data_puts: Counter[str] = Counter()  # writes of each data key (S3 events)
         self.fail_data_writes = 0
         self.store_failed_writes = False
         self._etags = 0
@@ -85,12 +87,16 @@ class MemoryStore:
             existing = self.objects.get(key)
             if existing is not None and same_data_object(existing.metadata, metadata):
                 return False
+            if existing is not None and left_by_a_stopped_run(
+                    existing.body, existing.metadata, body, metadata):
+                raise DataObjectTakenError(taken_message(key))
             failing = self.fail_data_writes > 0
             if failing:
                 self.fail_data_writes -= 1
             if not failing or self.store_failed_writes:
                 self.objects[key] = StoredObject(body, self._etag(), dict(metadata))
                 self.puts += 1
+                self.data_puts[key] += 1
         if failing:
             raise ConnectionError("injected: the answer to PutObject was lost")
         return True

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pytest
 
 from shipper.adoption import adopt_dangling, adopt_object
-from shipper.exceptions import LeaseLostError
+from shipper.exceptions import DataObjectTakenError, LeaseLostError
 from shipper.instance_identity import follow_rename
 from shipper.layout import Scope, data_metadata, partition_day
 from shipper.lease import LeaseManager
@@ -236,6 +236,39 @@ def test_a_failed_data_write_leaves_the_run_unclean_and_the_next_run_adopts_it()
     adopted = committed(store).generations[gen.gen_id]
     assert adopted.offset == len(HEADER) + 10 and adopted.marker == TAIL
     assert adopt_dangling(next_run, store) == 0
+
+
+def test_a_stopped_runs_object_found_by_a_write_is_left_for_the_next_run_to_adopt() -> None:
+    """Issue 27: a stopped run's PUT that S3 applied after this run's adoption looked for it
+    (its client died after sending the body). Replacing it would be a second ObjectCreated
+    event for the key: the write refuses, the run ends unclean, and the next run adopts the
+    object and ships on from its end. Each key is written once."""
+    store, clock = MemoryStore(), FakeClock()
+    stopped, leases = ledger_of(store, clock)
+    gen = stopped.open_generation(LISTED, active=True)
+    late = sealed(0, HEADER + b"x" * 10, TAIL)  # the stopped run read less than we will
+    key = SCOPE.data_key(gen.gen_id, partition_day(gen.first_seen_ms), 0)
+    store.put_data(key, late.body, data_metadata(SCOPE, LISTED.name, gen.gen_id, 0, late.end,
+                                                 late.sha256, late.marker))
+    leases.release(stopped.lease)  # the late PUT landed after this run's adoption
+    clock.advance(5)
+    run, leases = ledger_of(store, clock, "run-b")
+    gen = run.state.generations[gen.gen_id]
+    with pytest.raises(DataObjectTakenError):
+        run.write_object(gen, LISTED.name, sealed(0, HEADER + b"x" * 10 + b"y" * 20),
+                         LISTED.name, LISTED.last_written_ms)
+    assert run.close(stopped=False, lease_etag=run.lease.etag)
+    leases.release(run.lease)
+    assert not committed(store).last_run_clean and store.data_puts[key] == 1
+
+    clock.advance(5)
+    after, _ = ledger_of(store, clock, "run-c")
+    assert adopt_dangling(after, store) == 1
+    gen = after.state.generations[gen.gen_id]
+    assert gen.offset == late.end
+    after.write_object(gen, LISTED.name, sealed(late.end, b"y" * 20), LISTED.name,
+                       LISTED.last_written_ms)
+    assert all(count == 1 for count in store.data_puts.values()) and len(store.data_puts) == 2
 
 
 def test_an_unreadable_dangling_object_is_not_adopted() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 
-from shipper.exceptions import AwsAccessError, StateConflictError
+from shipper.exceptions import AwsAccessError, DataObjectTakenError, StateConflictError
 from shipper.exitcodes import ExitCode
 from shipper.layout import DataObjectInfo, Scope, data_metadata, partition_day
 from shipper.s3store import S3Store
@@ -78,6 +80,44 @@ def test_a_data_key_holding_other_bytes_is_replaced(store: S3Store) -> None:
     assert store.put_data(key, b"gz", meta)
     got = store.get(key)
     assert got is not None and got.body == b"gz" and got.metadata["sha256"] == "a" * 64
+
+
+def gz_object(data: bytes, start: int = 0) -> tuple[str, bytes, dict[str, str]]:
+    scope = Scope("p/", "123456789012", "us-east-1", "db-1")
+    return (scope.data_key(GEN, "2026-11-20", start), gzip.compress(data),
+            data_metadata(scope, "error/postgresql.log", GEN, start, start + len(data),
+                          hashlib.sha256(data).hexdigest()))
+
+
+@pytest.mark.parametrize("theirs", [b"line 1\n", b"line 1\nline 2\nline 3\n"],
+                         ids=["shorter", "longer"])
+def test_a_stopped_runs_object_under_the_key_is_not_replaced(store: S3Store,
+                                                             theirs: bytes) -> None:
+    """Issue 27: its PUT landed after this run's adoption looked (see test_ledger): it
+    holds the file's bytes at this offset, fewer or more than ours, and reads back. Left for
+    the next run to adopt: replacing it would notify the key twice."""
+    key, body, meta = gz_object(theirs)
+    assert store.put_data(key, body, meta)
+    _, ours, our_meta = gz_object(b"line 1\nline 2\n")
+    with pytest.raises(DataObjectTakenError, match="the next run adopts it"):
+        store.put_data(key, ours, our_meta)
+    got = store.get(key)
+    assert got is not None and got.body == body and store.puts == 1
+
+
+@pytest.mark.parametrize("theirs,metadata", [
+    (b"another instance's line\n", {}),  # a disowned pass's object (issue 24)
+    (b"line 1\n", {"end-offset": "99"}),  # does not read back
+    (b"line 1\n", {"sha256": "c" * 64}),
+], ids=["other-bytes", "wrong-end", "wrong-sha256"])
+def test_any_other_object_under_the_key_is_replaced(store: S3Store, theirs: bytes,
+                                                    metadata: dict[str, str]) -> None:
+    key, body, meta = gz_object(theirs)
+    store.put_data(key, body, {**meta, **metadata})
+    _, ours, our_meta = gz_object(b"line 1\nline 2\n")
+    assert store.put_data(key, ours, our_meta)
+    got = store.get(key)
+    assert got is not None and got.body == ours and store.puts == 2
 
 
 def test_replace_of_a_deleted_object_is_a_conflict(store: S3Store, s3_client: Any) -> None:
