@@ -81,6 +81,10 @@ class InstanceJob:
         self.pool = pool
         self.file_filter = file_filter
         self.run_started = run_started
+        # ``api.reads_of`` when the identifier was last seen naming this instance: the
+        # scope's resource id comes from the run's DescribeDBInstances page, read before
+        # this ``api`` read any of the instance's files.
+        self._confirmed_after = 0
 
     def run(self) -> Outcome:
         try:
@@ -202,6 +206,12 @@ class InstanceJob:
         committed. An idle pass commits nothing and asks nothing."""
         if not self.scope.resource_id:
             return
+        reads = self.api.reads_of(self.scope.instance)
+        if reads == self._confirmed_after:
+            # Nothing was read since the identifier was last seen naming this instance (by
+            # the run's DescribeDBInstances page, or the last confirmation): everything the
+            # commit holds was learnt while it did.
+            return
         now = self.api.resource_id_of(self.scope.instance)
         # No instance has the name now (deleted, or renamed away): no other instance's files
         # were read under it, so what was read is this one's and may be committed.
@@ -210,6 +220,7 @@ class InstanceJob:
                 f"identifier {self.scope.instance} names another instance now "
                 f"({now or 'none'}, was {self.scope.resource_id}); nothing more of it is "
                 "committed this run", "the next run ships each instance under its new name")
+        self._confirmed_after = reads
 
     def _skip(self, outcome: Outcome, refusal: str | None) -> Outcome:
         outcome.skipped_reason = "leased by another run"

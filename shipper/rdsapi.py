@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -140,6 +142,20 @@ class RdsApi:
             num_pools=4, maxsize=64, retries=False,
             timeout=urllib3.Timeout(connect=10.0, read=120.0),
         )
+        self._reads: Counter[str] = Counter()
+        self._reads_lock = threading.Lock()
+
+    def reads_of(self, instance: str) -> int:
+        """How many requests for ``instance``'s log files (listings, portions, REST
+        downloads) have come back, answered or refused, since this object was made: what a
+        commit may hold was learnt from them (``InstanceJob._confirm_identity``)."""
+        with self._reads_lock:
+            return self._reads[instance]
+
+    def _came_back(self, instance: str | None) -> None:
+        if instance is not None:
+            with self._reads_lock:
+                self._reads[instance] += 1
 
     def _call(self, action: str, fn: Any, **kwargs: Any) -> Any:
         self._stats_add(rds_requests=1)
@@ -163,6 +179,9 @@ class RdsApi:
                     f"{kwargs.get('LogFileName')}: the portion API refuses binary data",
                     "the complete file is downloaded over REST instead") from err
             raise
+        finally:
+            if action != "DescribeDBInstances":
+                self._came_back(kwargs.get("DBInstanceIdentifier"))
 
     # --- discovery -------------------------------------------------------------------------
 
@@ -342,7 +361,10 @@ class RdsApi:
                 "set SHIPPER_COMPLETE_FILE_VERSIONS to a version RDS serves",
             )
 
-        return self._retrier.call(attempt)
+        try:
+            return self._retrier.call(attempt)
+        finally:
+            self._came_back(instance)
 
     def _prefer(self, version: str) -> None:
         if self._versions and self._versions[0] != version and version in self._versions:

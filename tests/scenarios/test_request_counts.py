@@ -111,3 +111,26 @@ def test_a_run_that_shipped_between_the_state_read_and_the_lease_is_not_repeated
     assert "state changed since it was read; listing again" in second.messages()
     assert second.summary["objects_written"] >= 1  # what grew after A, from A's offsets
     aws_world.verify().assert_ok()
+
+
+def test_identity_is_confirmed_only_when_something_was_read_since(aws_world: AwsWorld) -> None:
+    """Issue 25: a commit's confirmation (one DescribeDBInstances naming the identifier) is
+    skipped when no request for the instance's log files came back since the identifier was
+    last seen naming it. A first run commits three times (the state under its resource id
+    before the name record, the intent, the final commit) but reads nothing between the
+    first two: two confirmations. A later run with work: the intent after its listing and
+    the final commit, two."""
+    instances = 6
+    _fleet(aws_world, instances)
+    with request_log(aws_world) as rec:
+        first = ok_run(aws_world)
+    asked = {k: n for k, n in rec.by_instance("DescribeDBInstances").items() if k != "None"}
+    assert first.summary["state_commits"] == 3 * instances, first.summary
+    assert sorted(asked.values()) == [2] * instances, asked
+    aws_world.world.advance(HOUR + 600)
+    with request_log(aws_world) as rec:
+        later = ok_run(aws_world)
+    asked = {k: n for k, n in rec.by_instance("DescribeDBInstances").items() if k != "None"}
+    assert later.summary["state_commits"] >= 2 * instances, later.summary
+    assert sorted(asked.values()) == [2] * instances, asked
+    aws_world.verify().assert_ok()
