@@ -50,6 +50,7 @@ class FileShipper:
     def run(self) -> None:
         if self.shared.stop.is_set():
             raise StopRequested("stopping")  # queued behind the stop: start nothing
+        self.writer.expect_check()
         try:
             self._dispatch()
         except NeedsProof:
@@ -57,6 +58,8 @@ class FileShipper:
         except Exception:
             self._undecided()
             raise
+        finally:
+            self.writer.no_more_checks()
         self.shared.stats.add(files_shipped=1)
 
     def _dispatch(self) -> None:

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from shipper.claims import Claims
 from shipper.config import Settings
 from shipper.deferrals import RunDeferrals
+from shipper.family_listings import FamilyListings
 from shipper.ledger import Ledger
-from shipper.listing import LogFile
+from shipper.listing import Listing, LogFile, believed_listing
 from shipper.ports import LogFileSource
 from shipper.stats import RunStats
 
@@ -26,3 +27,11 @@ class InstanceRun:
     stop: threading.Event
     listing: list[LogFile] = field(default_factory=list)  # the one the plan was made from
     deferrals: RunDeferrals = field(default_factory=RunDeferrals)  # files left for the next run
+    families: FamilyListings = field(init=False)  # the name checks' listings
+
+    def __post_init__(self) -> None:
+        self.families = FamilyListings(self._list_family, self.stop)
+
+    def _list_family(self, family: str) -> Listing:
+        return believed_listing(
+            lambda: self.api.log_files_like(self.ledger.scope.instance, family), self.stop)

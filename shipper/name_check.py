@@ -104,6 +104,15 @@ def needs_name_check(gen: Generation, job: FileJob, on_listing_word: bool = Fals
         return False
     return name_may_move(job.name) if job.active else is_chain_slot(job.name)
 
+def expects_name_check(job: FileJob) -> bool:
+    """Will ``job`` check its name before its first object (``needs_name_check``)? Guessed
+    before it runs, to gather the checks of a family into one listing
+    (``shipper.family_listings``): a guess either way costs a short wait or a listing."""
+    if job.gen is not None and job.gen.offset != 0:
+        return False
+    return name_may_move(job.name) if job.active else is_chain_slot(job.name)
+
+
 def rests_on_listing(gen: Generation, hour_verified: bool) -> bool:
     """Are the bytes a stream is about to append to ``gen`` its own only because the plan's
     listing said so? A header-only generation proven by its header (``header_proves``)

@@ -17,8 +17,8 @@ from shipper.identity import FileJob
 from shipper.instance_run import InstanceRun
 from shipper.ledger import record_sighting
 from shipper.lines import WholeLineObjects
-from shipper.listing import Listing, believed_listing
 from shipper.name_check import (
+    expects_name_check,
     forget_when_handed_on,
     name_still_holds,
     needs_name_check,
@@ -44,6 +44,21 @@ class JobWriter:
         self._family_unknown = False
         self._gen: Generation | None = None
         self._lines: WholeLineObjects | None = None
+        self._expected = False  # counted among the family's checks to come
+
+    # --- the job's name check, gathered with its family's (shipper.family_listings) ---
+
+    def expect_check(self) -> None:
+        """The job starts: count it among its family's checks to come, if it will check."""
+        if expects_name_check(self.job):
+            self._run.families.expect(family(self.job.name))
+            self._expected = True
+
+    def no_more_checks(self) -> None:
+        """The job checked, or will not: its family's listing need not wait for it."""
+        if self._expected:
+            self._expected = False
+            self._run.families.done(family(self.job.name))
 
     # --- objects -------------------------------------------------------------------------
 
@@ -51,6 +66,8 @@ class JobWriter:
         """Write ``gen`` from its offset on; ``marker``: a portion marker at a known offset."""
         self._gen = gen
         self._lines = WholeLineObjects(gen.offset, self._run.settings.object_bytes, marker)
+        if not needs_name_check(gen, self.job, self.on_listing_word):
+            self.no_more_checks()
 
     def feed(self, data: bytes, marker: str | None = None) -> None:
         """The next bytes read; ``marker``: a portion marker pointing just after them."""
@@ -105,7 +122,8 @@ class JobWriter:
         (``Reason.LISTING_EMPTY``)."""
         if not name_may_move(self.job.name):
             return False
-        family_now = self._family_now()
+        family_now = self._run.families.after_now(family(self.job.name))
+        self.no_more_checks()
         self._family_unknown = not family_now or not family_now.complete
         return self._family_unknown or not name_still_holds(
             self.job.file, self.job.active, family_now, self._run.listing)
@@ -120,12 +138,6 @@ class JobWriter:
         self.leave(Reason.HANDED_ON)
         return DownloadMismatchError(f"{self.job.name} was rotated after it was listed; "
                                      "it is picked up at the next listing")
-
-    def _family_now(self) -> Listing:
-        return believed_listing(
-            lambda: self._run.api.log_files_like(self._ledger.scope.instance,
-                                                 family(self.job.name)),
-            self._run.stop)
 
     def leave(self, reason: Reason) -> None:
         """The listed file is left for the next listing (``shipper.deferrals``)."""
