@@ -212,7 +212,7 @@ class InstanceJob:
             # the run's DescribeDBInstances page, or the last confirmation): everything the
             # commit holds was learnt while it did.
             return
-        now = self.api.resource_id_of(self.scope.instance)
+        now = self.api.resource_id_after(self.scope.instance)
         # No instance has the name now (deleted, or renamed away): no other instance's files
         # were read under it, so what was read is this one's and may be committed.
         if now is not None and now != self.scope.resource_id:

@@ -33,6 +33,7 @@ from shipper.exceptions import (
     LogFileGoneError,
     ShipperError,
 )
+from shipper.grouped import Grouped
 from shipper.listing import Listing, LogFile
 from shipper.retry import THROTTLE_CODES, TRANSIENT_CODES, Retrier, TransientHttpError, error_code
 
@@ -144,6 +145,10 @@ class RdsApi:
         )
         self._reads: Counter[str] = Counter()
         self._reads_lock = threading.Lock()
+        # Identity confirmations that wait together share their requests (shipper.grouped).
+        self._identities: Grouped[str, str, dict[str, str | None]] = Grouped(
+            lambda _region, identifiers: self._resource_ids(identifiers))
+        self._instance_pages = 0  # DescribeDBInstances pages the last walk took
 
     def reads_of(self, instance: str) -> int:
         """How many requests for ``instance``'s log files (listings, portions, REST
@@ -186,10 +191,11 @@ class RdsApi:
     # --- discovery -------------------------------------------------------------------------
 
     def instances(self) -> Iterator[DbInstance]:
-        for resp in follow_pages(
+        for pages, resp in enumerate(follow_pages(
                 lambda request: self._call("DescribeDBInstances",
                                            self._client.describe_db_instances, **request),
-                {"MaxRecords": 100}, "Marker", lambda answer: answer.get("Marker")):
+                {"MaxRecords": 100}, "Marker", lambda answer: answer.get("Marker")), 1):
+            self._instance_pages = max(self._instance_pages, pages)
             for raw in resp.get("DBInstances", []):
                 yield DbInstance(
                     identifier=raw["DBInstanceIdentifier"],
@@ -201,6 +207,28 @@ class RdsApi:
                     tags={t["Key"]: t.get("Value", "") for t in raw.get("TagList", [])},
                     resource_id=str(raw.get("DbiResourceId") or ""),
                 )
+
+    def resource_id_after(self, identifier: str) -> str | None:
+        """The DbiResourceId the identifier names, asked after this call began (None: no
+        instance has it): the identity confirmation before a commit
+        (``InstanceJob._confirm_identity``). Confirmations that wait together share their
+        requests (``shipper.grouped``)."""
+        return self._identities.after_now(self.region, identifier).get(identifier)
+
+    def _resource_ids(self, identifiers: list[str]) -> dict[str, str | None]:
+        """What each identifier names now. Where they are as many as the region's instance
+        pages, walking the pages answers for all of them at once (one request per 100
+        instances); otherwise each is asked by name. An identifier the walk did not find is
+        asked by name too: a walk can miss an instance created or deleted while it pages."""
+        wanted = sorted(set(identifiers))
+        found: dict[str, str | None] = {}
+        if len(wanted) > 1 and len(wanted) >= self._instance_pages > 0:
+            walked = {i.identifier: i.resource_id for i in self.instances()}
+            found = {name: walked[name] for name in wanted if name in walked}
+        for name in wanted:
+            if name not in found:
+                found[name] = self.resource_id_of(name)
+        return found
 
     def resource_id_of(self, identifier: str) -> str | None:
         """The DbiResourceId the identifier names now; None when no instance has it. One
