@@ -61,7 +61,8 @@ FULL = Profile("full", reps=3, tp_instances=20, tp_files=6, tp_file_bytes=3_000_
                mem_big_bytes=1 << 30, mem_many=(10, 10, 10_000_000), mem_many_concurrency=64,
                so_instances=200, so_file_bytes=20_000, so_processes=(1, 2, 4), so_reps=2,
                floor_workers=(4, 8, 16, 32), reps_fast=5, idle_large_reps=2,
-               nb_instances=250, nb_reps=2, pair_instances=40, pair_reps=2,
+               nb_instances=250, nb_reps=2, pair_instances=20, pair_files=30,
+               pair_file_bytes=50_000, pair_reps=3,
                api_instances=20, api_files=30, api_file_bytes=50_000, api_reps=3)
 QUICK = Profile("quick", reps=1, tp_instances=5, tp_files=3, tp_file_bytes=1_000_000,
                 incr_fraction=0.01, incr_reps=1, idle_sizes=(5, 20), idle_reps=1,

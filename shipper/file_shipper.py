@@ -46,11 +46,12 @@ class FileShipper:
         self.rest = CompleteFile(shared.api, self.instance, job.name, self.writer,
                                  shared.stats, shared.stop, shared.settings.max_attempts)
         self._claimed: list[Generation] = []
+        self.writer.expect_check()  # made when handed to the pool: its check is to come
 
     def run(self) -> None:
         if self.shared.stop.is_set():
+            self.writer.no_more_checks()
             raise StopRequested("stopping")  # queued behind the stop: start nothing
-        self.writer.expect_check()
         try:
             self._dispatch()
         except NeedsProof:

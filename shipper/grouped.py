@@ -11,7 +11,9 @@ sent (each caller's ``item`` goes with it). A caller is never served by a reques
 it arrived: that is the one rule correctness rests on, and ``ticket`` order enforces it.
 
 When to send is a matter of cost only: at once when nothing is in flight, unless callers
-that are expected soon (``expect``) have not arrived yet; then for at most ``gather_seconds``.
+that are expected (``expect``) have not arrived yet; then for at most ``gather_seconds``, and
+not at all once every worker of the pool waits (``BlockedWorkers``): the callers expected
+are then queued behind the waiting ones.
 """
 
 from __future__ import annotations
@@ -32,14 +34,38 @@ V = TypeVar("V")
 STOP_POLL_SECONDS = 0.25
 
 
+class BlockedWorkers:
+    """How many of a pool's workers wait in a ``Grouped`` (of any key, any instance). When
+    all of them do, the callers they expect are queued behind them and cannot arrive:
+    waiting on would only idle the pool, so they send at once."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._blocked = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self._lock:
+            self._blocked += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._blocked -= 1
+
+    def all_blocked(self) -> bool:
+        with self._lock:
+            return self._blocked >= self._capacity
+
+
 class Grouped(Generic[K, I, V]):
     """``fetch(key, items)`` sends the request for the callers with ``items`` and returns
     one answer for all of them."""
 
     def __init__(self, fetch: Callable[[K, list[I]], V], stop: threading.Event | None = None,
-                 gather_seconds: float = 0.0,
+                 gather_seconds: float = 0.0, workers: BlockedWorkers | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._fetch = fetch
+        self._workers = workers or BlockedWorkers(1 << 30)
         self._stop = stop or threading.Event()
         self._gather = gather_seconds
         self._clock = clock
@@ -69,6 +95,7 @@ class Grouped(Generic[K, I, V]):
             deadline = self._clock() + self._gather
             waiting = self._waiting.setdefault(key, {})
             waiting[ticket] = item
+            self._workers.enter()
             try:
                 answer = self._wait_or_send(key, ticket, deadline)
                 if answer is None:  # this caller sends, for everyone waiting now
@@ -78,6 +105,7 @@ class Grouped(Generic[K, I, V]):
                     self.sent += 1
             finally:
                 waiting.pop(ticket, None)
+                self._workers.leave()
         if answer is None:
             answer = self._send(key, items, sent)
         if isinstance(answer, BaseException):
@@ -96,7 +124,8 @@ class Grouped(Generic[K, I, V]):
                 raise StopRequested("stopping")
             left = deadline - self._clock()
             if key not in self._sending and (
-                    len(self._waiting[key]) >= self._expected[key] or left <= 0):
+                    len(self._waiting[key]) >= self._expected[key] or left <= 0
+                    or self._workers.all_blocked()):
                 return None
             # woken by every answer and every ``done``; a stop is seen within the poll
             self._cond.wait(timeout=min(max(left, 0.01), STOP_POLL_SECONDS))

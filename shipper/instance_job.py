@@ -30,6 +30,7 @@ from shipper.exceptions import (
     StateCorruptError,
     StopRequested,
 )
+from shipper.grouped import BlockedWorkers
 from shipper.identity import FileJob, Plan, make_plan
 from shipper.idle import nothing_to_write
 from shipper.instance_identity import (
@@ -69,7 +70,8 @@ class InstanceJob:
     def __init__(self, scope: Scope, api: RdsApi, store: S3Store, leases: LeaseManager,
                  settings: Settings, stats: RunStats, run_id: str, stop: threading.Event,
                  pool: ThreadPoolExecutor, file_filter: Callable[[str], bool],
-                 run_started: float | None = None) -> None:
+                 run_started: float | None = None, workers: BlockedWorkers | None = None
+                 ) -> None:
         self.scope = scope
         self.api = api
         self.store = store
@@ -79,6 +81,7 @@ class InstanceJob:
         self.run_id = run_id
         self.stop = stop
         self.pool = pool
+        self.workers = workers  # the file pool's, for gathering name checks
         self.file_filter = file_filter
         self.run_started = run_started
         # ``api.reads_of`` when the identifier was last seen naming this instance: the
@@ -133,7 +136,8 @@ class InstanceJob:
             if lease.previous_crashed or not state.last_run_clean:
                 adopt_dangling(ledger, self.store)
             self._ship(InstanceRun(ledger, Claims(), self.api, self.settings, self.stats,
-                                   self.stop, listing), outcome, listing, complete)
+                                   self.stop, listing, workers=self.workers),
+                       outcome, listing, complete)
         except InstanceMovedError as err:
             self._disown(ledger)
             ledger = None  # no final commit

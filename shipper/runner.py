@@ -25,6 +25,7 @@ from shipper.aws import client, make_session
 from shipper.config import Settings, s3_region
 from shipper.exceptions import AwsAccessError, ShipperError
 from shipper.exitcodes import ExitCode
+from shipper.grouped import BlockedWorkers
 from shipper.instance_job import InstanceJob, Outcome
 from shipper.layout import Scope
 from shipper.lease import LeaseManager, LeaseRenewer
@@ -143,6 +144,8 @@ class Runner:
         self.stdout = stdout
         self.started = time.monotonic()
         self.started_at = time.time()
+        # the file pool's workers waiting to share a family listing (shipper.grouped)
+        self.blocked = BlockedWorkers(settings.concurrency)
         self.engines: dict[str, str] = {}  # instance state key -> engine, for headroom
         self.identifiers: dict[str, str] = {}  # instance state key -> its identifier
 
@@ -266,7 +269,8 @@ class Runner:
             self.engines[scope.state_key()] = instance.engine
             self.identifiers[scope.state_key()] = instance.identifier
             yield InstanceJob(scope, api, store, leases, s, self.stats, self.run_id,
-                              self.stop.event, files, file_filter(s), self.started_at)
+                              self.stop.event, files, file_filter(s), self.started_at,
+                              self.blocked)
 
     def _discover(self, api: RdsApi, role_arn: str | None) -> Iterator[DbInstance]:
         try:

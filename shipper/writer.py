@@ -49,7 +49,8 @@ class JobWriter:
     # --- the job's name check, gathered with its family's (shipper.family_listings) ---
 
     def expect_check(self) -> None:
-        """The job starts: count it among its family's checks to come, if it will check."""
+        """The job is handed to the pool: count it among its family's checks to come, if it
+        will check."""
         if expects_name_check(self.job):
             self._run.families.expect(family(self.job.name))
             self._expected = True

@@ -10,6 +10,7 @@ import pytest
 
 from shipper.exceptions import InstanceGoneError, StopRequested
 from shipper.family_listings import FamilyListings
+from shipper.grouped import BlockedWorkers
 from shipper.listing import Listing, LogFile
 
 FAMILY = "log/ERROR"
@@ -118,3 +119,17 @@ def test_a_stop_ends_the_wait() -> None:
         stop.set()
         with pytest.raises(StopRequested):
             check.result(timeout=HANG)
+
+
+def test_when_every_worker_waits_the_checks_do_not_wait_for_queued_jobs() -> None:
+    """Three jobs expected, two workers: the third job is queued behind the two waiting
+    checks and cannot arrive, so they share a listing at once instead of idling the pool."""
+    lister = Lister()
+    families = FamilyListings(lister, threading.Event(), BlockedWorkers(2),
+                              gather_seconds=1000.0)
+    for _ in range(3):
+        families.expect(FAMILY)
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(families.after_now, FAMILY) for _ in range(2)]
+        assert [answered(f) for f in futures] == [1, 1]
+    assert lister.calls == 1
