@@ -119,7 +119,8 @@ SETTINGS: tuple[SettingSpec, ...] = (
                 "comma-separated globs of log file names to skip", "(none)",
                 readme="comma-separated globs of log file names to skip (e.g. `trace/*.trc`)"),
     SettingSpec("concurrency", "SHIPPER_CONCURRENCY", "--concurrency", int_parser(1, 64),
-                "worker threads across instances and files", "8"),
+                "worker threads for files (and as many for instances), per account and "
+                "region", "8"),
     SettingSpec("rate", "SHIPPER_RATE", "--rate", float_parser(0.1, 100.0),
                 "hard ceiling (and start) of the adaptive RDS API request rate per second, per "
                 "account and region (unset: from the documented 12/s)", "(adaptive)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import logging
 import os
@@ -144,8 +145,6 @@ class Runner:
         self.stdout = stdout
         self.started = time.monotonic()
         self.started_at = time.time()
-        # the file pool's workers waiting to share a family listing (shipper.grouped)
-        self.blocked = BlockedWorkers(settings.concurrency)
         self.engines: dict[str, str] = {}  # instance state key -> engine, for headroom
         self.identifiers: dict[str, str] = {}  # instance state key -> its identifier
 
@@ -232,10 +231,9 @@ class Runner:
         renewer.start()
         outcomes: list[Outcome] = []
         try:
-            with ThreadPoolExecutor(s.concurrency, thread_name_prefix="file") as files, \
-                    ThreadPoolExecutor(s.concurrency, thread_name_prefix="instance") as insts:
+            with contextlib.ExitStack() as pools:
                 futures: list[Future[Outcome]] = []
-                for job in self._jobs(store, leases, files):
+                for insts, job in self._jobs(store, leases, pools):
                     if self.stop.event.is_set():
                         break
                     futures.append(insts.submit(job.run))
@@ -246,17 +244,26 @@ class Runner:
             renewer.close()
         return self._exit_code(outcomes), outcomes
 
-    def _jobs(self, store: S3Store, leases: LeaseManager,
-              files: ThreadPoolExecutor) -> Iterator[InstanceJob]:
-        """Instances of every (account, region) in turn: the workers then spend every pair's
-        RDS budget at once, instead of one pair's after the other."""
+    def _jobs(self, store: S3Store, leases: LeaseManager, pools: contextlib.ExitStack
+              ) -> Iterator[tuple[ThreadPoolExecutor, InstanceJob]]:
+        """Instances of every (account, region) in turn, each pair with worker pools of its
+        own: a worker waiting for one pair's RDS budget never holds back another pair's
+        requests, so every pair's budget is spent at once (issue 25)."""
         s = self.settings
-        yield from round_robin([self._pair_jobs(role_arn, region, store, leases, files)
+        yield from round_robin([self._pair_jobs(role_arn, region, store, leases, pools)
                                 for role_arn in (s.role_arns or (None,)) for region in s.regions])
 
     def _pair_jobs(self, role_arn: str | None, region: str, store: S3Store,
-                   leases: LeaseManager, files: ThreadPoolExecutor) -> Iterator[InstanceJob]:
+                   leases: LeaseManager, pools: contextlib.ExitStack
+                   ) -> Iterator[tuple[ThreadPoolExecutor, InstanceJob]]:
         s = self.settings
+        name = f"{region}-{rate_account(role_arn)[-4:]}"
+        files = pools.enter_context(ThreadPoolExecutor(s.concurrency,
+                                                       thread_name_prefix=f"file-{name}"))
+        insts = pools.enter_context(ThreadPoolExecutor(s.concurrency,
+                                                       thread_name_prefix=f"instance-{name}"))
+        # the file pool's workers waiting to share a family listing (shipper.grouped)
+        blocked = BlockedWorkers(s.concurrency)
         session = self._session(region, role_arn)
         paced = Retrier(self.stats, self.stop.event,
                         self.limiters.get(rate_account(role_arn), region), s.max_attempts)
@@ -268,9 +275,9 @@ class Runner:
             self.stats.add(instances=1)
             self.engines[scope.state_key()] = instance.engine
             self.identifiers[scope.state_key()] = instance.identifier
-            yield InstanceJob(scope, api, store, leases, s, self.stats, self.run_id,
-                              self.stop.event, files, file_filter(s), self.started_at,
-                              self.blocked)
+            yield insts, InstanceJob(scope, api, store, leases, s, self.stats, self.run_id,
+                                     self.stop.event, files, file_filter(s), self.started_at,
+                                     blocked)
 
     def _discover(self, api: RdsApi, role_arn: str | None) -> Iterator[DbInstance]:
         try:
