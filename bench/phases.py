@@ -54,6 +54,8 @@ class Profile:
     api_files: int = 6
     api_file_bytes: int = 20_000
     api_reps: int = 1
+    steady_instances: int = 5  # the steady 15-minute schedule (bench.api_bound.steady)
+    steady_runs: int = 2
 
 
 FULL = Profile("full", reps=3, tp_instances=20, tp_files=6, tp_file_bytes=3_000_000,
@@ -63,7 +65,8 @@ FULL = Profile("full", reps=3, tp_instances=20, tp_files=6, tp_file_bytes=3_000_
                floor_workers=(4, 8, 16, 32), reps_fast=5, idle_large_reps=2,
                nb_instances=250, nb_reps=2, pair_instances=20, pair_files=30,
                pair_file_bytes=50_000, pair_reps=3,
-               api_instances=20, api_files=30, api_file_bytes=50_000, api_reps=3)
+               api_instances=20, api_files=30, api_file_bytes=50_000, api_reps=3,
+               steady_instances=20, steady_runs=8)
 QUICK = Profile("quick", reps=1, tp_instances=5, tp_files=3, tp_file_bytes=1_000_000,
                 incr_fraction=0.01, incr_reps=1, idle_sizes=(5, 20), idle_reps=1,
                 mem_big_bytes=64 * MIB, mem_many=(2, 5, 2_000_000), mem_many_concurrency=64,
