@@ -9,8 +9,10 @@ rotates. The name then holds the bytes of another file, which its own job (or th
 ships as well. A generation with shipped bytes is safe, its range checks prove the stream; one
 with none (offset 0) has nothing to prove it by. So before the first object of an empty
 generation read under such a name, its family is listed again (``needs_name_check``,
-``name_still_holds``), after the stream was opened. That is one ``DescribeDBLogFiles`` per
-family and rotation (hourly for MySQL's running logs), none in an idle run:
+``name_still_holds``), by a listing asked after the bytes were read. That is one
+``DescribeDBLogFiles`` per family and rotation (hourly for MySQL's running logs), shared by the
+checks of the family that wait for it together (``shipper.family_listings``), none in an idle
+run:
 
 * a chain slot still showing the LastWritten the plan saw held that same file from the listing
   until now (a rename keeps the mtime and renames only move forward). Otherwise nothing is
