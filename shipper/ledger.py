@@ -237,7 +237,10 @@ class Ledger:
         self._not_under_lock()
         with self._writing:
             self.check_lease()
-            self.before_commit()
+            # The body is taken before the identity confirmation is asked: then it holds only
+            # what reads that came back before the question was sent told us, all of which
+            # the answer covers (a read answered during the question's round trip may have
+            # come from another instance, and waits for the next commit).
             with self.lock:  # what the state is now; changes made after wait for the next
                 self.state.revision += 1
                 self.state.last_run_id = self._run_id
@@ -247,6 +250,7 @@ class Ledger:
                 body = self.state.to_bytes()
                 written = set(self._uncommitted)
                 changes = self._changes
+            self.before_commit()
             self._put_state(body)
             with self.lock:
                 self._committed = body

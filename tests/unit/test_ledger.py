@@ -15,7 +15,7 @@ from shipper.exceptions import DataObjectTakenError, LeaseLostError
 from shipper.instance_identity import follow_rename
 from shipper.layout import Scope, data_metadata, partition_day
 from shipper.lease import LeaseManager
-from shipper.ledger import Ledger, record_sighting
+from shipper.ledger import Ledger, record_object, record_sighting
 from shipper.listing import LogFile
 from shipper.state import Generation, InstanceState, RangeCheck
 from shipper.stats import RunStats
@@ -172,6 +172,26 @@ def test_file_jobs_record_objects_while_a_commit_is_in_flight() -> None:
     ledger.write_object(other, other.name, sealed(40, b"p" * 10), other.name,
                         LISTED.last_written_ms)
     assert committed(store).generations[other.gen_id].offset == 40
+
+
+def test_what_is_recorded_while_the_identity_is_confirmed_waits_for_the_next_commit() -> None:
+    """The confirmation covers only reads answered before it was asked: an object recorded
+    during its round trip (its bytes read meanwhile, maybe from another instance if the
+    identifier just moved) is not in the state that confirmation lets through."""
+    store, clock = MemoryStore(), FakeClock()
+    ledger, _ = ledger_of(store, clock)
+    gen = ledger.open_generation(LISTED, active=True)
+
+    def confirm_while_a_job_records() -> None:
+        with ledger.changing():
+            record_object(gen, sealed(0, b"abc\n"), LISTED.name)
+
+    ledger.before_commit = confirm_while_a_job_records
+    ledger.commit()
+    assert committed(store).generations[gen.gen_id].offset == 0
+    ledger.before_commit = lambda: None
+    ledger.commit_if_changed()
+    assert committed(store).generations[gen.gen_id].offset == 4
 
 
 def test_a_commit_under_the_ledgers_lock_is_refused() -> None:
