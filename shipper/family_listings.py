@@ -45,7 +45,8 @@ class FamilyListings:
         return self._grouped.sent
 
     def expect(self, family: str) -> None:
-        """A running job will check a name of ``family``; ``done`` when it did, or won't."""
+        """A job handed to the pool will check a name of ``family``; ``done`` when it did, or
+        won't."""
         self._grouped.expect(family)
 
     def done(self, family: str) -> None:

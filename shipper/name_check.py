@@ -102,16 +102,18 @@ def needs_name_check(gen: Generation, job: FileJob, on_listing_word: bool = Fals
     a name without a stamp: that word is stale once the name was handed on after the listing."""
     if on_listing_word:
         return name_may_move(job.name)
-    if gen.offset != 0:
-        return False
-    return name_may_move(job.name) if job.active else is_chain_slot(job.name)
+    return gen.offset == 0 and _name_may_be_handed_on(job)
+
 
 def expects_name_check(job: FileJob) -> bool:
     """Will ``job`` check its name before its first object (``needs_name_check``)? Guessed
     before it runs, to gather the checks of a family into one listing
     (``shipper.family_listings``): a guess either way costs a short wait or a listing."""
-    if job.gen is not None and job.gen.offset != 0:
-        return False
+    return (job.gen is None or job.gen.offset == 0) and _name_may_be_handed_on(job)
+
+
+def _name_may_be_handed_on(job: FileJob) -> bool:
+    """A running file's unstamped name, or a chain slot."""
     return name_may_move(job.name) if job.active else is_chain_slot(job.name)
 
 
